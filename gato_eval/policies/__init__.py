@@ -1,0 +1,1 @@
+"""Policy adapters behind one small batched contract (see `gato_eval.policies.base`)."""

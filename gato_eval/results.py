@@ -1,0 +1,243 @@
+"""The run directory: metadata, per-episode records, resume.
+
+Layout of a run directory (format version 1):
+
+    metadata.json    written once, atomically, when the run starts: what was evaluated and how
+                     (model and checkpoint hash, suite and its version, task specs with env
+                     versions, seeds, prompt strategy, git revision, package versions, argv)
+    episodes.jsonl   one JSON object per finished episode, appended, flushed and fsynced as each
+                     episode ends; the source of truth for every score and figure
+
+An episode record: {"task": str, "episode": int, "seed": int, "return": float, "length": int,
+"success": bool | null, "status": "ok" | "failed", "error": str | null, "wall_s": float}.
+
+A crash can tear only the last line; reading tolerates it, and resuming truncates it before
+appending, so no episode is lost or recorded twice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gato_eval.errors import GatoEvalError
+
+RUN_FORMAT_VERSION = 1
+METADATA_FILE = "metadata.json"
+EPISODES_FILE = "episodes.jsonl"
+RECORD_FIELDS = ("task", "episode", "seed", "return", "length", "success", "status", "error")
+
+
+@dataclass
+class Run:
+    """A loaded run directory.
+
+    `episodes` holds the valid records in file order; `torn_tail` is True when the last line was
+    cut by a crash (it is ignored); `duplicates` counts records for an already-seen
+    (task, episode) pair (ignored; a correct run has none).
+    """
+
+    path: Path
+    metadata: dict[str, Any]
+    episodes: list[dict[str, Any]] = field(default_factory=list)
+    torn_tail: bool = False
+    duplicates: int = 0
+
+    @property
+    def task_ids(self) -> list[str]:
+        return list(self.metadata["suite"]["tasks"])
+
+    @property
+    def episodes_per_task(self) -> int:
+        return int(self.metadata["episodes_per_task"])
+
+    def done_episodes(self) -> dict[str, set[int]]:
+        """task id -> indices of the episodes already recorded (failed ones included)."""
+        done: dict[str, set[int]] = {task: set() for task in self.task_ids}
+        for record in self.episodes:
+            done.setdefault(record["task"], set()).add(int(record["episode"]))
+        return done
+
+    def missing_episodes(self) -> dict[str, list[int]]:
+        """task id -> episode indices still to run, in order."""
+        done = self.done_episodes()
+        wanted = range(self.episodes_per_task)
+        return {task: [e for e in wanted if e not in done[task]] for task in self.task_ids}
+
+    def partial_tasks(self) -> list[str]:
+        """Tasks with fewer recorded episodes than the run asked for."""
+        return [task for task, missing in self.missing_episodes().items() if missing]
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that a crash leaves either the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True, default=_json_default)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def create_run(path: Path, metadata: dict[str, Any]) -> Run:
+    """Start a new run directory at `path` (which must not hold a run already)."""
+    path = Path(path)
+    if (path / METADATA_FILE).exists() or (path / EPISODES_FILE).exists():
+        raise GatoEvalError(
+            f"{path} already holds a run: pass --resume to continue it, or choose another --out"
+        )
+    if path.exists() and not path.is_dir():
+        raise GatoEvalError(f"{path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        metadata = {"format_version": RUN_FORMAT_VERSION, **metadata}
+        write_json_atomic(path / METADATA_FILE, metadata)
+        (path / EPISODES_FILE).touch()
+    except OSError as err:
+        raise GatoEvalError(f"cannot write the run directory {path}: {err.strerror}") from None
+    return Run(path=path, metadata=metadata)
+
+
+def load_run(path: Path) -> Run:
+    """Read a run directory; a missing, foreign or corrupt one is a one-line `GatoEvalError`."""
+    path = Path(path)
+    meta_path = path / METADATA_FILE
+    if not path.is_dir():
+        raise GatoEvalError(f"{path} is not a run directory (no such directory)")
+    if not meta_path.is_file():
+        raise GatoEvalError(f"{path} is not a run directory (no {METADATA_FILE})")
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise GatoEvalError(f"{meta_path} is corrupt: {err}") from None
+    if not isinstance(metadata, dict) or metadata.get("format_version") != RUN_FORMAT_VERSION:
+        raise GatoEvalError(f"{meta_path} is not a gato-eval run (unknown format)")
+    for key in ("suite", "episodes_per_task"):
+        if key not in metadata:
+            raise GatoEvalError(f"{meta_path} is missing {key!r}")
+    run = Run(path=path, metadata=metadata)
+    _read_episodes(run)
+    return run
+
+
+def _read_episodes(run: Run) -> None:
+    episodes_path = run.path / EPISODES_FILE
+    if not episodes_path.exists():
+        return
+    raw = episodes_path.read_bytes()
+    lines = raw.split(b"\n")
+    seen: set[tuple[str, int]] = set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        is_last = number == len(lines) or (number == len(lines) - 1 and lines[-1] == b"")
+        try:
+            record = json.loads(line)
+            _check_record(record)
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError) as err:
+            # Only an unterminated last line can come from a crash mid-write.
+            if is_last and not raw.endswith(b"\n"):
+                run.torn_tail = True
+                break
+            raise GatoEvalError(f"{episodes_path}:{number} is corrupt: {err}") from None
+        key = (record["task"], int(record["episode"]))
+        if key in seen:
+            run.duplicates += 1
+            continue
+        seen.add(key)
+        run.episodes.append(record)
+
+
+def _check_record(record: Any) -> None:
+    if not isinstance(record, dict):
+        raise ValueError("record is not an object")
+    missing = [name for name in RECORD_FIELDS if name not in record]
+    if missing:
+        raise ValueError(f"record lacks {missing}")
+    if record["status"] not in ("ok", "failed"):
+        raise ValueError(f"unknown status {record['status']!r}")
+
+
+class EpisodeWriter:
+    """Appends episode records to a run, durably, one line per episode.
+
+    Opening it repairs a torn last line (truncates to the last complete record) so appends
+    never glue onto half a line.
+    """
+
+    def __init__(self, run: Run):
+        self.path = run.path / EPISODES_FILE
+        _truncate_torn_tail(self.path)
+        self._handle = open(self.path, "ab")
+
+    def append(self, record: dict[str, Any]) -> None:
+        _check_record(record)
+        line = json.dumps(record, sort_keys=True, default=_json_default).encode() + b"\n"
+        self._handle.write(line)
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> EpisodeWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _truncate_torn_tail(path: Path) -> None:
+    if not path.exists():
+        path.touch()
+        return
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb+") as handle:
+        handle.seek(max(0, size - 1))
+        if handle.read(1) == b"\n":
+            return
+        data = path.read_bytes()
+        keep = data.rfind(b"\n") + 1  # 0 when the only line is torn
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars and paths in records and metadata; non-finite floats become strings."""
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        value = float(value)
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

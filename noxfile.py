@@ -1,0 +1,64 @@
+"""nox sessions: tests, lint, demo, bench, slow.
+
+torch: the project pins torch==2.13.0. On this project's CPU machines pip takes the local CPU
+wheel. Elsewhere set GATO_TORCH_INDEX to a PyTorch wheel index before running nox, e.g.
+    GATO_TORCH_INDEX=https://download.pytorch.org/whl/cpu     (CPU-only, small download)
+    GATO_TORCH_INDEX=https://download.pytorch.org/whl/cu128   (a CUDA 12.8 build)
+and torch is installed from there first, so the project's pin is already satisfied.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+PYTHON = "3.11"
+HEADLESS = {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "PYTHONUNBUFFERED": "1"}
+
+
+def _install(session: nox.Session, extras: str = "") -> None:
+    index = os.environ.get("GATO_TORCH_INDEX")
+    if index:
+        session.install("torch==2.13.0", "--index-url", index)
+    session.install("-e", f".{extras}")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The CI test suite (everything not marked slow)."""
+    _install(session, "[dev]")
+    session.run("pytest", "-m", "not slow", "-n", "2", *session.posargs, env=HEADLESS)
+
+
+@nox.session(python=PYTHON)
+def slow(session: nox.Session) -> None:
+    """Exhaustive checks CI does not run: every task, crash-kill loops, Ray tests."""
+    _install(session, "[dev,ray]")
+    session.run("pytest", "-m", "slow", "-s", *session.posargs, env=HEADLESS)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff==0.17.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Install and evaluate the bundled default model on the default suite."""
+    _install(session)
+    session.run("gato-eval", "run", "suite", *session.posargs, env=HEADLESS)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The speed benchmarks; each prints ratios measured side by side in one run."""
+    _install(session, "[dev]")
+    for script in sorted(os.listdir("benchmarks")):
+        if script.startswith("bench_") and script.endswith(".py"):
+            session.run("python", f"benchmarks/{script}", env=HEADLESS)
