@@ -175,7 +175,7 @@ class EpisodeWriter:
     def __init__(self, run: Run):
         self.path = run.path / EPISODES_FILE
         _truncate_torn_tail(self.path)
-        self._handle = open(self.path, "ab")
+        self._handle = open(self.path, "ab")  # noqa: SIM115 (held open for many appends)
 
     def append(self, record: dict[str, Any]) -> None:
         _check_record(record)
