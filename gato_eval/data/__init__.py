@@ -1,0 +1,1 @@
+"""Demonstration data: episodes, Minari data sets, prompts, training batches."""
