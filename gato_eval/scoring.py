@@ -1,0 +1,377 @@
+"""Scores from raw episodes: per-task mean returns, normalized against reference scores.
+
+Raw episode records (gato_eval.results) are the source of truth: every score here is recomputed
+from them, so fixing a reference score never needs a re-run. For one task (GATO.md section 4):
+
+    score            = mean return over the task's episodes with status "ok"
+    normalized       = (score - random) / (expert - random)       1.0 = expert, 0.0 = random
+    human-normalized = (score - random) / (human - random)        Atari only
+
+Failed episodes (status "failed") are excluded from every mean and counted. A task whose
+reference is missing, or whose expert score is not above its random score, is reported as not
+normalizable and never scored (it is never silently 1.0).
+
+Importing this module is cheap (no numpy, no simulator): the rollout engine calls
+`summarize_run` at the end of `gato-eval run suite`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from gato_eval.errors import GatoEvalError, close_matches
+from gato_eval.results import Run, load_run
+
+REFERENCE_SOURCES = ("project", "jat", "human")
+HUMAN_NORMALIZED_FAMILIES = ("atari",)
+
+
+class ReferenceLike(Protocol):
+    """What scoring needs from a reference (gato_eval.suites.references.Reference has it)."""
+
+    random: float | None
+    expert: float | None
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """How one task's returns map to normalized scores, or why they cannot."""
+
+    random: float | None
+    expert: float | None
+    source: str
+    note: str = ""
+
+    @property
+    def normalizable(self) -> bool:
+        return (
+            _is_finite_number(self.random)
+            and _is_finite_number(self.expert)
+            and self.expert > self.random
+        )
+
+    def normalize(self, value: float) -> float:
+        """(value - random) / (expert - random); only for a normalizable reference."""
+        if not self.normalizable:
+            raise ValueError(f"reference not normalizable: {self.reason_not_normalizable()}")
+        return (value - self.random) / (self.expert - self.random)
+
+    def reason_not_normalizable(self) -> str:
+        if self.random is None and self.expert is None:
+            reason = f"no {self.source} reference score"
+        elif not _is_finite_number(self.random) or not _is_finite_number(self.expert):
+            reason = f"{self.source} reference lacks a random or expert score"
+        else:
+            reason = f"{self.source} expert {self.expert:g} <= random {self.random:g}"
+        return reason + (f" ({self.note})" if self.note else "")
+
+
+@dataclass(frozen=True)
+class TaskEpisodes:
+    """The raw episodes of one task in one run: returns of the ok episodes, in episode order."""
+
+    task: str
+    family: str
+    planned: int
+    returns: tuple[float, ...]
+    successes: tuple[bool, ...]  # of the ok episodes whose record has a success flag
+    failed: int
+    has_success: bool
+
+    @property
+    def partial(self) -> bool:
+        return len(self.returns) + self.failed < self.planned
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One line of a run summary. Scores are None where undefined; `note` says why."""
+
+    task: str
+    family: str
+    episodes: int  # ok episodes, the ones every mean is taken over
+    failed: int  # failed episodes, excluded from every mean
+    planned: int  # episodes the run asked for
+    mean_return: float | None
+    std_return: float | None  # sample standard deviation (ddof=1), None below 2 episodes
+    success_rate: float | None  # None where the task defines no success
+    normalized: float | None
+    human_normalized: float | None  # Atari only
+    reference: str
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_reference_source(source: str) -> str:
+    if source not in REFERENCE_SOURCES:
+        raise GatoEvalError(
+            f"unknown reference source {source!r}: choose one of {', '.join(REFERENCE_SOURCES)}"
+            + close_matches(source, REFERENCE_SOURCES)
+        )
+    return source
+
+
+def resolve_normalizers(
+    task_ids: Sequence[str],
+    source: str,
+    references: Mapping[str, ReferenceLike] | None = None,
+) -> dict[str, Normalizer]:
+    """task id -> Normalizer, from `references` when given (tests, custom tables), else from
+    gato_eval.suites.references.get_reference(task_id, source). A task without a reference gets
+    a Normalizer that says so."""
+    check_reference_source(source)
+    if references is None:
+        from gato_eval.suites.references import get_reference
+
+        def lookup(task_id: str) -> ReferenceLike | None:
+            try:
+                return get_reference(task_id, source=source)
+            except (GatoEvalError, KeyError):
+                return None
+    else:
+        lookup = references.get
+    normalizers = {}
+    for task_id in task_ids:
+        ref = lookup(task_id)
+        if ref is None:
+            normalizers[task_id] = Normalizer(None, None, source)
+        else:
+            normalizers[task_id] = Normalizer(
+                _as_float(ref.random), _as_float(ref.expert), source, getattr(ref, "note", "") or ""
+            )
+    return normalizers
+
+
+def ensure_run(run: Run | str | Path) -> Run:
+    return run if isinstance(run, Run) else load_run(Path(run))
+
+
+def run_label(run: Run) -> str:
+    """The short name of a run in legends: metadata label, else policy name, else dir name."""
+    label = run.metadata.get("label")
+    if isinstance(label, str) and label.strip():
+        return label.strip()
+    policy = run.metadata.get("policy")
+    if isinstance(policy, dict) and isinstance(policy.get("name"), str) and policy["name"]:
+        return policy["name"]
+    return Path(run.path).resolve().name
+
+
+def task_family(run: Run, task_id: str) -> str:
+    """The task's family from its recorded TaskSpec; the id prefix (`family-name`) otherwise."""
+    spec = (run.metadata.get("tasks") or {}).get(task_id)
+    if isinstance(spec, dict) and isinstance(spec.get("family"), str):
+        return spec["family"]
+    return task_id.split("-", 1)[0]
+
+
+def collect_task_episodes(run: Run) -> dict[str, TaskEpisodes]:
+    """task id -> its raw episodes, in suite order. Bad numbers are a one-line error."""
+    run = ensure_run(run)
+    planned = _planned_episodes(run)
+    tasks = _suite_task_ids(run)
+    returns: dict[str, list[tuple[int, float]]] = {task: [] for task in tasks}
+    successes: dict[str, list[tuple[int, bool]]] = {task: [] for task in tasks}
+    failed = dict.fromkeys(tasks, 0)
+    for record in run.episodes:
+        task = record["task"]
+        if task not in returns:
+            continue  # reported by run_warnings; it is not part of the suite being scored
+        if record["status"] == "failed":
+            failed[task] += 1
+            continue
+        value = record["return"]
+        if isinstance(value, bool) or not _is_finite_number(value):
+            raise GatoEvalError(
+                f"{run.path}: episode {record['episode']} of {task} has return {value!r}, "
+                "not a finite number: the run is corrupt"
+            )
+        returns[task].append((int(record["episode"]), float(value)))
+        if isinstance(record["success"], bool):
+            successes[task].append((int(record["episode"]), record["success"]))
+    result = {}
+    for task in tasks:
+        spec = (run.metadata.get("tasks") or {}).get(task)
+        has_success = bool(spec.get("has_success")) if isinstance(spec, dict) else False
+        result[task] = TaskEpisodes(
+            task=task,
+            family=task_family(run, task),
+            planned=planned,
+            returns=tuple(value for _, value in sorted(returns[task])),
+            successes=tuple(flag for _, flag in sorted(successes[task])),
+            failed=failed[task],
+            has_success=has_success or bool(successes[task]),
+        )
+    return result
+
+
+def summarize_run(
+    run: Run | str | Path,
+    reference: str = "project",
+    *,
+    references: Mapping[str, ReferenceLike] | None = None,
+    human_references: Mapping[str, ReferenceLike] | None = None,
+) -> list[TaskRow]:
+    """One row per suite task, in suite order, recomputed from the run's raw episodes.
+
+    `reference` picks the table the `normalized` column uses; Atari rows also get a
+    human-normalized score. `references` / `human_references` (task id -> object with `random`
+    and `expert`) replace the shipped tables, e.g. in tests.
+    """
+    run = ensure_run(run)
+    episodes = collect_task_episodes(run)
+    normalizers = resolve_normalizers(list(episodes), reference, references)
+    atari = [t for t, e in episodes.items() if e.family in HUMAN_NORMALIZED_FAMILIES]
+    humans = resolve_normalizers(atari, "human", human_references) if atari else {}
+    return [_summarize_task(e, normalizers[t], humans.get(t)) for t, e in episodes.items()]
+
+
+def _summarize_task(
+    episodes: TaskEpisodes, normalizer: Normalizer, human: Normalizer | None
+) -> TaskRow:
+    returns = episodes.returns
+    notes = []
+    mean = statistics.fmean(returns) if returns else None
+    std = statistics.stdev(returns) if len(returns) >= 2 else None
+    normalized = human_normalized = None
+    if mean is None:
+        notes.append("no finished episode")
+    elif normalizer.normalizable:
+        normalized = normalizer.normalize(mean)
+    else:
+        notes.append("not normalizable: " + normalizer.reason_not_normalizable())
+    if mean is not None and human is not None and human.normalizable:
+        human_normalized = human.normalize(mean)
+    if episodes.partial:
+        notes.append(f"partial: {len(returns) + episodes.failed}/{episodes.planned} episodes")
+    if episodes.failed:
+        notes.append(f"{episodes.failed} failed episode(s) excluded")
+    if normalizer.note and normalizer.normalizable:
+        notes.append(normalizer.note)
+    success_rate = None
+    if episodes.has_success and episodes.successes:
+        success_rate = sum(episodes.successes) / len(episodes.successes)
+    return TaskRow(
+        task=episodes.task,
+        family=episodes.family,
+        episodes=len(returns),
+        failed=episodes.failed,
+        planned=episodes.planned,
+        mean_return=mean,
+        std_return=std,
+        success_rate=success_rate,
+        normalized=normalized,
+        human_normalized=human_normalized,
+        reference=normalizer.source,
+        note="; ".join(notes),
+    )
+
+
+def run_warnings(run: Run | str | Path) -> list[str]:
+    """Everything about a run's records that a reader of its scores must know, one line each."""
+    run = ensure_run(run)
+    warnings = []
+    episodes = collect_task_episodes(run)
+    partial = [
+        f"{t} ({len(e.returns) + e.failed}/{e.planned})" for t, e in episodes.items() if e.partial
+    ]
+    if partial:
+        warnings.append(f"{run.path}: incomplete run, partial tasks: {', '.join(partial)}")
+    failed = [f"{t} ({e.failed})" for t, e in episodes.items() if e.failed]
+    if failed:
+        warnings.append(f"{run.path}: failed episodes excluded from the means: {', '.join(failed)}")
+    foreign = sorted({r["task"] for r in run.episodes} - set(episodes))
+    if foreign:
+        warnings.append(
+            f"{run.path}: ignored records of tasks not in the suite: {', '.join(foreign)}"
+        )
+    if run.torn_tail:
+        warnings.append(f"{run.path}: the last episode record was cut by a crash and is ignored")
+    if run.duplicates:
+        warnings.append(f"{run.path}: {run.duplicates} duplicate episode record(s) ignored")
+    return warnings
+
+
+def print_summary(rows: Sequence[TaskRow], *, title: str | None = None, console=None) -> None:
+    """Print summary rows as a rich table (to stdout unless a rich Console is given).
+
+    Columns that no row uses (failed, success, human-normalized) are left out.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = [
+        ("task", lambda r: r.task),
+        ("episodes", lambda r: f"{r.episodes}/{r.planned}"),
+        ("failed", lambda r: str(r.failed) if r.failed else ""),
+        ("mean return", lambda r: format_number(r.mean_return)),
+        ("std", lambda r: format_number(r.std_return)),
+        ("success", lambda r: format_percent(r.success_rate)),
+        ("normalized", lambda r: format_percent(r.normalized)),
+        ("human-norm.", lambda r: format_percent(r.human_normalized)),
+        ("note", lambda r: r.note),
+    ]
+    unused = {
+        "failed": not any(r.failed for r in rows),
+        "success": all(r.success_rate is None for r in rows),
+        "human-norm.": all(r.human_normalized is None for r in rows),
+    }
+    columns = [(name, cell) for name, cell in columns if not unused.get(name, False)]
+    table = Table(title=title)
+    for name, _ in columns:
+        if name == "task":
+            table.add_column(name, no_wrap=True)
+        elif name == "note":
+            table.add_column(name, overflow="fold", ratio=1, min_width=12)
+        else:
+            table.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(*(cell(row) for _, cell in columns))
+    (console or Console()).print(table)
+
+
+def format_number(value: float | None) -> str:
+    """A return for tables: 4 significant digits at most, '-' when undefined."""
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
+
+
+def format_percent(value: float | None) -> str:
+    """A fraction as a percentage for tables (0.513 -> '51.3%'), '-' when undefined."""
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _suite_task_ids(run: Run) -> list[str]:
+    suite = run.metadata.get("suite")
+    tasks = suite.get("tasks") if isinstance(suite, dict) else None
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise GatoEvalError(f"{run.path}: metadata 'suite' has no list of task ids")
+    return list(dict.fromkeys(tasks))
+
+
+def _planned_episodes(run: Run) -> int:
+    value = run.metadata.get("episodes_per_task")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise GatoEvalError(f"{run.path}: metadata 'episodes_per_task' is {value!r}, not a count")
+    return value
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
