@@ -1,0 +1,502 @@
+"""The rollout engine: the only loop in gato-eval that steps environments.
+
+`run_episodes` plays a fixed list of episodes of one task with a batched policy over `num_envs`
+environment slots and reports each finished episode through a callback.
+
+Rules it keeps (../DESIGN.md "Known traps"):
+
+- **Episode quotas are fixed up front.** Slot k plays `episodes[k::num_envs]`, in order, assigned
+  before the first step. A slot that finishes its quota goes idle; it never steals work. So with
+  many slots the short episodes are not over-counted (the bias of "record whatever finishes
+  first until N episodes are in").
+- **One seed per episode.** Every episode is reset with its own seed, `episode_seed(run_seed,
+  task_id, episode_index)`, so for a deterministic policy an episode's result depends only on
+  (run seed, task, episode index): not on `num_envs`, on the slot it ran in, or on scheduling.
+  Resumed runs and the Ray backend rely on this.
+- **No autoreset.** The engine drives K single `gymnasium.Env`s and calls `env.reset(seed=...)`
+  itself when an episode ends, instead of a gymnasium vector env. Gymnasium >= 1.1 vector envs
+  autoreset (NEXT_STEP mode: the step after `done` is a reset whose action is ignored; SAME_STEP:
+  the final observation moves to `info`), and both seed an env only at the first vector reset,
+  so per-episode seeding would be inexact. ALE's native vector env is also not used: it resets
+  inside its C++ threads with its own seeds, which breaks the seed rule above. Measured, the
+  single-env loop costs about what SyncVectorEnv does (benchmarks/bench_rollout.py).
+- **Context reset timing.** `policy.reset(slot, seed)` is called exactly once per episode, after
+  that episode's `env.reset` succeeded and before the first `act` that sees its first observation;
+  the policy's token context for the slot must start empty there. An action is never computed
+  from an observation of a finished episode: the first row a slot contributes after a reset is
+  the reset observation.
+- **Faulty environments.** An exception in `reset` or `step` (a MuJoCo physics error, a crashed
+  emulator, a step that outlives `step_timeout_s`) ends that episode as `status="failed"` with
+  the error text; the slot's env is closed and re-made, and the run goes on. Exceptions from the
+  policy are bugs (or a broken model) and propagate: the run is resumable.
+
+Optional policy attribute: after `act`, a policy may expose `last_action_labels` (same shape as
+the returned actions, or None). Recorded trajectories then store these labels as the episode's
+actions and the executed actions in `extras["executed_actions"]`; demonstrators with noise
+injection use it to label data with their clean action (../TRAINING_NOTES.md, DART).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gato_eval.data.episode import Episode
+from gato_eval.errors import GatoEvalError
+from gato_eval.policies.base import BatchedObservation, Policy
+from gato_eval.suites.spec import TaskSpec
+
+SEED_BITS = 31  # seeds stay in [0, 2**31): ALE, dm_control and numpy all accept that range
+
+
+def episode_seed(run_seed: int, task_id: str, episode_index: int) -> int:
+    """The reset seed of episode `episode_index` of `task_id` in a run seeded `run_seed`.
+
+    The first 31 bits of sha256("gato-eval/{run_seed}/{task_id}/{episode_index}"), big-endian:
+    stable across machines, Python versions and processes (unlike `hash()`), independent between
+    tasks, and a pure function of its three arguments.
+    """
+    if episode_index < 0:
+        raise GatoEvalError(f"episode index must be >= 0, got {episode_index}")
+    digest = hashlib.sha256(f"gato-eval/{int(run_seed)}/{task_id}/{int(episode_index)}".encode())
+    return int.from_bytes(digest.digest()[:4], "big") >> (32 - SEED_BITS)
+
+
+def plan_episodes(run_seed: int, task_id: str, indices: Sequence[int]) -> list[tuple[int, int]]:
+    """[(episode_index, seed)] for `indices`, seeded by `episode_seed`."""
+    return [(int(i), episode_seed(run_seed, task_id, int(i))) for i in indices]
+
+
+def assign_quotas(
+    episodes: Sequence[tuple[int, int]], num_envs: int
+) -> list[list[tuple[int, int]]]:
+    """Split episodes over slots before stepping: slot k gets `episodes[k::num_envs]`.
+
+    Returns min(num_envs, len(episodes)) lists; none is empty.
+    """
+    if num_envs < 1:
+        raise GatoEvalError(f"the number of environments must be >= 1, got {num_envs}")
+    slots = min(num_envs, len(episodes))
+    return [list(episodes[k::slots]) for k in range(slots)]
+
+
+@dataclass
+class EpisodeResult:
+    """One finished (or failed) episode.
+
+    `trajectory` is set when trajectories were recorded; `frames` holds uint8 (T + 1, H, W, 3)
+    frames when the episode was chosen for video (None otherwise, and when the env cannot render).
+    """
+
+    task_id: str
+    episode: int
+    seed: int
+    episode_return: float
+    length: int
+    success: bool | None
+    status: str = "ok"
+    error: str | None = None
+    wall_s: float = 0.0
+    slot: int = 0
+    trajectory: Episode | None = None
+    frames: np.ndarray | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    def to_record(self) -> dict[str, Any]:
+        """The run directory's episode record (format in `gato_eval.results`)."""
+        return {
+            "task": self.task_id,
+            "episode": self.episode,
+            "seed": self.seed,
+            "return": self.episode_return,
+            "length": self.length,
+            "success": self.success,
+            "status": self.status,
+            "error": self.error,
+            "wall_s": round(self.wall_s, 4),
+        }
+
+
+EnvFactory = Callable[[TaskSpec], Any]
+
+
+class StepTimeoutError(RuntimeError):
+    """An env's reset or step ran longer than the allowed time."""
+
+
+@dataclass
+class _Slot:
+    """What the engine knows about one environment slot while it runs its quota."""
+
+    index: int
+    queue: deque
+    episode: int = -1
+    seed: int = 0
+    observation: dict | None = None
+    episode_return: float = 0.0
+    length: int = 0
+    success: bool = False
+    started: float = 0.0
+    active: bool = False
+    trace: _Trace | None = None
+    frames: list | None = None
+
+
+@dataclass
+class _Trace:
+    """Per-step buffers of a recorded trajectory."""
+
+    observations: list = field(default_factory=list)
+    actions: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    rewards: list = field(default_factory=list)
+    terminations: list = field(default_factory=list)
+    truncations: list = field(default_factory=list)
+
+
+def run_episodes(
+    task: TaskSpec,
+    policy: Policy,
+    episodes: Sequence[tuple[int, int]],
+    num_envs: int,
+    on_episode: Callable[[EpisodeResult], None] | None = None,
+    record_trajectories: bool = False,
+    video_episodes: Collection[int] = (),
+    make_env: EnvFactory | None = None,
+    on_steps: Callable[[int], None] | None = None,
+    step_timeout_s: float | None = None,
+) -> list[EpisodeResult]:
+    """Play `episodes` ([(episode_index, seed)]) of `task` with `policy` on `num_envs` slots.
+
+    Each finished episode is passed to `on_episode` as soon as it ends (before the next one in
+    its slot starts), and all results are returned in the order of `episodes`. `make_env(task)`
+    builds one env (default: the suite registry's `make_env`); `video_episodes` lists episode
+    indices whose frames are kept in `EpisodeResult.frames`; `on_steps(n)` reports n env steps
+    after every batched step (for progress bars). `step_timeout_s` bounds each `reset`/`step`
+    through SIGALRM (main thread only; ignored elsewhere): a hung env fails its episode.
+    """
+    if not episodes:
+        return []
+    seen = [index for index, _ in episodes]
+    if len(set(seen)) != len(seen):
+        raise GatoEvalError(f"{task.task_id}: episode indices must be unique")
+    make_env = make_env or _registry_make_env
+    engine = _Engine(task, policy, make_env, record_trajectories, set(video_episodes))
+    engine.step_timeout_s = step_timeout_s if _can_use_alarm() else None
+    quotas = assign_quotas(episodes, num_envs)
+    results: dict[int, EpisodeResult] = {}
+
+    def finish(result: EpisodeResult) -> None:
+        results[result.episode] = result
+        if on_episode is not None:
+            on_episode(result)
+
+    engine.finish = finish
+    previous_handler = _install_alarm_handler() if engine.step_timeout_s else None
+    try:
+        engine.open(quotas)
+        policy.start(task, engine.envs)
+        for slot in engine.slots:
+            engine.begin_next_episode(slot)
+        while True:
+            active = [slot for slot in engine.slots if slot.active]
+            if not active:
+                break
+            engine.step(active)
+            if on_steps is not None:
+                on_steps(len(active))
+    finally:
+        with contextlib.suppress(Exception):
+            policy.close()
+        engine.close()
+        if previous_handler is not None:
+            signal.signal(signal.SIGALRM, previous_handler)
+    return [results[index] for index, _ in episodes]
+
+
+def _registry_make_env(task: TaskSpec):
+    from gato_eval.suites.registry import make_env
+
+    return make_env(task)
+
+
+class _Engine:
+    """The slots, their envs and the per-step bookkeeping of `run_episodes`."""
+
+    def __init__(self, task, policy, make_env, record_trajectories, video_episodes):
+        self.task = task
+        self.policy = policy
+        self.make_env = make_env
+        self.record = record_trajectories
+        self.video_episodes = video_episodes
+        self.envs: list[Any] = []  # live list handed to policy.start; re-made envs replace items
+        self.slots: list[_Slot] = []
+        self.step_timeout_s: float | None = None
+        self.finish: Callable[[EpisodeResult], None] = lambda result: None
+
+    def open(self, quotas: list[list[tuple[int, int]]]) -> None:
+        for k, quota in enumerate(quotas):
+            self.slots.append(_Slot(index=k, queue=deque(quota)))
+            self.envs.append(None)
+            try:
+                self.envs[k] = self.make_env(self.task)
+            except GatoEvalError:
+                raise
+            except Exception as err:  # the env cannot even be made: fail this slot's quota
+                self._fail_quota(self.slots[k], f"making the env failed: {_describe(err)}")
+
+    def close(self) -> None:
+        for env in self.envs:
+            if env is not None:
+                with contextlib.suppress(Exception):
+                    env.close()
+
+    # -- episode boundaries -------------------------------------------------------------------
+
+    def begin_next_episode(self, slot: _Slot) -> None:
+        """Reset the slot's env for the next episode of its quota (or make the slot idle)."""
+        slot.active = False
+        while slot.queue and self.envs[slot.index] is not None:
+            episode, seed = slot.queue.popleft()
+            slot.episode, slot.seed = episode, seed
+            slot.started = time.perf_counter()
+            try:
+                with self._deadline():
+                    observation, _ = self.envs[slot.index].reset(seed=seed)
+            except Exception as err:
+                self._fail_episode(slot, f"reset failed: {_describe(err)}")
+                continue
+            slot.observation = observation
+            slot.episode_return, slot.length, slot.success = 0.0, 0, False
+            slot.trace = _Trace() if self.record else None
+            if slot.trace is not None:
+                slot.trace.observations.append(_copy_observation(observation))
+            slot.frames = [] if episode in self.video_episodes else None
+            self._capture_frame(slot)
+            self.policy.reset(slot.index, seed)
+            slot.active = True
+            return
+
+    def step(self, active: list[_Slot]) -> None:
+        """One batched policy call and one env step in every active slot."""
+        batch = stack_observations([slot.observation for slot in active])
+        indices = np.array([slot.index for slot in active], dtype=np.int64)
+        actions = self.policy.act(batch, indices)
+        if len(actions) != len(active):
+            raise GatoEvalError(
+                f"{self.task.task_id}: the policy returned {len(actions)} actions "
+                f"for {len(active)} observations"
+            )
+        labels = getattr(self.policy, "last_action_labels", None) if self.record else None
+        for row, slot in enumerate(active):
+            action = actions[row]
+            try:
+                with self._deadline():
+                    observation, reward, terminated, truncated, info = self.envs[slot.index].step(
+                        action
+                    )
+            except Exception as err:
+                self._fail_episode(slot, f"step {slot.length} failed: {_describe(err)}")
+                self.begin_next_episode(slot)
+                continue
+            slot.episode_return += float(reward)
+            slot.length += 1
+            if info.get("success"):
+                slot.success = True
+            if slot.length >= self.task.max_episode_steps:
+                truncated = True  # safety net; the family's TimeLimit normally does this
+            if slot.trace is not None:
+                trace = slot.trace
+                trace.observations.append(_copy_observation(observation))
+                trace.actions.append(np.copy(action))
+                trace.labels.append(
+                    np.copy(labels[row]) if labels is not None else trace.actions[-1]
+                )
+                trace.rewards.append(reward)
+                trace.terminations.append(bool(terminated))
+                trace.truncations.append(bool(truncated))
+            slot.observation = observation
+            self._capture_frame(slot)
+            if terminated or truncated:
+                self._finish_episode(slot)
+                self.begin_next_episode(slot)
+
+    def _finish_episode(self, slot: _Slot) -> None:
+        success = slot.success if self.task.has_success else None
+        result = EpisodeResult(
+            task_id=self.task.task_id,
+            episode=slot.episode,
+            seed=slot.seed,
+            episode_return=slot.episode_return,
+            length=slot.length,
+            success=success,
+            wall_s=time.perf_counter() - slot.started,
+            slot=slot.index,
+            trajectory=self._build_trajectory(slot, success),
+            frames=_stack_frames(slot.frames),
+        )
+        slot.trace, slot.frames = None, None
+        self.finish(result)
+
+    def _fail_episode(self, slot: _Slot, error: str) -> None:
+        self.finish(
+            EpisodeResult(
+                task_id=self.task.task_id,
+                episode=slot.episode,
+                seed=slot.seed,
+                episode_return=slot.episode_return if slot.active else 0.0,
+                length=slot.length if slot.active else 0,
+                success=None,
+                status="failed",
+                error=error,
+                wall_s=time.perf_counter() - slot.started,
+                slot=slot.index,
+            )
+        )
+        slot.active, slot.trace, slot.frames = False, None, None
+        slot.episode_return, slot.length = 0.0, 0
+        # The env may be in any state after raising: throw it away and make a fresh one.
+        with contextlib.suppress(Exception):
+            self.envs[slot.index].close()
+        self.envs[slot.index] = None
+        try:
+            self.envs[slot.index] = self.make_env(self.task)
+        except Exception as err:
+            self._fail_quota(slot, f"re-making the env failed: {_describe(err)}")
+
+    def _fail_quota(self, slot: _Slot, error: str) -> None:
+        while slot.queue:
+            slot.episode, slot.seed = slot.queue.popleft()
+            slot.started = time.perf_counter()
+            self.finish(
+                EpisodeResult(
+                    task_id=self.task.task_id,
+                    episode=slot.episode,
+                    seed=slot.seed,
+                    episode_return=0.0,
+                    length=0,
+                    success=None,
+                    status="failed",
+                    error=error,
+                    slot=slot.index,
+                )
+            )
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def _build_trajectory(self, slot: _Slot, success: bool | None) -> Episode | None:
+        trace = slot.trace
+        if trace is None:
+            return None
+        executed = np.asarray(trace.actions)
+        extras = {}
+        labels = np.asarray(trace.labels)
+        if not np.array_equal(labels, executed):
+            extras["executed_actions"] = executed
+        return Episode(
+            task_id=self.task.task_id,
+            observations=stack_observations(trace.observations),
+            actions=labels,
+            rewards=np.asarray(trace.rewards, dtype=np.float32),
+            terminations=np.asarray(trace.terminations, dtype=bool),
+            truncations=np.asarray(trace.truncations, dtype=bool),
+            seed=slot.seed,
+            success=success,
+            extras=extras,
+        )
+
+    def _capture_frame(self, slot: _Slot) -> None:
+        if slot.frames is None:
+            return
+        frame = render_frame(self.envs[slot.index], slot.observation)
+        if frame is None:
+            slot.frames = None  # this env cannot show itself: no video for the episode
+        else:
+            slot.frames.append(frame)
+
+    # -- timeouts -----------------------------------------------------------------------------
+
+    def _deadline(self):
+        if self.step_timeout_s is None:
+            return contextlib.nullcontext()
+        return _alarm(self.step_timeout_s)
+
+
+def render_frame(env: Any, observation: dict | None) -> np.ndarray | None:
+    """An RGB frame uint8 (H, W, 3) of the env now: its `rgb_array` render if it has one, else
+    the observation's `image`; None when neither exists."""
+    if getattr(env, "render_mode", None) == "rgb_array":
+        frame = env.render()
+        if frame is not None:
+            return np.asarray(frame, dtype=np.uint8)
+    if observation is not None and "image" in observation:
+        return np.asarray(observation["image"], dtype=np.uint8)
+    return None
+
+
+def _stack_frames(frames: list | None) -> np.ndarray | None:
+    if not frames:
+        return None
+    return np.stack(frames)
+
+
+def stack_observations(observations: Sequence[dict]) -> BatchedObservation:
+    """Stack per-env observation dicts into one batch (the contract of `policies.base`).
+
+    `text` becomes a list of B strings; every other key an array with a leading axis of B.
+    """
+    first = observations[0]
+    batch: BatchedObservation = {}
+    for key in first:
+        values = [observation[key] for observation in observations]
+        batch[key] = list(values) if key == "text" else np.stack(values)
+    return batch
+
+
+def _copy_observation(observation: dict) -> dict:
+    # Some envs hand out the same buffer every step; a recorded trajectory must own its arrays.
+    return {k: v if isinstance(v, str) else np.array(v, copy=True) for k, v in observation.items()}
+
+
+def _describe(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or "(no message)"
+    return f"{type(err).__name__}: {text}"[:500]
+
+
+def _can_use_alarm() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+def _install_alarm_handler():
+    """Make SIGALRM raise StepTimeoutError; returns the handler to restore afterwards."""
+
+    def on_alarm(signum, frame):
+        raise StepTimeoutError("no answer within the step timeout")
+
+    return signal.signal(signal.SIGALRM, on_alarm)
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float):
+    """Raise StepTimeoutError in this (main) thread if the block runs longer than `seconds`.
+
+    Python signal handlers run between bytecodes, so a hang inside one long C call is cut when
+    that call returns to Python; a loop (in Python or calling back into it) is cut on time.
+    """
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
