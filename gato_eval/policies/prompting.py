@@ -1,0 +1,115 @@
+"""Prompt conditioning (paper Sec. 2.3-2.4, GATO.md section 3): which demonstration, which tokens.
+
+At evaluation Gato's context starts with a successful demonstration of the same task; the live
+episode follows in the same context. This module decides, for one episode seed:
+
+1. **which demonstration**: one of the task's successful demonstrations
+   (`successful_demonstrations`), picked by a generator seeded with the episode seed, so the
+   choice does not depend on the slot or on how many slots there are;
+2. **which of its tokens** (`prompt_window`), by strategy:
+
+   | strategy  | window (whole timesteps only, at most `max_tokens`)                  |
+   |-----------|----------------------------------------------------------------------|
+   | `first`   | the demonstration's beginning (the paper's evaluation default)       |
+   | `end`     | its last timesteps, ending at the final one (goal-like, as in training) |
+   | `uniform` | a window starting at a uniformly drawn timestep (as in training)     |
+   | `none`    | no prompt                                                            |
+
+Windows are cut only at timestep starts (`TokenBatch.timestep_start`), never inside a timestep.
+
+Default length: half the model's context (`default_prompt_tokens`). The paper prompted with the
+first 1024 tokens into a 1024-token context plus Transformer-XL memory; with this project's
+sliding key/value window a full-context prompt would leave no room for the live episode before
+it starts sliding out, so half keeps both the demonstration and a stretch of the episode's own
+history in view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from gato_eval.data.episode import Episode
+from gato_eval.errors import GatoEvalError
+
+PROMPT_STRATEGIES = ("first", "end", "uniform", "none")
+PROMPT_STREAM = 0x9207  # mixed into the episode seed: the prompt draw is its own random stream
+GOOD_RETURN_FRACTION = 0.8  # of the best return, for data sets without a success flag (Sec. 3)
+
+
+def default_prompt_tokens(context_length: int) -> int:
+    """Half the model's context: see the module docstring."""
+    return max(0, int(context_length) // 2)
+
+
+def successful_demonstrations(episodes: Sequence[Episode]) -> list[Episode]:
+    """The demonstrations good enough to prompt with, in data set order.
+
+    Where episodes carry a success flag: those that succeeded. Otherwise those whose return is
+    at least 80% of the way from the worst to the best return in the set (the paper's training
+    filter kept episodes with >= 80% of the expert return; the min-max form also works for
+    negative returns such as Pong's).
+    """
+    flagged = [e for e in episodes if e.success is not None]
+    if flagged:
+        return [e for e in flagged if e.success]
+    if not episodes:
+        return []
+    returns = np.array([e.episode_return for e in episodes], dtype=np.float64)
+    low, high = float(returns.min()), float(returns.max())
+    threshold = low + GOOD_RETURN_FRACTION * (high - low)
+    return [e for e, value in zip(episodes, returns, strict=True) if value >= threshold]
+
+
+def prompt_generator(seed: int) -> np.random.Generator:
+    """The generator that draws an episode's prompt (its demonstration and its window)."""
+    return np.random.default_rng([int(seed), PROMPT_STREAM])
+
+
+def choose_demonstration(candidates: Sequence[Episode], rng: np.random.Generator) -> Episode:
+    """One demonstration, uniformly at random from `candidates` (must not be empty)."""
+    if not candidates:
+        raise GatoEvalError("no successful demonstration to prompt with")
+    return candidates[int(rng.integers(len(candidates)))]
+
+
+def prompt_window(
+    timestep_start: np.ndarray,
+    strategy: str,
+    max_tokens: int,
+    rng: np.random.Generator | None = None,
+) -> tuple[int, int]:
+    """[start, end) positions of the prompt inside one tokenized demonstration.
+
+    `timestep_start` is bool (L,) over the demonstration's L positions (True where a timestep
+    begins; position 0 must be one). The window holds whole timesteps and at most `max_tokens`
+    positions; (0, 0) when the strategy is `none` or not one timestep fits. `uniform` needs `rng`.
+    """
+    if strategy not in PROMPT_STRATEGIES:
+        raise GatoEvalError(f"unknown prompt strategy {strategy!r}")
+    length = len(timestep_start)
+    if strategy == "none" or max_tokens <= 0 or length == 0:
+        return 0, 0
+    starts = np.flatnonzero(timestep_start)
+    if len(starts) == 0 or starts[0] != 0:
+        raise GatoEvalError("a tokenized demonstration must begin with a timestep start")
+    boundaries = np.append(starts, length)  # every place a window may begin or end
+    if strategy == "first":
+        return 0, _last_boundary_within(boundaries, max_tokens)
+    if strategy == "end":
+        first = int(np.searchsorted(boundaries, length - max_tokens, side="left"))
+        start = int(boundaries[first])
+        return (start, length) if start < length else (0, 0)
+    if rng is None:
+        raise GatoEvalError("the uniform prompt strategy needs a random generator")
+    # Full-length windows where the demonstration is long enough, else the whole of it.
+    fits = starts[starts + max_tokens <= length]
+    start = int(fits[rng.integers(len(fits))]) if len(fits) else 0
+    end = _last_boundary_within(boundaries, start + max_tokens)
+    return (start, end) if end > start else (0, 0)
+
+
+def _last_boundary_within(boundaries: np.ndarray, limit: int) -> int:
+    index = int(np.searchsorted(boundaries, limit, side="right")) - 1
+    return int(boundaries[max(index, 0)])

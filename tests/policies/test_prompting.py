@@ -1,0 +1,97 @@
+"""Prompt selection: windows of whole timesteps, demonstration choice by episode seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gato_eval.data.episode import Episode
+from gato_eval.errors import GatoEvalError
+from gato_eval.policies.prompting import (
+    choose_demonstration,
+    default_prompt_tokens,
+    prompt_generator,
+    prompt_window,
+    successful_demonstrations,
+)
+
+# Five timesteps of 4, 4, 6, 4, 3 tokens: starts at 0, 4, 8, 14, 18; 21 positions.
+STARTS = np.zeros(21, dtype=bool)
+STARTS[[0, 4, 8, 14, 18]] = True
+
+
+@pytest.mark.parametrize(
+    ("strategy", "max_tokens", "window"),
+    [
+        ("first", 10, (0, 8)),
+        ("first", 14, (0, 14)),
+        ("first", 100, (0, 21)),
+        ("first", 3, (0, 0)),  # not one whole timestep fits
+        ("end", 7, (14, 21)),
+        ("end", 9, (14, 21)),
+        ("end", 13, (8, 21)),
+        ("end", 2, (0, 0)),
+        ("end", 21, (0, 21)),
+        ("none", 100, (0, 0)),
+        ("first", 0, (0, 0)),
+    ],
+)
+def test_windows_hold_whole_timesteps(strategy, max_tokens, window):
+    assert prompt_window(STARTS, strategy, max_tokens) == window
+
+
+def test_uniform_windows_are_full_length_and_cover_every_possible_start():
+    rng = np.random.default_rng(0)
+    windows = {prompt_window(STARTS, "uniform", 8, rng) for _ in range(200)}
+    # Starts with a full 8-token window: 0 (->8), 4 (->8), 8 (->14), 14 (->21 is 7 tokens).
+    assert windows == {(0, 8), (4, 8), (8, 14)}
+    assert prompt_window(STARTS, "uniform", 50, rng) == (0, 21)  # the whole demonstration
+    with pytest.raises(GatoEvalError):
+        prompt_window(STARTS, "uniform", 8)
+
+
+def test_bad_inputs_are_clear_errors():
+    with pytest.raises(GatoEvalError, match="unknown prompt strategy"):
+        prompt_window(STARTS, "middle", 8)
+    with pytest.raises(GatoEvalError, match="begin with a timestep start"):
+        prompt_window(STARTS[1:], "first", 8)
+
+
+def _episode(ret, success=None):
+    rewards = np.array([ret], dtype=np.float32)
+    return Episode(
+        task_id="t",
+        observations={"discrete": np.zeros((2, 1), dtype=np.int64)},
+        actions=np.zeros(1, dtype=np.int64),
+        rewards=rewards,
+        terminations=np.array([True]),
+        truncations=np.array([False]),
+        seed=0,
+        success=success,
+    )
+
+
+def test_successful_demonstrations_use_the_flag_or_the_return():
+    flagged = [_episode(1, True), _episode(5, False), _episode(0, True)]
+    assert [e.episode_return for e in successful_demonstrations(flagged)] == [1, 0]
+    # No flag: within 80% of the way from the worst (-21) to the best (21) return: >= 12.6.
+    unflagged = [_episode(-21), _episode(21), _episode(13), _episode(12)]
+    assert [e.episode_return for e in successful_demonstrations(unflagged)] == [21, 13]
+    assert successful_demonstrations([]) == []
+
+
+def test_the_demonstration_depends_only_on_the_episode_seed():
+    demos = [_episode(i) for i in range(10)]
+    picks = [
+        choose_demonstration(demos, prompt_generator(seed)).episode_return for seed in range(40)
+    ]
+    again = [
+        choose_demonstration(demos, prompt_generator(seed)).episode_return for seed in range(40)
+    ]
+    assert picks == again and len(set(picks)) > 5
+    with pytest.raises(GatoEvalError):
+        choose_demonstration([], prompt_generator(0))
+
+
+def test_default_prompt_is_half_the_context():
+    assert default_prompt_tokens(1024) == 512
