@@ -1,0 +1,108 @@
+"""`load_policy`: keywords, plug-ins, checkpoint paths and the errors users see."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from gato_eval.errors import GatoEvalError
+from gato_eval.policies.loading import bundled_model_dir, load_policy, policy_identity
+from gato_eval.policies.random import RandomPolicy
+
+PLUGIN_SOURCE = '''
+import numpy as np
+
+class ConstantAgent:
+    """Always the first action."""
+
+    def start(self, task, envs):
+        self.space = envs[0].action_space
+
+    def reset(self, env_index, seed):
+        pass
+
+    def act(self, observations, env_indices):
+        return np.zeros(len(env_indices), dtype=np.int64)
+
+    def close(self):
+        pass
+
+    def describe(self):
+        return {"version": 3}
+
+
+class NoAct:
+    def start(self, task, envs): ...
+    def reset(self, env_index, seed): ...
+    def close(self): ...
+
+
+class Exploding:
+    def __init__(self):
+        raise ValueError("needs a GPU")
+
+NOT_CALLABLE = 3
+'''
+
+
+@pytest.fixture
+def plugin_module(tmp_path, monkeypatch):
+    (tmp_path / "my_agents.py").write_text(textwrap.dedent(PLUGIN_SOURCE))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "my_agents"
+
+
+def test_random_keyword():
+    loaded = load_policy("random")
+    assert isinstance(loaded.policy, RandomPolicy)
+    assert loaded.description["kind"] == "random" and loaded.description["spec"] == "random"
+
+
+def test_plugin_is_loaded_and_described(plugin_module):
+    loaded = load_policy(f"{plugin_module}:ConstantAgent")
+    assert loaded.description["kind"] == "plugin"
+    assert loaded.description["plugin_info"] == {"version": 3}
+    actions = loaded.policy.act({}, np.array([0, 1]))
+    assert actions.tolist() == [0, 0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no_such_module_xyz:Agent", "cannot import 'no_such_module_xyz'"),
+        ("my_agents:Missing", "has no 'Missing'"),
+        ("my_agents:NoAct", "lacks act"),
+        ("my_agents:Exploding", "creating it failed: ValueError: needs a GPU"),
+        ("my_agents:NOT_CALLABLE", "not a class or factory"),
+        ("no/such/checkpoint", "not a checkpoint directory"),
+        ("", "must not be empty"),
+    ],
+)
+def test_bad_policy_specs_are_one_line_errors(plugin_module, spec, message):
+    with pytest.raises(GatoEvalError, match=message):
+        load_policy(spec)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(GatoEvalError, match=r"strategy 'firts'.*did you mean: first"):
+        load_policy("random", prompt="firts")
+    with pytest.raises(GatoEvalError, match="unknown device"):
+        load_policy("random", device="tpu")
+    with pytest.raises(GatoEvalError, match="temperature"):
+        load_policy("random", temperature=-1.0)
+
+
+def test_missing_bundled_model_says_what_to_do():
+    if bundled_model_dir().is_dir():
+        pytest.skip("the bundled model is installed")
+    with pytest.raises(GatoEvalError, match="bundled model is not installed"):
+        load_policy("bundled")
+
+
+def test_identity_ignores_where_a_checkpoint_lives():
+    a = {"kind": "gato", "name": "m", "checkpoint": "/a", "checkpoint_sha256": "x", "spec": "/a"}
+    b = dict(a, checkpoint="/b", spec="/b")
+    assert policy_identity(a) == policy_identity(b)
+    assert policy_identity(a) != policy_identity(dict(a, checkpoint_sha256="y"))
