@@ -16,7 +16,7 @@ clipping); `info["success"]` is a bool at every step for families where success 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 FAMILIES = ("atari", "dmc", "metaworld", "babyai")
@@ -31,6 +31,9 @@ class TaskSpec:
     environment's id in its own library (`ALE/Boxing-v5`, `cartpole/swingup`, `assembly-v3`,
     `BabyAI-GoToLocal-v0`). `options` holds every wrapper setting that changes what the agent sees
     or how it is scored (frame skip, sticky actions, image size, ...), so a run records them.
+    `max_episode_steps` is where the env truncates (a suite may cap it below the family's limit).
+    `action_space` describes the env's action space without building the env (`"Discrete(18)"`,
+    `"Box(-1.0, 1.0, (6,), float32)"`), for listings; the env's own space is authoritative.
     """
 
     task_id: str
@@ -39,6 +42,7 @@ class TaskSpec:
     max_episode_steps: int
     has_success: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    action_space: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (recorded in run metadata and data set metadata)."""
@@ -46,4 +50,7 @@ class TaskSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
-        return cls(**data)
+        """The inverse of `to_dict`; keys that are not fields (e.g. `env_versions` stored beside a
+        spec in run metadata) are ignored, so records from newer or older versions still load."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
