@@ -1,0 +1,377 @@
+"""`KVCacheDecoder`: incremental decoding for many environment rows with one model.
+
+Each row (an environment slot) owns a key/value cache of up to `context` positions. The rollout's
+Gato policy calls, per control step:
+
+    decoder.reset_rows(rows, seeds)                    # new episodes: forget those rows
+    decoder.append(rows, prompt_batch)                  # once per episode: the prompt
+    decoder.append(rows, observation_batch)             # observation tokens + separator
+    ids = decoder.decode_action_tokens(rows, ranges, temperature)   # (R, n) action ids
+
+Rows are ragged: each has its own length, padded positions of a TokenBatch never enter a cache,
+and rows not named in a call are untouched.
+
+Sliding window. When a row would exceed `context`, its oldest whole timesteps are dropped (cuts
+fall only where `timestep_start` was True, never inside the current timestep). With more than
+one layer, keeping the surviving tokens' cached keys/values is NOT the same as a fresh pass over
+the kept window: their hidden states in layers >= 2 attended to the dropped tokens. Two modes:
+
+- `window="recompute"` (default, exact): drop enough old timesteps to free `recompute_chunk`
+  positions (a quarter of the context by default), then re-prefill the kept window once from the
+  stored input embeddings. The logits equal a full forward pass over the kept window; the
+  re-prefill cost is amortized over the next chunk of tokens.
+- `window="xl"`: Transformer-XL-style memory, as the paper deployed Gato (App. C.2): drop just
+  enough old timesteps and keep the surviving keys/values without recomputing. Cheaper and
+  smoother, exact only for a one-layer model.
+
+Sampling draws Gumbel noise from one generator per row, seeded by `reset_rows`, so a row's samples
+never depend on which other rows share the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from gato_eval.errors import GatoEvalError
+from gato_eval.model.device import autocast_for
+from gato_eval.model.transformer import GatoModel
+from gato_eval.tokenizer.batch import ACTION_LOCAL_POSITION, PATCH_SIZE, TokenBatch
+
+WINDOW_MODES = ("recompute", "xl")
+
+
+class _CacheStep:
+    """One call's view of the caches: where the new tokens go and what they may attend to.
+
+    rows: int64 (R,) cache rows; starts: int64 (R,) their lengths before the call; n_valid:
+    int64 (R,) new valid tokens per row (>= 1); T: padded number of new tokens.
+    """
+
+    def __init__(
+        self,
+        decoder: KVCacheDecoder,
+        rows: np.ndarray,
+        starts: np.ndarray,
+        n_valid: np.ndarray,
+        T: int,
+    ):
+        self.decoder = decoder
+        device = decoder.device
+        steps = np.arange(T)
+        valid = steps[None, :] < n_valid[:, None]  # (R, T)
+        self.valid = torch.from_numpy(valid).to(device)
+        self.row_index = torch.from_numpy(np.repeat(rows, n_valid)).to(device)  # (N,)
+        self.pos_index = torch.from_numpy((starts[:, None] + steps[None, :])[valid]).to(device)
+        self.span = int((starts + n_valid).max())  # S: keys any query of this call may see
+        first = int(rows[0])
+        contiguous = np.array_equal(rows, np.arange(first, first + len(rows)))
+        self.row_slice = slice(first, first + len(rows)) if contiguous else None
+        self.rows_t = torch.from_numpy(rows).to(device)
+        if T == 1 and np.all(starts == starts[0]):
+            self.mask = None  # one new token per row, every row S long: all keys visible
+        else:
+            # Query j of row r sees keys 0..starts[r] + j; padded queries see the row's last valid
+            # key (their outputs are discarded, but a fully masked row would give NaNs).
+            limit = starts[:, None] + np.minimum(steps[None, :], n_valid[:, None] - 1)  # (R, T)
+            mask = np.arange(self.span)[None, None, :] <= limit[:, :, None]  # (R, T, S)
+            self.mask = torch.from_numpy(mask).unsqueeze(1).to(device)  # (R, 1, T, S)
+
+    def extend(self, layer: int, keys: torch.Tensor, values: torch.Tensor):
+        """Write the valid new keys/values (R, H, T, K) of `layer`; return (R, H, S, K) views."""
+        cache_k, cache_v = self.decoder._keys[layer], self.decoder._values[layer]
+        # (R, H, T, K) -> (R, T, H, K) -> (N, H, K): only valid positions enter the cache.
+        cache_k[self.row_index, :, self.pos_index] = keys.transpose(1, 2)[self.valid].to(
+            cache_k.dtype
+        )
+        cache_v[self.row_index, :, self.pos_index] = values.transpose(1, 2)[self.valid].to(
+            cache_v.dtype
+        )
+        if self.row_slice is not None:
+            return (
+                cache_k[self.row_slice, :, : self.span],
+                cache_v[self.row_slice, :, : self.span],
+                self.mask,
+            )
+        k = cache_k[:, :, : self.span].index_select(0, self.rows_t)  # (R, H, S, K)
+        v = cache_v[:, :, : self.span].index_select(0, self.rows_t)  # (R, H, S, K)
+        return k, v, self.mask
+
+
+class KVCacheDecoder:
+    """Per-row key/value caches over one eval-mode `GatoModel` (see the module docstring).
+
+    num_rows: environment slots; context: positions per row (default the model's context
+    length); window: "recompute" or "xl"; recompute_chunk: positions freed per recompute slide
+    (default context // 4); cache_dtype: default bfloat16 on CUDA (with bf16 autocast), else the
+    model's parameter dtype.
+    """
+
+    def __init__(
+        self,
+        model: GatoModel,
+        num_rows: int,
+        context: int | None = None,
+        window: str = "recompute",
+        recompute_chunk: int | None = None,
+        cache_dtype: torch.dtype | None = None,
+    ):
+        if model.training:
+            raise ValueError("KVCacheDecoder needs an eval-mode model: call model.eval() first")
+        if window not in WINDOW_MODES:
+            raise GatoEvalError(
+                f"unknown window mode {window!r}: choose {' or '.join(WINDOW_MODES)}"
+            )
+        config = model.config
+        self.model = model
+        self.num_rows = int(num_rows)
+        self.context = int(context or config.context_length)
+        self.window = window
+        self.recompute_chunk = int(recompute_chunk or max(1, self.context // 4))
+        if self.num_rows < 1 or self.context < 2:
+            raise GatoEvalError("KVCacheDecoder needs num_rows >= 1 and context >= 2")
+        if not 1 <= self.recompute_chunk <= self.context:
+            raise GatoEvalError(f"recompute_chunk must be in [1, {self.context}]")
+        parameter = next(model.parameters())
+        self.device = parameter.device
+        dtype = cache_dtype or (torch.bfloat16 if self.device.type == "cuda" else parameter.dtype)
+        shape = (self.num_rows, config.num_heads, self.context, config.kv_size)
+        self._keys = [torch.zeros(shape, dtype=dtype, device=self.device) for _ in model.blocks]
+        self._values = [torch.zeros(shape, dtype=dtype, device=self.device) for _ in model.blocks]
+        # Input embeddings of cached positions: what a recompute slide re-prefills from.
+        self._inputs = (
+            torch.zeros(self.num_rows, self.context, config.width, device=self.device)
+            if window == "recompute"
+            else None
+        )
+        self._timestep_start = np.zeros((self.num_rows, self.context), dtype=bool)
+        self._lengths = np.zeros(self.num_rows, dtype=np.int64)
+        self._dropped = np.zeros(self.num_rows, dtype=np.int64)
+        # Final hidden state at each row's last position: logits are computed from it on demand.
+        self._last_hidden = torch.zeros(self.num_rows, config.width, device=self.device)
+        self._has_hidden = np.zeros(self.num_rows, dtype=bool)
+        self._generators = [torch.Generator().manual_seed(row) for row in range(self.num_rows)]
+
+    # ---- state -------------------------------------------------------------------------------
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """int64 (num_rows,): cached positions per row."""
+        return self._lengths.copy()
+
+    @property
+    def dropped(self) -> np.ndarray:
+        """int64 (num_rows,): positions each row's sliding window has dropped since its reset.
+
+        Row r's cache holds positions dropped[r] .. dropped[r] + lengths[r] of everything
+        appended to it since `reset_rows`.
+        """
+        return self._dropped.copy()
+
+    def reset_rows(self, rows: Sequence[int], seeds: Sequence[int] | None = None) -> None:
+        """Forget `rows` (new episodes) and reseed their samplers (default seed: the row index)."""
+        rows = self._check_rows(rows)
+        if seeds is not None and len(seeds) != len(rows):
+            raise ValueError(f"{len(seeds)} seeds for {len(rows)} rows")
+        self._lengths[rows] = 0
+        self._dropped[rows] = 0
+        self._has_hidden[rows] = False
+        self._timestep_start[rows] = False
+        for i, row in enumerate(rows):
+            seed = int(row) if seeds is None else int(seeds[i])
+            self._generators[row].manual_seed(seed)
+
+    # ---- appending tokens --------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def append(self, rows: Sequence[int], batch: TokenBatch) -> torch.Tensor:
+        """Append batch row i to cache row rows[i]; return float32 logits (R, vocab) at each
+        row's last valid position (a row with no valid tokens returns its previous logits).
+
+        batch: a right-padded TokenBatch with R rows (a prompt, or an observation + separator).
+        """
+        rows = self._check_rows(rows)
+        if batch.shape[0] != len(rows):
+            raise ValueError(f"TokenBatch has {batch.shape[0]} rows for {len(rows)} cache rows")
+        n_valid = batch.valid.sum(axis=1).astype(np.int64)
+        if not np.array_equal(batch.valid, np.arange(batch.shape[1])[None, :] < n_valid[:, None]):
+            raise ValueError("TokenBatch must be right-padded (valid positions first in each row)")
+        with autocast_for(self.device):
+            x = self.model.embed(batch.to_torch(self.device))  # (R, T, width)
+            self._extend(rows, x.float(), n_valid, batch.timestep_start)
+            return self._row_logits(rows)
+
+    @torch.inference_mode()
+    def decode_action_tokens(
+        self,
+        rows: Sequence[int],
+        ranges: Sequence[tuple[int, int]],
+        temperature: float = 0.0,
+    ) -> np.ndarray:
+        """Sample len(ranges) action tokens per row, one at a time, each inside its id range.
+
+        ranges[k] = (lo, hi): token k is drawn from ids [lo, hi) only (GATO.md section 3).
+        temperature 0 is greedy (argmax); otherwise softmax(logits / temperature) sampling with
+        each row's own generator. Each sampled token is appended (local position
+        ACTION_LOCAL_POSITION) before the next is drawn. Returns int64 (R, len(ranges)).
+        """
+        rows = self._check_rows(rows)
+        if not np.all(self._has_hidden[rows]):
+            raise ValueError("append an observation to every row before decoding its action")
+        if not (np.isfinite(temperature) and temperature >= 0):
+            raise GatoEvalError(f"temperature must be a finite number >= 0, got {temperature}")
+        vocab = self.model.config.vocab_size
+        for lo, hi in ranges:
+            if not 0 <= lo < hi <= vocab:
+                raise ValueError(f"action id range [{lo}, {hi}) is outside the vocabulary {vocab}")
+        ids = np.zeros((len(rows), len(ranges)), dtype=np.int64)
+        rows_t = torch.from_numpy(rows).to(self.device)
+        with autocast_for(self.device):
+            for k, (lo, hi) in enumerate(ranges):
+                logits = self.model.logits(self._last_hidden[rows_t], (lo, hi)).float()  # (R, n)
+                if temperature > 0:
+                    logits = logits / temperature + self._gumbel_noise(rows, hi - lo)
+                choice = logits.argmax(dim=-1) + lo  # (R,)
+                ids[:, k] = choice.cpu().numpy()
+                x = self._embed_action_tokens(choice)  # (R, 1, width)
+                ones = np.ones(len(rows), dtype=np.int64)
+                self._extend(rows, x, ones, np.zeros((len(rows), 1), dtype=bool))
+        return ids
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _check_rows(self, rows: Sequence[int]) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows.size == 0:
+            raise ValueError("no rows given")
+        if rows.min() < 0 or rows.max() >= self.num_rows:
+            raise ValueError(f"rows must be in [0, {self.num_rows}), got {rows.tolist()}")
+        if len(np.unique(rows)) != len(rows):
+            raise ValueError(f"rows must be distinct, got {rows.tolist()}")
+        return rows
+
+    def _row_logits(self, rows: np.ndarray) -> torch.Tensor:
+        rows_t = torch.from_numpy(rows).to(self.device)
+        return self.model.logits(self._last_hidden[rows_t]).float()  # (R, vocab)
+
+    def _embed_action_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        """int64 (R,) action ids -> input embeddings (R, 1, width)."""
+        R = ids.shape[0]
+        batch = {
+            "token_ids": ids.view(R, 1),
+            "local_positions": torch.full((R, 1), ACTION_LOCAL_POSITION, device=self.device),
+            "is_image": torch.zeros((R, 1), dtype=torch.bool, device=self.device),
+            "patches": torch.zeros((0, 3, PATCH_SIZE, PATCH_SIZE), device=self.device),
+            "patch_row_interval": torch.zeros((0, 2), dtype=torch.long, device=self.device),
+            "patch_col_interval": torch.zeros((0, 2), dtype=torch.long, device=self.device),
+        }
+        return self.model.embed(batch).float()
+
+    def _gumbel_noise(self, rows: np.ndarray, n: int) -> torch.Tensor:
+        """float32 (R, n) Gumbel(0, 1) noise, row i from row rows[i]'s own generator."""
+        uniform = torch.stack([torch.rand(n, generator=self._generators[r]) for r in rows])
+        tiny = torch.finfo(torch.float32).tiny
+        return (-torch.log(-torch.log(uniform.clamp(min=tiny)))).to(self.device)  # (R, n)
+
+    def _extend(
+        self, rows: np.ndarray, x: torch.Tensor, n_valid: np.ndarray, timestep_start: np.ndarray
+    ) -> None:
+        """Append embeddings x (R, T, width), n_valid[i] valid per row, sliding if needed."""
+        keep = n_valid > 0
+        if not keep.all():
+            rows, n_valid, timestep_start = rows[keep], n_valid[keep], timestep_start[keep]
+            x = x[torch.from_numpy(keep).to(self.device)]
+            if rows.size == 0:
+                return
+        self._make_room(rows, n_valid, timestep_start[:, 0])
+        self._run(rows, x, n_valid, timestep_start)
+
+    def _run(
+        self, rows: np.ndarray, x: torch.Tensor, n_valid: np.ndarray, timestep_start: np.ndarray
+    ) -> None:
+        """Push x (R, T, width) through the model into rows that have room for it."""
+        R, T = x.shape[:2]
+        starts = self._lengths[rows]
+        step = _CacheStep(self, rows, starts, n_valid, T)
+        if self._inputs is not None:
+            self._inputs[step.row_index, step.pos_index] = x[step.valid]  # (N, width)
+        steps = np.arange(T)
+        flat_rows = np.repeat(rows, n_valid)
+        flat_pos = (starts[:, None] + steps[None, :])[steps[None, :] < n_valid[:, None]]
+        self._timestep_start[flat_rows, flat_pos] = timestep_start[:, :T][
+            steps[None, :] < n_valid[:, None]
+        ]
+        hidden = self.model.transform(x, step)  # (R, T, width)
+        last = torch.from_numpy(n_valid - 1).to(self.device)
+        self._last_hidden[step.rows_t] = hidden[torch.arange(R, device=self.device), last].float()
+        self._lengths[rows] = starts + n_valid
+        self._has_hidden[rows] = True
+
+    def _make_room(self, rows: np.ndarray, n_valid: np.ndarray, new_starts: np.ndarray) -> None:
+        """Drop the oldest whole timesteps of every row that cannot take n_valid more tokens."""
+        overflow = self._lengths[rows] + n_valid > self.context
+        if not overflow.any():
+            return
+        slid, kept = [], []
+        for row, n, starts_timestep in zip(
+            rows[overflow], n_valid[overflow], new_starts[overflow], strict=True
+        ):
+            cut = self._choose_cut(int(row), int(n), bool(starts_timestep))
+            length = int(self._lengths[row])
+            self._timestep_start[row, : length - cut] = self._timestep_start[row, cut:length].copy()
+            self._dropped[row] += cut
+            if self.window == "xl":
+                for cache in (*self._keys, *self._values):
+                    cache[row, :, : length - cut] = cache[row, :, cut:length].clone()
+                self._lengths[row] = length - cut
+            else:
+                slid.append(int(row))
+                kept.append(self._inputs[row, cut:length].clone())  # (kept, width)
+                self._lengths[row] = 0
+        if slid:
+            self._reprefill(np.array(slid, dtype=np.int64), kept)
+
+    def _choose_cut(self, row: int, n: int, new_starts_timestep: bool) -> int:
+        """How many oldest positions of `row` to drop so that n more tokens fit (see module doc)."""
+        length = int(self._lengths[row])
+        if n > self.context:
+            raise GatoEvalError(
+                f"{n} tokens cannot be appended at once to a context of {self.context}"
+            )
+        boundaries = np.flatnonzero(self._timestep_start[row, 1:length]) + 1
+        if new_starts_timestep:
+            boundaries = np.append(boundaries, length)  # dropping every cached token is allowed
+        fitting = boundaries[length - boundaries + n <= self.context]
+        if fitting.size == 0:
+            raise GatoEvalError(
+                f"the context of {self.context} tokens cannot hold the current timestep plus "
+                f"{n} new tokens: a timestep (with its prompt-free history cut) is longer than "
+                "the context; use a longer context or fewer observation tokens"
+            )
+        if self.window == "xl":
+            return int(fitting[0])
+        target = self.context - self.recompute_chunk
+        roomy = fitting[length - fitting + n <= target]
+        return int(roomy[0] if roomy.size else fitting[-1])
+
+    def _reprefill(self, rows: np.ndarray, kept: list[torch.Tensor]) -> None:
+        """Recompute the caches of `rows` from their kept input embeddings (recompute mode)."""
+        n_kept = np.array([len(k) for k in kept], dtype=np.int64)
+        if not (n_kept > 0).any():
+            return
+        width = self.model.config.width
+        x = torch.zeros(len(rows), int(n_kept.max()), width, device=self.device)  # (R, T, width)
+        for i, k in enumerate(kept):
+            x[i, : len(k)] = k
+        flags = np.zeros(x.shape[:2], dtype=bool)
+        for i, row in enumerate(rows):
+            flags[i, : n_kept[i]] = self._timestep_start[row, : n_kept[i]]
+        nonempty = n_kept > 0
+        self._run(
+            rows[nonempty],
+            x[torch.from_numpy(nonempty).to(self.device)],
+            n_kept[nonempty],
+            flags[nonempty],
+        )
