@@ -165,7 +165,7 @@ BABYAI_OPTIONS: dict[str, Any] = {
 FIXED_OPTIONS = {
     "atari": ("max_num_frames_per_episode", "noop_max", "reward_clipping", "terminal_on_life_loss"),
     "dmc": ("observation_order", "action_bounds"),
-    "metaworld": ("goal_set", "goal_variants", "goal_choice"),
+    "metaworld": ("goal_observable", "goal_set", "goal_variants", "goal_choice"),
     "babyai": tuple(BABYAI_OPTIONS),
 }
 
