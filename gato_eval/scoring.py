@@ -123,11 +123,11 @@ def resolve_normalizers(
     source: str,
     references: Mapping[str, ReferenceLike] | None = None,
 ) -> dict[str, Normalizer]:
-    """task id -> Normalizer, from `references` when given (tests, custom tables), else from
-    gato_eval.suites.references.get_reference(task_id, source). A task without a reference gets
-    a Normalizer that says so."""
-    check_reference_source(source)
+    """task id -> Normalizer, from `references` when given (a custom table, whose name `source`
+    then is), else from gato_eval.suites.references.get_reference(task_id, source). A task
+    without a reference gets a Normalizer that says so."""
     if references is None:
+        check_reference_source(source)
         from gato_eval.suites.references import get_reference
 
         def lookup(task_id: str) -> ReferenceLike | None:
@@ -147,6 +147,50 @@ def resolve_normalizers(
                 _as_float(ref.random), _as_float(ref.expert), source, getattr(ref, "note", "") or ""
             )
     return normalizers
+
+
+@dataclass(frozen=True)
+class TableReference:
+    """One row of a user's reference table (see load_reference_table)."""
+
+    random: float | None
+    expert: float | None
+    note: str = ""
+
+
+def load_reference_table(path: str | Path) -> dict[str, TableReference]:
+    """A CSV with a header row and columns `task,random,expert` (optional `note`); an empty
+    cell is a missing score. Lets users normalize with their own experts."""
+    import csv
+
+    path = Path(path)
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"task", "random", "expert"} - set(reader.fieldnames or ())
+            if missing:
+                raise GatoEvalError(f"{path} lacks the column(s) {', '.join(sorted(missing))}")
+            table: dict[str, TableReference] = {}
+            for line, row in enumerate(reader, start=2):
+                task = (row["task"] or "").strip()
+                if not task or task in table:
+                    raise GatoEvalError(f"{path}:{line}: empty or repeated task id {task!r}")
+                values = [_parse_score(row[name], path, line) for name in ("random", "expert")]
+                table[task] = TableReference(*values, (row.get("note") or "").strip())
+    except OSError as err:
+        raise GatoEvalError(f"cannot read {path}: {err.strerror or err}") from None
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise GatoEvalError(f"{path} is not a readable CSV file: {err}") from None
+    return table
+
+
+def _parse_score(text: str | None, path: Path, line: int) -> float | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise GatoEvalError(f"{path}:{line}: {text!r} is not a number") from None
 
 
 def ensure_run(run: Run | str | Path) -> Run:
@@ -176,7 +220,7 @@ def collect_task_episodes(run: Run) -> dict[str, TaskEpisodes]:
     """task id -> its raw episodes, in suite order. Bad numbers are a one-line error."""
     run = ensure_run(run)
     planned = _planned_episodes(run)
-    tasks = _suite_task_ids(run)
+    tasks = suite_task_ids(run)
     returns: dict[str, list[tuple[int, float]]] = {task: [] for task in tasks}
     successes: dict[str, list[tuple[int, bool]]] = {task: [] for task in tasks}
     failed = dict.fromkeys(tasks, 0)
@@ -349,7 +393,8 @@ def format_percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def _suite_task_ids(run: Run) -> list[str]:
+def suite_task_ids(run: Run) -> list[str]:
+    """The run's suite task ids, in suite order (a one-line error when the metadata lacks them)."""
     suite = run.metadata.get("suite")
     tasks = suite.get("tasks") if isinstance(suite, dict) else None
     if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):

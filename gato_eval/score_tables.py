@@ -1,0 +1,161 @@
+"""Run directories turned into one ScoreTable (gato_eval.stats) per agent, the unit explicit.
+
+Several run directories given together are grouped: runs with the same label, the same policy
+record and the same suite tasks are seeds of one agent, and their table has unit "seed" (one
+score matrix row per seed, rliable's meaning of a run). A group of one run has unit "episode":
+its intervals resample that run's episodes within each task. Episodes are never passed off as
+runs. Tasks that cannot be normalized, or have no finished episode, are left out of the table
+and listed with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gato_eval.errors import GatoEvalError
+from gato_eval.results import Run, load_run
+from gato_eval.scoring import (
+    ReferenceLike,
+    check_reference_source,
+    collect_task_episodes,
+    resolve_normalizers,
+    run_label,
+    run_warnings,
+    suite_task_ids,
+)
+
+
+@dataclass
+class ScoredGroup:
+    """Runs of one agent turned into a ScoreTable (gato_eval.stats) for aggregates and figures.
+
+    One run: unit "episode". Several runs (seeds of one policy on one suite): unit "seed".
+    `table` is None when no task could be scored; `unscored` maps task id -> reason;
+    `families` maps every suite task (scored or not) to its family.
+    """
+
+    label: str
+    runs: list[Run]
+    table: Any  # gato_eval.stats.ScoreTable | None (stats imports numpy, this module does not)
+    unscored: dict[str, str]
+    families: dict[str, str]
+
+
+def group_runs(runs: Sequence[Run], *, separate: bool = False) -> list[tuple[str, list[Run]]]:
+    """(label, runs) per agent, in first-seen order, labels made unique.
+
+    Runs with the same label, the same policy record and the same suite tasks are seeds of one
+    agent and form one group (unless `separate`); they must have distinct seeds.
+    """
+    groups: dict[Any, list[Run]] = {}
+    for run in runs:
+        key = (
+            run_label(run),
+            json.dumps(run.metadata.get("policy"), sort_keys=True, default=str),
+            tuple(suite_task_ids(run)),
+            str(Path(run.path).resolve()) if separate else "",
+        )
+        groups.setdefault(key, []).append(run)
+    for members in groups.values():
+        seen: dict[Any, Run] = {}
+        for run in members:
+            seed = run.metadata.get("seed")
+            if seed is None and len(members) > 1:
+                raise GatoEvalError(
+                    f"{run.path} records no seed, so it cannot be pooled with runs of the same "
+                    "policy: pass --separate to plot each run directory on its own"
+                )
+            if str(seed) in seen:
+                raise GatoEvalError(
+                    f"{seen[str(seed)].path} and {run.path} are the same policy with the same "
+                    f"seed ({seed}): pass --separate to plot each run directory on its own"
+                )
+            seen[str(seed)] = run
+    labels = [key[0] for key in groups]
+    result = []
+    for (label, *_), members in groups.items():
+        if labels.count(label) > 1:
+            label = f"{label} ({Path(members[0].path).resolve().name})"
+        while label in [name for name, _ in result]:
+            label += "'"
+        result.append((label, members))
+    return result
+
+
+def build_score_group(
+    label: str,
+    runs: Sequence[Run],
+    reference: str = "project",
+    *,
+    references: Mapping[str, ReferenceLike] | None = None,
+) -> ScoredGroup:
+    """Normalized scores of one agent's runs (see ScoredGroup for the unit)."""
+    from gato_eval.stats import ScoreTable
+
+    per_run = [collect_task_episodes(run) for run in runs]
+    task_ids = list(per_run[0])
+    normalizers = resolve_normalizers(task_ids, reference, references)
+    unscored: dict[str, str] = {}
+    scored, domains, samples = [], [], []
+    for task in task_ids:
+        normalizer = normalizers[task]
+        if not normalizer.normalizable:
+            unscored[task] = "not normalizable: " + normalizer.reason_not_normalizable()
+            continue
+        empty = [
+            str(run.path)
+            for run, tasks in zip(runs, per_run, strict=True)
+            if not tasks[task].returns
+        ]
+        if empty:
+            unscored[task] = f"no finished episode in {', '.join(empty)}"
+            continue
+        if len(runs) == 1:
+            samples.append([normalizer.normalize(r) for r in per_run[0][task].returns])
+        else:
+            samples.append(
+                [normalizer.normalize(statistics.fmean(t[task].returns)) for t in per_run]
+            )
+        scored.append(task)
+        domains.append(per_run[0][task].family)
+    table = None
+    if scored and len(runs) == 1:
+        table = ScoreTable.from_episodes(label, samples, scored, domains)
+    elif scored:
+        import numpy as np
+
+        table = ScoreTable.from_matrix(label, np.array(samples).T, scored, domains)
+    families = {task: episodes.family for task, episodes in per_run[0].items()}
+    return ScoredGroup(label, list(runs), table, unscored, families)
+
+
+def load_score_groups(
+    paths: Sequence[str | Path],
+    reference: str = "project",
+    *,
+    separate: bool = False,
+    references: Mapping[str, ReferenceLike] | None = None,
+) -> tuple[list[ScoredGroup], list[str]]:
+    """Load run directories, group seeds of one agent, score them; returns (groups, warnings).
+
+    `references` (task id -> object with `random` and `expert`, e.g. from
+    scoring.load_reference_table) replaces the shipped table; `reference` then only names it.
+    """
+    if references is None:
+        check_reference_source(reference)
+    resolved = [Path(path).resolve() for path in paths]
+    repeated = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if repeated:
+        raise GatoEvalError(f"run directory given more than once: {', '.join(repeated)}")
+    runs = [load_run(Path(path)) for path in paths]
+    warnings = [line for run in runs for line in run_warnings(run)]
+    groups = [
+        build_score_group(label, members, reference, references=references)
+        for label, members in group_runs(runs, separate=separate)
+    ]
+    return groups, warnings

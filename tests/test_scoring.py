@@ -1,0 +1,304 @@
+"""Per-task scores from raw episodes, normalization, reference tables, and grouping runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from gato_eval.errors import GatoEvalError
+from gato_eval.results import EPISODES_FILE, METADATA_FILE, EpisodeWriter, create_run, load_run
+from gato_eval.score_tables import build_score_group, group_runs, load_score_groups
+from gato_eval.scoring import (
+    load_reference_table,
+    print_summary,
+    resolve_normalizers,
+    run_label,
+    run_warnings,
+    summarize_run,
+)
+
+
+@dataclass
+class Ref:
+    random: float | None
+    expert: float | None
+    note: str = ""
+
+
+FAMILIES = {
+    "atari-boxing": "atari",
+    "dmc-cartpole-swingup": "dmc",
+    "babyai-go-to-local": "babyai",
+    "metaworld-reach": "metaworld",
+}
+REFS = {
+    "atari-boxing": Ref(0.0, 10.0),
+    "dmc-cartpole-swingup": Ref(100.0, 900.0),
+    "babyai-go-to-local": Ref(0.0, 0.8),
+    "metaworld-reach": Ref(5.0, 5.0, "expert no better than random"),
+}
+HUMAN = {"atari-boxing": Ref(0.0, 4.0)}
+
+
+def make_run(path, returns, *, planned=3, seed=0, policy="gato", label=None, failed=(), **extra):
+    """A run directory written through the real results API. returns: task -> list of returns
+    (None marks a failed episode); tasks not in FAMILIES get the family from their prefix."""
+    metadata = {
+        "suite": {"name": "test", "version": "1", "tasks": list(returns)},
+        "episodes_per_task": planned,
+        "seed": seed,
+        "tasks": {
+            task: {
+                "task_id": task,
+                "family": FAMILIES.get(task, task.split("-")[0]),
+                "has_success": task.startswith(("babyai", "metaworld")),
+            }
+            for task in returns
+        },
+        "policy": {"kind": "gato", "name": policy},
+        **extra,
+    }
+    if label:
+        metadata["label"] = label
+    run = create_run(path, metadata)
+    with EpisodeWriter(run) as writer:
+        for task, values in returns.items():
+            for episode, value in enumerate(values):
+                writer.append(
+                    {
+                        "task": task,
+                        "episode": episode,
+                        "seed": 1000 * seed + episode,
+                        "return": 0.0 if value is None else value,
+                        "length": 10,
+                        "success": (value is not None and value > 0.5)
+                        if metadata["tasks"][task]["has_success"]
+                        else None,
+                        "status": "failed" if value is None else "ok",
+                        "error": "boom" if value is None else None,
+                        "wall_s": 0.01,
+                    }
+                )
+    return load_run(path)
+
+
+def rows_by_task(rows):
+    return {row.task: row for row in rows}
+
+
+def test_summary_rows_by_hand(tmp_path):
+    run = make_run(
+        tmp_path / "run",
+        {
+            "atari-boxing": [2.0, 4.0, 6.0],
+            "dmc-cartpole-swingup": [500.0, None, 700.0],
+            "babyai-go-to-local": [0.0, 0.9],
+            "metaworld-reach": [1.0, 0.0, 1.0],
+        },
+    )
+    rows = rows_by_task(summarize_run(run, references=REFS, human_references=HUMAN))
+    boxing = rows["atari-boxing"]
+    assert boxing.mean_return == pytest.approx(4.0) and boxing.std_return == pytest.approx(2.0)
+    assert boxing.normalized == pytest.approx(0.4)  # (4 - 0) / (10 - 0)
+    assert boxing.human_normalized == pytest.approx(1.0)  # (4 - 0) / (4 - 0)
+    assert boxing.success_rate is None and boxing.note == ""
+
+    cartpole = rows["dmc-cartpole-swingup"]  # the failed episode is excluded and counted
+    assert (cartpole.episodes, cartpole.failed, cartpole.planned) == (2, 1, 3)
+    assert cartpole.mean_return == pytest.approx(600.0)
+    assert cartpole.normalized == pytest.approx(0.625)  # (600 - 100) / 800
+    assert cartpole.human_normalized is None
+    assert "1 failed episode(s) excluded" in cartpole.note
+
+    babyai = rows["babyai-go-to-local"]
+    assert babyai.normalized == pytest.approx(0.45 / 0.8)
+    assert babyai.success_rate == pytest.approx(0.5)
+    assert "partial: 2/3 episodes" in babyai.note
+
+    reach = rows["metaworld-reach"]  # expert == random: listed, never scored
+    assert reach.normalized is None and reach.mean_return == pytest.approx(2 / 3)
+    assert "not normalizable" in reach.note and "expert no better than random" in reach.note
+    assert reach.success_rate == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize(
+    ("reference", "reason"),
+    [
+        (Ref(10.0, 3.0), "expert 3 <= random 10"),
+        (Ref(4.0, 4.0), "expert 4 <= random 4"),
+        (Ref(0.0, None), "lacks a random or expert score"),
+        (Ref(float("nan"), 1.0), "lacks a random or expert score"),
+        (None, "no project reference score"),
+    ],
+)
+def test_unnormalizable_references_are_reported_not_scored(tmp_path, reference, reason):
+    run = make_run(tmp_path / "run", {"dmc-walker-walk": [5.0, 5.0, 5.0]})
+    refs = {} if reference is None else {"dmc-walker-walk": reference}
+    (row,) = summarize_run(run, references=refs, human_references={})
+    assert row.normalized is None and reason in row.note
+    group = build_score_group("x", [run], references=refs)
+    assert group.table is None and reason in group.unscored["dmc-walker-walk"]
+
+
+def test_references_are_resolved_from_the_injected_table_only():
+    normalizers = resolve_normalizers(["a", "b"], "my table", {"a": Ref(1.0, 3.0)})
+    assert normalizers["a"].normalize(2.0) == pytest.approx(0.5)
+    assert not normalizers["b"].normalizable and normalizers["b"].source == "my table"
+    with pytest.raises(ValueError, match="not normalizable"):
+        normalizers["b"].normalize(1.0)
+
+
+def test_unknown_reference_source_is_a_one_line_error(tmp_path):
+    run = make_run(tmp_path / "run", {"dmc-walker-walk": [1.0]})
+    with pytest.raises(GatoEvalError, match=r"unknown reference source 'jatt'.*did you mean: jat"):
+        summarize_run(run, "jatt")
+
+
+def test_non_finite_return_is_a_corrupt_run(tmp_path):
+    run = make_run(tmp_path / "run", {"dmc-walker-walk": [1.0, 2.0]})
+    with open(tmp_path / "run" / EPISODES_FILE, "a") as handle:
+        record = {"task": "dmc-walker-walk", "episode": 2, "seed": 2, "return": "nan"}
+        record |= {"length": 1, "success": None, "status": "ok", "error": None}
+        handle.write(json.dumps(record) + "\n")
+    with pytest.raises(GatoEvalError, match="episode 2 of dmc-walker-walk has return 'nan'"):
+        summarize_run(tmp_path / "run", references=REFS)
+    assert run  # the earlier load is untouched
+
+
+def test_foreign_metadata_is_a_one_line_error(tmp_path):
+    make_run(tmp_path / "run", {"dmc-walker-walk": [1.0]})
+    meta_path = tmp_path / "run" / METADATA_FILE
+    metadata = json.loads(meta_path.read_text())
+    metadata["suite"] = {"name": "x"}
+    meta_path.write_text(json.dumps(metadata))
+    with pytest.raises(GatoEvalError, match="has no list of task ids"):
+        summarize_run(tmp_path / "run", references=REFS)
+    metadata["suite"] = {"tasks": ["dmc-walker-walk"]}
+    metadata["episodes_per_task"] = "many"
+    meta_path.write_text(json.dumps(metadata))
+    with pytest.raises(GatoEvalError, match="'episodes_per_task' is 'many'"):
+        summarize_run(tmp_path / "run", references=REFS)
+
+
+def test_run_warnings_name_partial_tasks_and_damage(tmp_path):
+    run = make_run(
+        tmp_path / "run",
+        {"dmc-walker-walk": [1.0, 2.0, 3.0], "dmc-cheetah-run": [1.0], "babyai-pickup": []},
+    )
+    with open(tmp_path / "run" / EPISODES_FILE, "a") as handle:
+        record = {"task": "atari-pong", "episode": 0, "seed": 0, "return": 1.0, "length": 1}
+        record |= {"success": None, "status": "ok", "error": None}
+        handle.write(json.dumps(record) + "\n")
+        handle.write('{"task": "dmc-walker-wa')  # torn by a crash
+    warnings = run_warnings(tmp_path / "run")
+    text = "\n".join(warnings)
+    assert "partial tasks: dmc-cheetah-run (1/3), babyai-pickup (0/3)" in text
+    assert "dmc-walker-walk" not in text.split("partial tasks:")[1].split("\n")[0]
+    assert "tasks not in the suite: atari-pong" in text
+    assert "cut by a crash" in text
+    assert run.path.exists()
+
+
+def test_print_summary_renders_every_row(tmp_path):
+    run = make_run(tmp_path / "run", {"atari-boxing": [2.0, 4.0], "metaworld-reach": [1.0]})
+    rows = summarize_run(run, references=REFS, human_references=HUMAN)
+    console = Console(record=True, width=200)
+    print_summary(rows, title="demo", console=console)
+    text = console.export_text()
+    assert "atari-boxing" in text and "30.0%" in text and "75.0%" in text  # 3/10 and 3/4
+    assert "not normalizable" in text and "2/3" in text and "human-norm." in text
+
+
+def test_reference_table_csv(tmp_path):
+    path = tmp_path / "refs.csv"
+    path.write_text("task,random,expert,note\ndmc-a,1.5,10,\ndmc-b,,3,no random\n")
+    table = load_reference_table(path)
+    assert table["dmc-a"].random == 1.5 and table["dmc-a"].expert == 10.0
+    assert table["dmc-b"].random is None and table["dmc-b"].note == "no random"
+    for text, message in [
+        ("task,random\nx,1\n", "lacks the column"),
+        ("task,random,expert\nx,1,ten\n", r"refs.csv:2: 'ten' is not a number"),
+        ("task,random,expert\nx,1,2\nx,1,3\n", "repeated task id 'x'"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(GatoEvalError, match=message):
+            load_reference_table(path)
+    with pytest.raises(GatoEvalError, match="cannot read"):
+        load_reference_table(tmp_path / "missing.csv")
+
+
+# --- several runs: what is a run -----------------------------------------------------------
+
+
+def test_seeds_of_one_policy_form_one_seed_unit_table(tmp_path):
+    tasks = ("dmc-cartpole-swingup", "babyai-go-to-local")
+    runs = [
+        make_run(
+            tmp_path / f"s{seed}", {tasks[0]: [100 + 80 * seed, 300], tasks[1]: [0.4]}, seed=seed
+        )
+        for seed in range(3)
+    ]
+    other = make_run(tmp_path / "rnd", {tasks[0]: [100.0], tasks[1]: [0.0]}, policy="random")
+    groups, warnings = load_score_groups([*[r.path for r in runs], other.path], references=REFS)
+    assert [g.label for g in groups] == ["gato", "random"]
+    gato, random = groups
+    assert gato.table.unit == "seed" and gato.table.num_runs == 3
+    # per-run task means of cartpole: (100+300)/2, (180+300)/2, (260+300)/2 -> normalized
+    expected = np.array(
+        [[(200 - 100) / 800, 0.5], [(240 - 100) / 800, 0.5], [(280 - 100) / 800, 0.5]]
+    )
+    assert gato.table.score_matrix() == pytest.approx(expected)
+    assert random.table.unit == "episode" and random.table.num_runs == 1
+    assert any("partial tasks" in w for w in warnings)
+
+
+def test_same_policy_same_seed_is_refused_unless_separate(tmp_path):
+    a = make_run(tmp_path / "a", {"dmc-walker-walk": [1.0]})
+    b = make_run(tmp_path / "b", {"dmc-walker-walk": [2.0]})
+    with pytest.raises(GatoEvalError, match="same seed \\(0\\): pass --separate"):
+        group_runs([a, b])
+    labels = [label for label, _ in group_runs([a, b], separate=True)]
+    assert labels == ["gato (a)", "gato (b)"]
+    with pytest.raises(GatoEvalError, match="given more than once"):
+        load_score_groups([a.path, tmp_path / "a" / "."], references=REFS)
+
+
+def test_labels_come_from_metadata_then_policy_then_directory(tmp_path):
+    labelled = make_run(tmp_path / "x", {"dmc-walker-walk": [1.0]}, label="mine")
+    assert run_label(labelled) == "mine"
+    assert run_label(make_run(tmp_path / "y", {"dmc-walker-walk": [1.0]})) == "gato"
+    bare = make_run(tmp_path / "z", {"dmc-walker-walk": [1.0]}, policy="")
+    assert run_label(bare) == "z"
+
+
+def test_different_policies_with_one_name_are_never_pooled(tmp_path):
+    a = make_run(tmp_path / "a", {"dmc-walker-walk": [1.0]}, seed=0)
+    make_run(tmp_path / "b", {"dmc-walker-walk": [1.0]}, seed=1, label="gato")
+    meta_path = tmp_path / "b" / METADATA_FILE
+    metadata = json.loads(meta_path.read_text())
+    metadata["policy"]["checkpoint"] = "other"
+    meta_path.write_text(json.dumps(metadata))
+    groups = group_runs([a, load_run(tmp_path / "b")])
+    assert [label for label, _ in groups] == ["gato (a)", "gato (b)"]
+
+
+def test_a_task_without_episodes_in_one_seed_is_left_out_and_said(tmp_path):
+    a = make_run(tmp_path / "a", {"dmc-walker-walk": [1.0], "dmc-cheetah-run": [2.0]})
+    b = make_run(tmp_path / "b", {"dmc-walker-walk": [1.0], "dmc-cheetah-run": [None]}, seed=1)
+    refs = {"dmc-walker-walk": Ref(0.0, 2.0), "dmc-cheetah-run": Ref(0.0, 4.0)}
+    group = build_score_group("g", [a, b], references=refs)
+    assert group.table.task_ids == ("dmc-walker-walk",)
+    assert "no finished episode in" in group.unscored["dmc-cheetah-run"]
+
+
+def test_scoring_imports_no_numpy_or_simulator():
+    code = "import sys, gato_eval.scoring; print(sorted(m for m in ('numpy', 'torch', "
+    code += "'matplotlib', 'ale_py', 'mujoco') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
