@@ -127,10 +127,8 @@ class TextTokenizer:
         self._processor = spm.SentencePieceProcessor()
         try:
             self._processor.LoadFromSerializedProto(self._model_bytes)
-        except (RuntimeError, OSError) as err:
-            raise GatoEvalError(
-                f"{source}: not a SentencePiece model ({_short_message(err)})"
-            ) from None
+        except (RuntimeError, OSError):
+            raise GatoEvalError(f"{source}: not a SentencePiece model (cannot parse it)") from None
         self._encode_cached = functools.lru_cache(maxsize=ENCODE_CACHE_SIZE)(self._encode_new)
 
     @classmethod

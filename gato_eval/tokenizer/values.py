@@ -46,7 +46,9 @@ def bin_values(v) -> np.ndarray:
     Values outside [-1, 1] land in the end bins (0 or 1023). NaN is the caller's to refuse.
     """
     v = np.asarray(v, dtype=np.float64)
-    bins = np.floor((v + 1.0) * (NUM_BINS / 2))
+    # floor(v * 512) + 512 equals floor((v + 1) * 512) and is exact in floating point (scaling
+    # by a power of two is), where v + 1 would round -1e-17 up to bin 512.
+    bins = np.floor(v * (NUM_BINS // 2)) + NUM_BINS // 2
     return np.clip(bins, 0, NUM_BINS - 1).astype(np.int64)
 
 

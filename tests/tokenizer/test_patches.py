@@ -1,0 +1,114 @@
+"""Image patches and patch positions, pinned to GATO.md sections 1-2 (paper Sec. 2.1, App. C.3)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gato_eval.errors import GatoEvalError
+from gato_eval.tokenizer.batch import PATCH_POSITION_BUCKETS, PATCH_SIZE
+from gato_eval.tokenizer.images import (
+    PIXEL_SCALE,
+    check_image_shape,
+    count_patches,
+    evaluation_patch_positions,
+    images_to_patches,
+    patch_intervals,
+    sample_patch_positions,
+)
+
+
+def test_constants_are_the_papers():
+    assert PATCH_SIZE == 16
+    assert PIXEL_SCALE == 4.0  # sqrt(16)
+    assert PATCH_POSITION_BUCKETS == 128
+
+
+def test_patches_are_in_raster_order_channels_first():
+    # An 80x64 Atari-size frame: 5 rows x 4 columns of patches, each filled with its own index.
+    image = np.zeros((80, 64, 3), dtype=np.uint8)
+    for r in range(5):
+        for c in range(4):
+            image[16 * r : 16 * (r + 1), 16 * c : 16 * (c + 1)] = (r * 4 + c, 100, 200)
+    image[3, 5] = (7, 8, 9)  # one marked pixel inside patch 0
+    patches = images_to_patches(image[None])
+    assert patches.shape == (1, 20, 3, 16, 16) and patches.dtype == np.float32
+    expected_index = (np.arange(20) / 127.5 - 1) / 4
+    np.testing.assert_allclose(patches[0, 1:, 0, 0, 0], expected_index[1:], rtol=1e-6)
+    np.testing.assert_allclose(patches[0, :, 1, 8, 8], (100 / 127.5 - 1) / 4, rtol=1e-6)
+    np.testing.assert_allclose(patches[0, 0, :, 3, 5], (np.array([7, 8, 9]) / 127.5 - 1) / 4)
+
+
+def test_pixel_range_is_quarter_of_unit_interval():
+    image = np.array([0, 255], dtype=np.uint8).repeat(16 * 8 * 3).reshape(1, 16, 16, 3)
+    patches = images_to_patches(image)
+    assert patches.min() == -0.25 and patches.max() == 0.25
+
+
+def test_patches_of_a_batch_match_one_by_one():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 32, 48, 3), dtype=np.uint8)
+    batched = images_to_patches(images)
+    for b in range(3):
+        np.testing.assert_array_equal(batched[b], images_to_patches(images[b : b + 1])[0])
+    assert count_patches(32, 48) == 6
+
+
+def test_intervals_of_an_atari_frame_by_hand():
+    rows, cols = patch_intervals(80, 64)
+    # rows: [0,16)/80*128 = [0, 25.6) -> [0, 25); then floor(32*128/80) = 51, ...
+    row_edges = [0, 25, 51, 76, 102, 128]
+    col_edges = [0, 32, 64, 96, 128]
+    assert rows.shape == cols.shape == (20, 2) and rows.dtype == np.int64
+    for p in range(20):
+        r, c = divmod(p, 4)
+        assert rows[p].tolist() == [row_edges[r], row_edges[r + 1]]
+        assert cols[p].tolist() == [col_edges[c], col_edges[c + 1]]
+
+
+@given(st.integers(1, 128), st.integers(1, 128))
+def test_intervals_partition_all_buckets(h_patches, w_patches):
+    rows, cols = patch_intervals(16 * h_patches, 16 * w_patches)
+    first_column = rows[::w_patches]  # one interval per patch row
+    assert first_column[0, 0] == 0 and first_column[-1, 1] == 128
+    assert np.all(first_column[1:, 0] == first_column[:-1, 1])  # contiguous
+    assert np.all(rows[:, 1] > rows[:, 0]) and np.all(cols[:, 1] > cols[:, 0])  # never empty
+    assert cols[:w_patches, 0][0] == 0 and cols[w_patches - 1, 1] == 128
+
+
+def test_evaluation_rule_is_rounded_mean_inside_interval():
+    intervals = np.array([[0, 25], [25, 51], [102, 128], [7, 8], [0, 128]])
+    assert evaluation_patch_positions(intervals).tolist() == [12, 38, 115, 7, 64]
+    as_tensor = evaluation_patch_positions(torch.from_numpy(intervals))
+    assert isinstance(as_tensor, torch.Tensor) and as_tensor.tolist() == [12, 38, 115, 7, 64]
+
+
+def test_training_rule_samples_uniformly_inside_interval_numpy():
+    intervals = np.tile(np.array([[25, 51]]), (26000, 1))
+    drawn = sample_patch_positions(intervals, np.random.default_rng(0))
+    assert drawn.dtype == np.int64 and drawn.min() == 25 and drawn.max() == 50
+    counts = np.bincount(drawn - 25, minlength=26)
+    assert counts.min() > 850 and counts.max() < 1150  # 1000 expected per bucket
+
+
+def test_training_rule_samples_uniformly_inside_interval_torch():
+    intervals = torch.tensor([[25, 51]]).repeat(26000, 1)
+    drawn = sample_patch_positions(intervals, torch.Generator().manual_seed(0))
+    assert drawn.dtype == torch.int64 and int(drawn.min()) == 25 and int(drawn.max()) == 50
+    counts = torch.bincount(drawn - 25, minlength=26)
+    assert int(counts.min()) > 850 and int(counts.max()) < 1150
+    single = sample_patch_positions(torch.tensor([[7, 8]]))
+    assert single.tolist() == [7]
+
+
+@pytest.mark.parametrize(
+    "shape", [(80, 64), (80, 60, 3), (84, 64, 3), (64, 64, 4), (0, 16, 3), (4096, 16, 3)]
+)
+def test_bad_image_shapes_name_key_and_shape(shape):
+    with pytest.raises(GatoEvalError, match=r"observation 'image'.*" + re.escape(str(shape))):
+        check_image_shape("image", shape)
