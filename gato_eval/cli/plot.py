@@ -6,15 +6,133 @@ from pathlib import Path
 
 import typer
 
-from gato_eval.cli._common import not_built
-
 plot_app = typer.Typer(help="Draw figures from run directories.", no_args_is_help=True)
+
+REFERENCE_HELP = "Reference scores to normalize with: project, jat or human (Atari only)."
+REPS_HELP = "Bootstrap resamples for the confidence bands."
+SEED_HELP = "Seed of the bootstrap resampling (the figure is reproducible)."
+TABLE_HELP = (
+    "Your own reference scores: a CSV with columns task,random,expert (optional note); "
+    "replaces --reference."
+)
 
 
 @plot_app.command("thresholds")
 def plot_thresholds(
     run_dirs: list[Path] = typer.Argument(..., help="One or more run directories."),
-    out: Path = typer.Option(None, "--out", help="Figure file (.png, .pdf or .svg)."),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Figure file (.png, .pdf or .svg) [default: RUN_DIR/figures/thresholds.png for "
+        "one run, ./thresholds.png for several].",
+    ),
+    reference: str = typer.Option("project", "--reference", help=REFERENCE_HELP),
+    references: Path = typer.Option(None, "--references", help=TABLE_HELP),
+    separate: bool = typer.Option(
+        False,
+        "--separate",
+        help="One line per run directory, even for seeds of one policy (default: seeds of the "
+        "same policy, label and suite are pooled, with intervals over seeds).",
+    ),
+    reps: int = typer.Option(2000, "--reps", min=100, help=REPS_HELP),
+    confidence: float = typer.Option(
+        0.95, "--confidence", min=0.5, max=0.999, help="Coverage of the bootstrap bands."
+    ),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
 ) -> None:
-    """The paper's Figure 5: tasks at or above x% of expert, per domain, with bootstrap bands."""
-    raise not_built("plot thresholds", 8)
+    """The paper's Figure 5: tasks at or above x% of expert, per domain, with bootstrap bands.
+
+    Several run directories are overlaid. Runs of the same policy (same label, policy record and
+    suite) with different seeds are pooled: their bands come from a bootstrap over seeds. A single
+    run's bands come from a bootstrap over its episodes within each task (shown in the figure).
+    """
+    from gato_eval.plotting import plot_thresholds as draw_thresholds
+    from gato_eval.plotting import save_figure
+    from gato_eval.score_tables import load_score_groups
+    from gato_eval.stats import threshold_curves
+
+    reference, table = _reference_table(reference, references)
+    groups, warnings = load_score_groups(run_dirs, reference, separate=separate, references=table)
+    _report_unscored(groups, warnings, reference)
+    curves = [
+        threshold_curves(g.table, reps=reps, confidence=confidence, seed=seed)
+        for g in groups
+        if g.table is not None
+    ]
+    if out is None:
+        out = (
+            run_dirs[0] / "figures" / "thresholds.png"
+            if len(run_dirs) == 1
+            else Path("thresholds.png")
+        )
+    path = save_figure(draw_thresholds(curves), out)
+    for c in curves:
+        typer.echo(f"note: {c.label}: {c.unit_note}", err=True)
+    typer.echo(str(path))
+
+
+@plot_app.command("tasks")
+def plot_tasks(
+    run_dir: Path = typer.Argument(..., help="Run directory."),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Figure file (.png, .pdf or .svg) [default: RUN_DIR/figures/tasks.png].",
+    ),
+    reference: str = typer.Option("project", "--reference", help=REFERENCE_HELP),
+    references: Path = typer.Option(None, "--references", help=TABLE_HELP),
+    reps: int = typer.Option(2000, "--reps", min=100, help=REPS_HELP),
+    confidence: float = typer.Option(
+        0.95, "--confidence", min=0.5, max=0.999, help="Coverage of the error bars."
+    ),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+) -> None:
+    """Per-task normalized score bars grouped by domain, with bootstrap error bars over episodes."""
+    from gato_eval.plotting import plot_task_scores, save_figure
+    from gato_eval.score_tables import load_score_groups
+    from gato_eval.stats import task_intervals
+
+    reference, references_table = _reference_table(reference, references)
+    groups, warnings = load_score_groups([run_dir], reference, references=references_table)
+    _report_unscored(groups, warnings, reference)
+    group = groups[0]
+    table = group.table
+    low, high = task_intervals(table, reps=reps, confidence=confidence, seed=seed)
+    figure = plot_task_scores(
+        table.task_ids,
+        table.domains,
+        table.task_scores(),
+        low=low,
+        high=high,
+        unscored=group.unscored,
+        unscored_domains=group.families,
+        title=f"{group.label}: normalized score per task ({reference} reference)",
+    )
+    path = save_figure(figure, out if out is not None else run_dir / "figures" / "tasks.png")
+    typer.echo(str(path))
+
+
+def _reference_table(reference: str, table_path: Path | None):
+    """(name, table): the shipped source by name, or the user's CSV named after its file."""
+    from gato_eval.scoring import check_reference_source, load_reference_table
+
+    if table_path is None:
+        return check_reference_source(reference), None
+    return table_path.name, load_reference_table(table_path)
+
+
+def _report_unscored(groups, warnings: list[str], reference: str) -> None:
+    """Print warnings and tasks left out; fail when a run has nothing left to plot."""
+    from gato_eval.errors import GatoEvalError
+
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    for group in groups:
+        for task, reason in group.unscored.items():
+            typer.echo(f"warning: {group.label}: {task} not scored ({reason})", err=True)
+        if group.table is None:
+            paths = ", ".join(str(run.path) for run in group.runs)
+            raise GatoEvalError(
+                f"nothing to plot for {paths}: no task could be scored with the "
+                f"{reference!r} reference (see the warnings above)"
+            )

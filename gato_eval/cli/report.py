@@ -6,11 +6,52 @@ from pathlib import Path
 
 import typer
 
-from gato_eval.cli._common import not_built
-
 
 def report(
     run_dir: Path = typer.Argument(..., help="Run directory."),
+    out: Path = typer.Option(
+        None, "--out", help="Directory for the report files [default: RUN_DIR/report]."
+    ),
+    reference: str = typer.Option(
+        "project",
+        "--reference",
+        help="Reference scores to normalize with: project, jat or human (Atari only).",
+    ),
+    references: Path = typer.Option(
+        None,
+        "--references",
+        help="Your own reference scores: a CSV with columns task,random,expert (optional "
+        "note); replaces --reference.",
+    ),
+    reps: int = typer.Option(2000, "--reps", min=100, help="Bootstrap resamples."),
+    confidence: float = typer.Option(
+        0.95, "--confidence", min=0.5, max=0.999, help="Coverage of the intervals."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
 ) -> None:
-    """Write a markdown and a self-contained HTML summary of RUN_DIR."""
-    raise not_built("report", 8)
+    """Write a markdown and a self-contained HTML summary of RUN_DIR (tables and figures).
+
+    Prints the paths of report.html and report.md; summary.json and the PNG figures are written
+    next to them.
+    """
+    from gato_eval.report import write_report
+    from gato_eval.scoring import check_reference_source, load_reference_table
+
+    table = None
+    if references is not None:
+        reference, table = references.name, load_reference_table(references)
+    else:
+        check_reference_source(reference)
+    files = write_report(
+        run_dir,
+        out,
+        reference=reference,
+        reps=reps,
+        confidence=confidence,
+        seed=seed,
+        references=table,
+    )
+    for warning in files.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(str(files.html))
+    typer.echo(str(files.markdown))

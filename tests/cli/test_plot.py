@@ -1,0 +1,154 @@
+"""`gato-eval plot thresholds|tasks` and `gato-eval report` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from matplotlib.image import imread
+
+from gato_eval.results import EPISODES_FILE, METADATA_FILE, EpisodeWriter, create_run
+
+TASKS = ("dmc-cartpole-swingup", "dmc-walker-walk", "babyai-go-to-local")
+REFERENCES = "task,random,expert,note\n" + "\n".join(
+    ["dmc-cartpole-swingup,0,1000,", "dmc-walker-walk,0,1000,", "babyai-go-to-local,0,1,"]
+)
+
+
+def write_run(path: Path, skill: float, *, seed=0, policy="gato", planned=3, short=()):
+    """A run directory whose every return is `skill` of expert (+ a per-episode wiggle);
+    tasks in `short` get one episode fewer than planned."""
+    metadata = {
+        "suite": {"name": "mini", "version": "1", "tasks": list(TASKS)},
+        "episodes_per_task": planned,
+        "seed": seed,
+        "tasks": {t: {"family": t.split("-")[0], "has_success": False} for t in TASKS},
+        "policy": {"kind": "gato", "name": policy},
+    }
+    run = create_run(path, metadata)
+    with EpisodeWriter(run) as writer:
+        for task in TASKS:
+            scale = 1.0 if task.startswith("babyai") else 1000.0
+            for episode in range(planned - (1 if task in short else 0)):
+                value = scale * (skill + 0.05 * (episode - 1) + 0.02 * seed)
+                record = {"task": task, "episode": episode, "seed": episode, "return": value}
+                record |= {"length": 5, "success": None, "status": "ok", "error": None}
+                writer.append(record)
+    return path
+
+
+@pytest.fixture
+def references(tmp_path):
+    path = tmp_path / "refs.csv"
+    path.write_text(REFERENCES)
+    return path
+
+
+def one_line_error(result):
+    """The error line; anything printed before it must be a one-line warning."""
+    assert result.exit_code == 1, result
+    *before, last = result.stderr.splitlines()
+    assert last.startswith("error: ") and all(line.startswith("warning: ") for line in before)
+    return last
+
+
+def test_thresholds_overlays_seeds_and_a_baseline(cli, tmp_path, references):
+    runs = [write_run(tmp_path / f"gato{s}", 0.6, seed=s) for s in range(3)]
+    baseline = write_run(tmp_path / "random", 0.05, policy="random", short={"dmc-walker-walk"})
+    out = tmp_path / "figs" / "fig5.png"
+    result = cli(
+        "plot", "thresholds", *runs, baseline, "--references", references, "--out", out,
+        "--reps", "200",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert imread(out).shape[0] > 300
+    assert "gato: 3 runs (seeds); bootstrap over seeds" in result.stderr
+    assert "random: 1 run; bootstrap over episodes" in result.stderr
+    # the incomplete run is plotted, with a warning naming its partial task
+    assert "partial tasks: dmc-walker-walk (2/3)" in result.stderr
+
+
+def test_thresholds_default_output_and_svg(cli, tmp_path, references):
+    run = write_run(tmp_path / "run", 0.5)
+    result = cli("plot", "thresholds", run, "--references", references, "--reps", "100")
+    assert result.exit_code == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path == run / "figures" / "thresholds.png" and path.exists()
+    svg = tmp_path / "fig.svg"
+    result = cli(
+        "plot", "thresholds", run, "--references", references, "--out", svg, "--reps", "100"
+    )
+    assert result.exit_code == 0 and svg.read_text().lstrip().startswith("<?xml")
+
+
+def test_tasks_bars(cli, tmp_path, references):
+    run = write_run(tmp_path / "run", 0.7)
+    result = cli("plot", "tasks", run, "--references", references, "--reps", "100")
+    assert result.exit_code == 0, result.stderr
+    assert Path(result.stdout.strip()) == run / "figures" / "tasks.png"
+    assert imread(run / "figures" / "tasks.png").ndim == 3
+
+
+def test_report_writes_markdown_and_html(cli, tmp_path, references):
+    run = write_run(tmp_path / "run", 0.7, short={"babyai-go-to-local"})
+    result = cli(
+        "report", run, "--references", references, "--out", tmp_path / "r", "--reps", "100"
+    )
+    assert result.exit_code == 0, result.stderr
+    html_path, markdown_path = (Path(line) for line in result.stdout.split())
+    assert html_path == tmp_path / "r" / "report.html" and markdown_path.exists()
+    assert "partial tasks: babyai-go-to-local (2/3)" in result.stderr
+    assert "refs.csv" in markdown_path.read_text()
+
+
+def test_same_seed_twice_needs_separate(cli, tmp_path, references):
+    a, b = write_run(tmp_path / "a", 0.5), write_run(tmp_path / "b", 0.6)
+    error = one_line_error(cli("plot", "thresholds", a, b, "--references", references))
+    assert "same seed (0): pass --separate" in error
+    out = tmp_path / "sep.png"
+    result = cli("plot", "thresholds", a, b, "--references", references, "--separate", "--out", out)
+    assert result.exit_code == 0 and out.exists()
+
+
+def test_missing_foreign_and_corrupt_run_directories(cli, tmp_path, references):
+    error = one_line_error(cli("plot", "thresholds", tmp_path / "nowhere"))
+    assert "is not a run directory (no such directory)" in error
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / METADATA_FILE).write_text(json.dumps({"name": "something else"}))
+    assert "not a gato-eval run" in one_line_error(cli("plot", "tasks", foreign))
+    assert "not a run directory" in one_line_error(cli("report", tmp_path))
+
+    run = write_run(tmp_path / "run", 0.5)
+    lines = (run / EPISODES_FILE).read_text().splitlines()
+    lines[2] = "{not json"
+    (run / EPISODES_FILE).write_text("\n".join(lines) + "\n")
+    error = one_line_error(cli("plot", "thresholds", run, "--references", references))
+    assert "episodes.jsonl:3 is corrupt" in error
+
+
+def test_bad_options_are_one_line_errors(cli, tmp_path, references):
+    run = write_run(tmp_path / "run", 0.5)
+    error = one_line_error(cli("plot", "thresholds", run, "--reference", "humans"))
+    assert "unknown reference source 'humans'" in error and "did you mean: human" in error
+    error = one_line_error(
+        cli("plot", "thresholds", run, "--references", references, "--out", tmp_path / "x.gif")
+    )
+    assert "must end in .png, .pdf, .svg" in error
+    bad = tmp_path / "bad.csv"
+    bad.write_text("task,expert\n")
+    assert "lacks the column(s) random" in one_line_error(
+        cli("plot", "tasks", run, "--references", bad)
+    )
+    result = cli("plot", "thresholds", run, "--reps", "3")
+    assert result.exit_code == 2 and "--reps" in result.stderr
+
+
+def test_nothing_scorable_is_an_error_for_figures(cli, tmp_path):
+    run = write_run(tmp_path / "run", 0.5)
+    refs = tmp_path / "none.csv"
+    refs.write_text("task,random,expert\ndmc-walker-walk,5,5\n")
+    error = one_line_error(cli("plot", "thresholds", run, "--references", refs))
+    assert "nothing to plot" in error and "no task could be scored" in error
