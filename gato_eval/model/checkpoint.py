@@ -127,22 +127,23 @@ def load_checkpoint(
             f"from the expected {layout.to_dict()}"
         )
     files = document["files"]
+    for name in files:
+        if not (directory / name).is_file():
+            raise GatoEvalError(f"{directory / name} is missing (listed in {config_path})")
+    weights = directory / WEIGHTS_FILE
+    _refuse_pickle(weights)
+    tensors = _read_weights(weights, config)  # structure first: names truncation as such
     for name, digest in files.items():
-        path = directory / name
-        if not path.is_file():
-            raise GatoEvalError(f"{path} is missing (listed in {config_path})")
-        if name == WEIGHTS_FILE:
-            _refuse_pickle(path)
-        if file_sha256(path) != digest:
+        if file_sha256(directory / name) != digest:
             raise GatoEvalError(
-                f"{path} is corrupted or was modified: its sha256 differs from {config_path}"
+                f"{directory / name} is corrupted or was modified: its sha256 differs from "
+                f"the one recorded in {config_path}"
             )
-    tokenizer = document["tokenizer"]
     tokenizer_path = None
-    if tokenizer is not None:
-        tokenizer_path = directory / tokenizer
+    if document["tokenizer"] is not None:
+        tokenizer_path = directory / document["tokenizer"]
         _check_tokenizer(tokenizer_path, config.layout)
-    model = _build_model(config, _read_weights(directory / WEIGHTS_FILE, config))
+    model = _build_model(config, tensors)
     return model.to(resolve_device(device)).eval(), config, tokenizer_path
 
 

@@ -195,9 +195,8 @@ class KVCacheDecoder:
         rows = self._check_rows(rows)
         if batch.shape[0] != len(rows):
             raise ValueError(f"TokenBatch has {batch.shape[0]} rows for {len(rows)} cache rows")
+        batch.check()  # shapes, dtypes, right padding, one patch per image position
         n_valid = batch.valid.sum(axis=1).astype(np.int64)
-        if not np.array_equal(batch.valid, np.arange(batch.shape[1])[None, :] < n_valid[:, None]):
-            raise ValueError("TokenBatch must be right-padded (valid positions first in each row)")
         with autocast_for(self.device):
             x = self.model.embed(batch.to_torch(self.device))  # (R, T, width)
             self._extend(rows, x.float(), n_valid, batch.timestep_start)

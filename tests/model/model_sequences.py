@@ -1,4 +1,4 @@
-"""Builders of Gato-shaped token sequences and tiny models for the model tests (numpy, no tokenizer).
+"""Token sequences and tiny models for the model tests (plain numpy, no tokenizer).
 
 A sequence is a one-row TokenBatch of whole timesteps: image patches, value tokens, the
 separator, then action tokens, with the local positions and flags the tokenizer would give.
@@ -20,19 +20,9 @@ TEST_LAYOUT = TokenLayout.for_text_vocab(64, name="test-text64")
 def make_model(layers: int = 2, seed: int = 0, **overrides) -> GatoModel:
     """A tiny eval-mode float32 model (width 32) on the test layout."""
     torch.manual_seed(seed)
-    config = get_preset(
-        "gato-tiny",
-        num_layers=layers,
-        width=32,
-        num_heads=2,
-        kv_size=16,
-        ffn_size=64,
-        layout=TEST_LAYOUT,
-        dropout=0.0,
-        patch_channels=4,
-        patch_groups=2,
-        **overrides,
-    )
+    shape = dict(width=32, num_heads=2, kv_size=16, ffn_size=64, dropout=0.0)
+    shape.update(patch_channels=4, patch_groups=2, layout=TEST_LAYOUT)
+    config = get_preset("gato-tiny", num_layers=layers, **{**shape, **overrides})
     return GatoModel(config).eval()
 
 
@@ -42,7 +32,7 @@ def random_timestep(rng, layout: TokenLayout, action_tokens: int = 2, max_obs: i
     num_values = int(rng.integers(1, max_obs + 1))
     lo_value, hi_value = layout.value_range()
     ids = [0] * num_patches + list(rng.integers(lo_value, hi_value, num_values))
-    ids += [layout.separator_id] + list(rng.integers(lo_value, lo_value + 7, action_tokens))
+    ids += [layout.separator_id, *rng.integers(lo_value, lo_value + 7, action_tokens)]
     num_obs = num_patches + num_values + 1  # the separator takes the next local position
     length = len(ids)
     row_lo = rng.integers(0, 120, num_patches)
@@ -62,7 +52,8 @@ def random_timestep(rng, layout: TokenLayout, action_tokens: int = 2, max_obs: i
 def random_sequence(rng, layout: TokenLayout, num_timesteps: int, **kwargs) -> TokenBatch:
     """A one-row TokenBatch of `num_timesteps` random whole timesteps."""
     steps = [random_timestep(rng, layout, **kwargs) for _ in range(num_timesteps)]
-    flat = {key: sum((s[key] for s in steps), []) for key in steps[0] if key[:5] != "patch"}
+    keys = [key for key in steps[0] if not key.startswith("patch")]
+    flat = {key: [value for step in steps for value in step[key]] for key in keys}
     n = len(flat["token_ids"])
     return TokenBatch(
         token_ids=np.array([flat["token_ids"]], dtype=np.int64),
@@ -127,3 +118,39 @@ def timestep_bounds(sequence: TokenBatch) -> list[int]:
     """Start positions of the sequence's timesteps, plus its length at the end."""
     return [*np.flatnonzero(sequence.timestep_start[0]).tolist(), sequence.shape[1]]
 
+
+def concat(parts: list[TokenBatch]) -> TokenBatch:
+    """One-row batches joined along positions."""
+    return TokenBatch(
+        **{
+            name: np.concatenate([getattr(p, name) for p in parts], axis=1)
+            for name in ("token_ids", "local_positions", "is_image", "loss_mask", "valid")
+        },
+        timestep_start=np.concatenate([p.timestep_start for p in parts], axis=1),
+        patches=np.concatenate([p.patches for p in parts]),
+        patch_row_interval=np.concatenate([p.patch_row_interval for p in parts]),
+        patch_col_interval=np.concatenate([p.patch_col_interval for p in parts]),
+    )
+
+
+def action_tokens(ids) -> TokenBatch:
+    """A one-row batch of action tokens as the decoder appends them."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(1, -1)
+    n = ids.shape[1]
+    return TokenBatch(
+        token_ids=ids,
+        local_positions=np.full((1, n), ACTION_LOCAL_POSITION, dtype=np.int64),
+        is_image=np.zeros((1, n), dtype=bool),
+        loss_mask=np.ones((1, n), dtype=bool),
+        valid=np.ones((1, n), dtype=bool),
+        timestep_start=np.zeros((1, n), dtype=bool),
+        patches=np.zeros((0, 3, PATCH_SIZE, PATCH_SIZE), dtype=np.float32),
+        patch_row_interval=np.zeros((0, 2), dtype=np.int64),
+        patch_col_interval=np.zeros((0, 2), dtype=np.int64),
+    )
+
+
+def full_logits(model: GatoModel, sequence: TokenBatch) -> torch.Tensor:
+    """Reference: a plain forward pass over a one-row sequence -> float32 (L, vocab)."""
+    with torch.no_grad():
+        return model(sequence.to_torch())[0].float()
