@@ -350,6 +350,7 @@ def print_summary(rows: Sequence[TaskRow], *, title: str | None = None, console=
     """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     columns = [
         ("task", lambda r: r.task),
@@ -377,7 +378,7 @@ def print_summary(rows: Sequence[TaskRow], *, title: str | None = None, console=
         else:
             table.add_column(name, justify="right", no_wrap=True)
     for row in rows:
-        table.add_row(*(cell(row) for _, cell in columns))
+        table.add_row(*(Text(cell(row)) for _, cell in columns))  # no markup in notes
     (console or Console()).print(table)
 
 

@@ -41,7 +41,7 @@ REFS = {
     "atari-boxing": Ref(0.0, 10.0),
     "dmc-cartpole-swingup": Ref(100.0, 900.0),
     "babyai-go-to-local": Ref(0.0, 0.8),
-    "metaworld-reach": Ref(5.0, 5.0, "expert no better than random"),
+    "metaworld-reach": Ref(5.0, 5.0, "expert no better than random [v2]"),
 }
 HUMAN = {"atari-boxing": Ref(0.0, 4.0)}
 
@@ -213,6 +213,7 @@ def test_print_summary_renders_every_row(tmp_path):
     text = console.export_text()
     assert "atari-boxing" in text and "30.0%" in text and "75.0%" in text  # 3/10 and 3/4
     assert "not normalizable" in text and "2/3" in text and "human-norm." in text
+    assert "[v2]" in text  # notes are shown as written, never read as rich markup
 
 
 def test_reference_table_csv(tmp_path):

@@ -23,8 +23,8 @@ def plot_thresholds(
     out: Path = typer.Option(
         None,
         "--out",
-        help="Figure file (.png, .pdf or .svg) [default: RUN_DIR/figures/thresholds.png for "
-        "one run, ./thresholds.png for several].",
+        help="Figure file (.png, .pdf or .svg); default: RUN_DIR/figures/thresholds.png for "
+        "one run, ./thresholds.png for several.",
     ),
     reference: str = typer.Option("project", "--reference", help=REFERENCE_HELP),
     references: Path = typer.Option(None, "--references", help=TABLE_HELP),
@@ -77,7 +77,7 @@ def plot_tasks(
     out: Path = typer.Option(
         None,
         "--out",
-        help="Figure file (.png, .pdf or .svg) [default: RUN_DIR/figures/tasks.png].",
+        help="Figure file (.png, .pdf or .svg); default: RUN_DIR/figures/tasks.png.",
     ),
     reference: str = typer.Option("project", "--reference", help=REFERENCE_HELP),
     references: Path = typer.Option(None, "--references", help=TABLE_HELP),

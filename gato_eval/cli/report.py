@@ -10,7 +10,7 @@ import typer
 def report(
     run_dir: Path = typer.Argument(..., help="Run directory."),
     out: Path = typer.Option(
-        None, "--out", help="Directory for the report files [default: RUN_DIR/report]."
+        None, "--out", help="Directory for the report files; default: RUN_DIR/report."
     ),
     reference: str = typer.Option(
         "project",
