@@ -4,12 +4,77 @@ from __future__ import annotations
 
 import typer
 
-from gato_eval.cli._common import not_built
-
 ls_app = typer.Typer(help="List tasks and suites.", no_args_is_help=True)
 
 
+def _console():
+    from rich.console import Console
+
+    console = Console()
+    # Piped or captured output keeps one row per line (grep-able) instead of wrapping at 80.
+    return console if console.is_terminal else Console(width=200)
+
+
 @ls_app.command("tasks")
-def ls_tasks() -> None:
-    """Every registered task with its environment id and version."""
-    raise not_built("ls tasks", 5)
+def ls_tasks(
+    family: str = typer.Option(
+        None, "--family", help="Only this family: atari, dmc, metaworld or babyai."
+    ),
+    suite: str = typer.Option(None, "--suite", help="Only the tasks of this suite."),
+) -> None:
+    """Every registered task: environment id, family, simulator version, action space, episode
+    length and the reference sources that can normalize its scores."""
+    from rich.table import Table
+
+    from gato_eval.suites.references import available_sources
+    from gato_eval.suites.registry import all_tasks, check_family, env_versions, get_suite
+
+    if suite is not None:
+        specs = get_suite(suite).task_specs()
+        if family is not None:
+            check_family(family)
+            specs = [spec for spec in specs if spec.family == family]
+    else:
+        specs = all_tasks(family)
+    versions = {}
+    table = Table(title=f"{len(specs)} tasks", title_justify="left")
+    for column in ("task", "env id", "family", "version", "actions", "max steps", "references"):
+        table.add_column(column, no_wrap=column in ("task", "env id"))
+    for spec in specs:
+        if spec.family not in versions:
+            package, version = next(iter(env_versions(spec.family).items()))
+            versions[spec.family] = f"{package} {version}"
+        sources = available_sources(spec.task_id)
+        table.add_row(
+            spec.task_id,
+            spec.env_id,
+            spec.family,
+            versions[spec.family],
+            spec.action_space,
+            str(spec.max_episode_steps),
+            ", ".join(sources) if sources else "-",
+        )
+    _console().print(table)
+
+
+@ls_app.command("suites")
+def ls_suites() -> None:
+    """Every packaged suite: version, task count, default episodes, step caps, description."""
+    from rich.table import Table
+
+    from gato_eval.suites.registry import all_suites
+
+    table = Table(title="suites (run one with `gato-eval run suite NAME`)", title_justify="left")
+    for column in ("suite", "version", "tasks", "episodes", "step caps", "description"):
+        table.add_column(column, no_wrap=column != "description")
+    for suite in all_suites():
+        caps = ", ".join(f"{family} {cap}" for family, cap in suite.max_episode_steps.items())
+        table.add_row(
+            suite.name,
+            str(suite.version),
+            str(len(suite.task_ids)),
+            str(suite.episodes),
+            caps or "-",
+            suite.description,
+        )
+    _console().print(table)

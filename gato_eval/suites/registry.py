@@ -27,9 +27,9 @@ SUITES_FILE = Path(__file__).with_name("suites.json")
 SUITES_FORMAT = 1
 RENDER_MODES = (None, "rgb_array")
 
-# The packages whose versions decide what a family's environments do.
+# The packages whose versions decide what a family's environments do (the simulator first).
 FAMILY_PACKAGES = {
-    "atari": ("gymnasium", "ale-py"),
+    "atari": ("ale-py", "gymnasium"),
     "dmc": ("dm-control", "mujoco"),
     "metaworld": ("metaworld", "mujoco", "gymnasium"),
     "babyai": ("minigrid", "gymnasium"),
