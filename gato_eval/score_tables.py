@@ -49,14 +49,21 @@ class ScoredGroup:
 def group_runs(runs: Sequence[Run], *, separate: bool = False) -> list[tuple[str, list[Run]]]:
     """(label, runs) per agent, in first-seen order, labels made unique.
 
-    Runs with the same label, the same policy record and the same suite tasks are seeds of one
-    agent and form one group (unless `separate`); they must have distinct seeds.
+    Runs with the same label, the same policy identity (gato_eval.policies.loading) and the same
+    suite tasks are seeds of one agent and form one group (unless `separate`); they must have
+    distinct seeds.
     """
+    from gato_eval.policies.loading import policy_identity
+
     groups: dict[Any, list[Run]] = {}
     for run in runs:
+        policy = run.metadata.get("policy")
+        # The fields that decide which episodes a policy produces (checkpoint hash, prompt,
+        # sampling), not how it was named on the command line.
+        identity = policy_identity(policy) if isinstance(policy, dict) else policy
         key = (
             run_label(run),
-            json.dumps(run.metadata.get("policy"), sort_keys=True, default=str),
+            json.dumps(identity, sort_keys=True, default=str),
             tuple(suite_task_ids(run)),
             str(Path(run.path).resolve()) if separate else "",
         )

@@ -283,10 +283,15 @@ def test_different_policies_with_one_name_are_never_pooled(tmp_path):
     make_run(tmp_path / "b", {"dmc-walker-walk": [1.0]}, seed=1, label="gato")
     meta_path = tmp_path / "b" / METADATA_FILE
     metadata = json.loads(meta_path.read_text())
-    metadata["policy"]["checkpoint"] = "other"
+    metadata["policy"]["checkpoint_sha256"] = "other"
     meta_path.write_text(json.dumps(metadata))
     groups = group_runs([a, load_run(tmp_path / "b")])
     assert [label for label, _ in groups] == ["gato (a)", "gato (b)"]
+    # A field outside the policy's identity (how it was spelled on the command line) is not.
+    metadata["policy"] = {"kind": "gato", "name": "gato", "spec": "./elsewhere"}
+    meta_path.write_text(json.dumps(metadata))
+    ((label, members),) = group_runs([a, load_run(tmp_path / "b")])
+    assert label == "gato" and len(members) == 2
 
 
 def test_a_task_without_episodes_in_one_seed_is_left_out_and_said(tmp_path):
