@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gymnasium import spaces
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -95,6 +95,7 @@ box_spaces = st.sampled_from(
 )
 
 
+@settings(deadline=None)  # builds a tokenizer per example on a shared machine
 @given(box_spaces, st.data())
 def test_any_valid_ids_decode_inside_the_space(space, data):
     actions = ActionTokenizer(space, LAYOUT)
@@ -104,6 +105,7 @@ def test_any_valid_ids_decode_inside_the_space(space, data):
     assert all(space.contains(row) for row in decoded)
 
 
+@settings(deadline=None)
 @given(st.integers(1, 1024), st.data())
 def test_any_valid_discrete_ids_decode_inside_the_space(n, data):
     space = spaces.Discrete(n)

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gato_eval.errors import GatoEvalError
@@ -71,6 +71,7 @@ def test_intervals_of_an_atari_frame_by_hand():
         assert cols[p].tolist() == [col_edges[c], col_edges[c + 1]]
 
 
+@settings(deadline=None)
 @given(st.integers(1, 128), st.integers(1, 128))
 def test_intervals_partition_all_buckets(h_patches, w_patches):
     rows, cols = patch_intervals(16 * h_patches, 16 * w_patches)

@@ -179,7 +179,7 @@ def test_structure_mismatches(tokenizer):
         tokenizer.encode_observations({**good, "text": "go to the red ball"})
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(
     st.one_of(st.integers(max_value=-1), st.integers(min_value=1024)).filter(
         lambda v: -(2**62) < v < 2**62
@@ -200,7 +200,7 @@ def test_discrete_values_outside_range_name_the_key(value, row, column):
         tokenizer.encode_observations({"discrete": values})
 
 
-@settings(max_examples=30)
+@settings(max_examples=30, deadline=None)
 @given(st.sampled_from([np.nan, np.inf, -np.inf]), st.integers(0, 2), st.integers(0, 4))
 def test_nan_and_inf_name_the_key(bad, row, column):
     space = spaces.Dict({"continuous": spaces.Box(-np.inf, np.inf, (5,), np.float32)})
