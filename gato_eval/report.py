@@ -168,6 +168,7 @@ def _build_blocks(run, label, rows, group, aggregates, curves, figures, warnings
     blocks.append(("table", header, cells))
     if group.table is not None:
         blocks.append(("figure", figures[1]))
+    blocks += [("h", 2, "Reference scores"), ("table", *_reference_table(rows))]
     if group.unscored:
         blocks += [("h", 2, "Tasks not scored"), ("p", "Left out of every aggregate and figure:")]
         blocks.append(("ul", [f"`{task}`: {reason}" for task, reason in group.unscored.items()]))
@@ -241,6 +242,21 @@ def _method_notes(settings) -> list[str]:
         "Threshold counts (paper Figure 5): the number of tasks whose mean normalized score is "
         ">= x (ties count, unlike rliable's strict >).",
     ]
+
+
+def _reference_table(rows) -> tuple[list[str], list[list[str]]]:
+    header = ["task", "source", "random", "expert", "where from"]
+    cells = [
+        [
+            f"`{r.task}`",
+            r.reference,
+            format_number(r.random),
+            format_number(r.expert),
+            r.reference_note,
+        ]
+        for r in rows
+    ]
+    return header, cells
 
 
 def _interval_cell(estimate) -> str:

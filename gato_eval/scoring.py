@@ -102,8 +102,11 @@ class TaskRow:
     success_rate: float | None  # None where the task defines no success
     normalized: float | None
     human_normalized: float | None  # Atari only
-    reference: str
-    note: str
+    reference: str  # the reference source (or table) normalized against
+    random: float | None  # its random score
+    expert: float | None  # its expert score
+    reference_note: str  # where the reference numbers come from, and their caveats
+    note: str  # what a reader of this row must know: partial, failed, not normalizable
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,12 +132,14 @@ def resolve_normalizers(
     if references is None:
         check_reference_source(source)
         from gato_eval.suites.references import get_reference
+        from gato_eval.suites.registry import catalog
+
+        registered = catalog()
 
         def lookup(task_id: str) -> ReferenceLike | None:
-            try:
-                return get_reference(task_id, source=source)
-            except (GatoEvalError, KeyError):
-                return None
+            # A task this install does not register has no shipped reference; any other error
+            # (an unreadable reference file) is the user's to see, not a silent gap.
+            return get_reference(task_id, source=source) if task_id in registered else None
     else:
         lookup = references.get
     normalizers = {}
@@ -297,8 +302,6 @@ def _summarize_task(
         notes.append(f"partial: {len(returns) + episodes.failed}/{episodes.planned} episodes")
     if episodes.failed:
         notes.append(f"{episodes.failed} failed episode(s) excluded")
-    if normalizer.note and normalizer.normalizable:
-        notes.append(normalizer.note)
     success_rate = None
     if episodes.has_success and episodes.successes:
         success_rate = sum(episodes.successes) / len(episodes.successes)
@@ -314,6 +317,9 @@ def _summarize_task(
         normalized=normalized,
         human_normalized=human_normalized,
         reference=normalizer.source,
+        random=normalizer.random,
+        expert=normalizer.expert,
+        reference_note=normalizer.note,
         note="; ".join(notes),
     )
 
@@ -369,7 +375,14 @@ def print_summary(rows: Sequence[TaskRow], *, title: str | None = None, console=
         "human-norm.": all(r.human_normalized is None for r in rows),
     }
     columns = [(name, cell) for name, cell in columns if not unused.get(name, False)]
-    table = Table(title=title)
+    sources = sorted({row.reference for row in rows})
+    caption = (
+        f"normalized with the {', '.join(sources)} reference scores; 'gato-eval report' lists "
+        "each task's reference and where it comes from"
+        if rows
+        else None
+    )
+    table = Table(title=title, caption=caption)
     for name, _ in columns:
         if name == "task":
             table.add_column(name, no_wrap=True)

@@ -24,7 +24,7 @@ class Ref:
 REFS = {
     "dmc-cartpole-swingup": Ref(100.0, 900.0),
     "dmc-walker-walk": Ref(0.0, 1000.0),
-    "babyai-go-to-local": Ref(0.0, 0.8),
+    "babyai-go-to-local": Ref(0.0, 0.8, "v1 bot"),
     "metaworld-reach": Ref(3.0, 1.0),
 }
 
@@ -86,6 +86,7 @@ def test_report_files_numbers_and_self_contained_html(tmp_path):
     assert "Unit: **episode**" in markdown and "not the variation between seeds" in markdown
     assert "![" in markdown and "(thresholds.png)" in markdown
     assert "`abc123`" in markdown and "dm-control 1.0.28" in markdown
+    assert "| `babyai-go-to-local` | project | 0 | 0.8 | v1 bot |" in markdown
 
     page = files.html.read_text()
     assert page.startswith("<!DOCTYPE html>")

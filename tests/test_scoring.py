@@ -108,6 +108,7 @@ def test_summary_rows_by_hand(tmp_path):
     assert boxing.normalized == pytest.approx(0.4)  # (4 - 0) / (10 - 0)
     assert boxing.human_normalized == pytest.approx(1.0)  # (4 - 0) / (4 - 0)
     assert boxing.success_rate is None and boxing.note == ""
+    assert (boxing.reference, boxing.random, boxing.expert) == ("project", 0.0, 10.0)
 
     cartpole = rows["dmc-cartpole-swingup"]  # the failed episode is excluded and counted
     assert (cartpole.episodes, cartpole.failed, cartpole.planned) == (2, 1, 3)
