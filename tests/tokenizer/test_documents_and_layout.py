@@ -12,6 +12,15 @@ from gato_eval.tokenizer.images import images_to_patches, patch_intervals
 from gato_eval.tokenizer.layout import NUM_VALUE_BINS, PAPER_LAYOUT, TokenLayout
 
 
+def test_package_exports_resolve():
+    import gato_eval.tokenizer as tokenizer
+
+    for name in tokenizer.__all__:
+        assert getattr(tokenizer, name) is not None
+    with pytest.raises(AttributeError):
+        _ = tokenizer.no_such_name
+
+
 def test_paper_layout():
     assert NUM_VALUE_BINS == 1024
     assert PAPER_LAYOUT.text_vocab_size == 32000
