@@ -309,3 +309,23 @@ def test_scoring_imports_no_numpy_or_simulator():
     code += "'matplotlib', 'ale_py', 'mujoco') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_shipped_references_are_used_when_none_are_injected(tmp_path):
+    from gato_eval.suites.references import get_reference
+
+    run = make_run(
+        tmp_path / "run",
+        {"atari-boxing": [5.0, 7.0], "dmc-cartpole-swingup": [300.0], "custom-task": [1.0]},
+    )
+    rows = rows_by_task(summarize_run(run, "jat"))
+    jat, human = get_reference("atari-boxing", "jat"), get_reference("atari-boxing", "human")
+    boxing = rows["atari-boxing"]
+    assert boxing.normalized == pytest.approx((6.0 - jat.random) / (jat.expert - jat.random))
+    assert boxing.human_normalized == pytest.approx(
+        (6.0 - human.random) / (human.expert - human.random)
+    )
+    assert boxing.reference_note == jat.note
+    assert rows["dmc-cartpole-swingup"].normalized is None
+    assert "JAT has no dm_control rows" in rows["dmc-cartpole-swingup"].note
+    assert "no jat reference score" in rows["custom-task"].note  # not a registered task

@@ -16,19 +16,19 @@ REFERENCES = "task,random,expert,note\n" + "\n".join(
 )
 
 
-def write_run(path: Path, skill: float, *, seed=0, policy="gato", planned=3, short=()):
+def write_run(path: Path, skill: float, *, seed=0, policy="gato", planned=3, short=(), tasks=TASKS):
     """A run directory whose every return is `skill` of expert (+ a per-episode wiggle);
     tasks in `short` get one episode fewer than planned."""
     metadata = {
-        "suite": {"name": "mini", "version": "1", "tasks": list(TASKS)},
+        "suite": {"name": "mini", "version": "1", "tasks": list(tasks)},
         "episodes_per_task": planned,
         "seed": seed,
-        "tasks": {t: {"family": t.split("-")[0], "has_success": False} for t in TASKS},
+        "tasks": {t: {"family": t.split("-")[0], "has_success": False} for t in tasks},
         "policy": {"kind": "gato", "name": policy},
     }
     run = create_run(path, metadata)
     with EpisodeWriter(run) as writer:
-        for task in TASKS:
+        for task in tasks:
             scale = 1.0 if task.startswith("babyai") else 1000.0
             for episode in range(planned - (1 if task in short else 0)):
                 value = scale * (skill + 0.05 * (episode - 1) + 0.02 * seed)
@@ -152,3 +152,14 @@ def test_nothing_scorable_is_an_error_for_figures(cli, tmp_path):
     refs.write_text("task,random,expert\ndmc-walker-walk,5,5\n")
     error = one_line_error(cli("plot", "thresholds", run, "--references", refs))
     assert "nothing to plot" in error and "no task could be scored" in error
+
+
+def test_shipped_human_reference_scores_atari(cli, tmp_path):
+    run = write_run(tmp_path / "run", 5.0, tasks=("atari-boxing", "atari-pong", "dmc-walker-walk"))
+    result = cli("plot", "thresholds", run, "--reference", "human", "--reps", "100")
+    assert result.exit_code == 0, result.stderr
+    assert "dmc-walker-walk not scored" in result.stderr and "Atari only" in result.stderr
+    result = cli("report", run, "--reference", "human", "--reps", "100")
+    assert result.exit_code == 0, result.stderr
+    markdown = (run / "report" / "report.md").read_text()
+    assert "| `atari-boxing` | human |" in markdown
