@@ -55,9 +55,9 @@ def plot_thresholds(curves: Sequence[ThresholdCurves], *, title: str | None = No
                 if domain in agent.domains:
                     tasks = agent.domains[domain].num_tasks
                     color = PALETTE[index % len(PALETTE)]
-                    _draw_curve(
-                        axes, agent, domain, f"{agent.label} ({_count_tasks(tasks)})", color
-                    )
+                    seeds = f", {agent.num_runs} seeds" if agent.unit == "seed" else ""
+                    legend = f"{agent.label} ({_count_tasks(tasks)}{seeds})"
+                    _draw_curve(axes, agent, domain, legend, color)
             _style_threshold_axes(axes, domain)
         for axes in list(grid.flat)[len(domains) :]:
             axes.set_visible(False)

@@ -69,6 +69,7 @@ def test_several_agents_get_one_panel_per_domain():
     assert lines["gato|all"].get_ydata()[np.isclose(x, 80.0)].item() == 5
     assert lines["random|all"].get_ydata()[np.isclose(x, 80.0)].item() == 0
     assert figure.get_suptitle() == "compare"
+    assert lines["gato|all"].get_label() == "gato (5 tasks, 2 seeds)"
 
 
 def test_nothing_to_plot_is_refused():
