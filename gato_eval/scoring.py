@@ -215,7 +215,7 @@ def run_label(run: Run) -> str:
 
 def task_family(run: Run, task_id: str) -> str:
     """The task's family from its recorded TaskSpec; the id prefix (`family-name`) otherwise."""
-    spec = (run.metadata.get("tasks") or {}).get(task_id)
+    spec = _recorded_spec(run, task_id)
     if isinstance(spec, dict) and isinstance(spec.get("family"), str):
         return spec["family"]
     return task_id.split("-", 1)[0]
@@ -230,7 +230,12 @@ def collect_task_episodes(run: Run) -> dict[str, TaskEpisodes]:
     successes: dict[str, list[tuple[int, bool]]] = {task: [] for task in tasks}
     failed = dict.fromkeys(tasks, 0)
     for record in run.episodes:
-        task = record["task"]
+        task, episode = record["task"], record["episode"]
+        if not isinstance(task, str) or isinstance(episode, bool) or not isinstance(episode, int):
+            raise GatoEvalError(
+                f"{run.path}: episode record with task {task!r} and episode {episode!r} is "
+                "malformed: the run is corrupt"
+            )
         if task not in returns:
             continue  # reported by run_warnings; it is not part of the suite being scored
         if record["status"] == "failed":
@@ -247,7 +252,7 @@ def collect_task_episodes(run: Run) -> dict[str, TaskEpisodes]:
             successes[task].append((int(record["episode"]), record["success"]))
     result = {}
     for task in tasks:
-        spec = (run.metadata.get("tasks") or {}).get(task)
+        spec = _recorded_spec(run, task)
         has_success = bool(spec.get("has_success")) if isinstance(spec, dict) else False
         result[task] = TaskEpisodes(
             task=task,
@@ -414,6 +419,13 @@ def suite_task_ids(run: Run) -> list[str]:
     if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
         raise GatoEvalError(f"{run.path}: metadata 'suite' has no list of task ids")
     return list(dict.fromkeys(tasks))
+
+
+def _recorded_spec(run: Run, task_id: str) -> dict[str, Any] | None:
+    """The TaskSpec dict the run recorded for `task_id` (None when missing or malformed)."""
+    tasks = run.metadata.get("tasks")
+    spec = tasks.get(task_id) if isinstance(tasks, dict) else None
+    return spec if isinstance(spec, dict) else None
 
 
 def _planned_episodes(run: Run) -> int:

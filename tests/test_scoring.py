@@ -172,6 +172,16 @@ def test_non_finite_return_is_a_corrupt_run(tmp_path):
     assert run  # the earlier load is untouched
 
 
+def test_malformed_records_are_a_corrupt_run(tmp_path):
+    make_run(tmp_path / "run", {"dmc-walker-walk": [1.0]})
+    with open(tmp_path / "run" / EPISODES_FILE, "a") as handle:
+        record = {"task": 5, "episode": 1.5, "seed": 0, "return": 1.0}
+        record |= {"length": 1, "success": None, "status": "ok", "error": None}
+        handle.write(json.dumps(record) + "\n")
+    with pytest.raises(GatoEvalError, match="malformed: the run is corrupt"):
+        summarize_run(tmp_path / "run", references=REFS)
+
+
 def test_foreign_metadata_is_a_one_line_error(tmp_path):
     make_run(tmp_path / "run", {"dmc-walker-walk": [1.0]})
     meta_path = tmp_path / "run" / METADATA_FILE
@@ -185,6 +195,11 @@ def test_foreign_metadata_is_a_one_line_error(tmp_path):
     meta_path.write_text(json.dumps(metadata))
     with pytest.raises(GatoEvalError, match="'episodes_per_task' is 'many'"):
         summarize_run(tmp_path / "run", references=REFS)
+    metadata["episodes_per_task"] = 1
+    metadata["tasks"] = ["not", "a", "mapping"]  # the family then comes from the id prefix
+    meta_path.write_text(json.dumps(metadata))
+    (row,) = summarize_run(tmp_path / "run", references=REFS)
+    assert row.family == "dmc"
 
 
 def test_run_warnings_name_partial_tasks_and_damage(tmp_path):
