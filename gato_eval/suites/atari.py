@@ -5,7 +5,9 @@ Decisions (recorded in each TaskSpec's options, see catalog.ATARI_OPTIONS):
   Machado et al. (2018): the stochasticity comes from sticky actions, so there are no random
   no-op starts (`noop_max` 0).
 - The full 18-action space for every game, so one action vocabulary serves all games
-  (a generalist model cannot depend on a per-game minimal set).
+  (a generalist model cannot depend on a per-game minimal set). ALE gives Skiing only 9 legal
+  actions even then (no FIRE combinations); its FIRE variants act as the same move without
+  FIRE (UPFIRE -> UP, FIRE -> NOOP), so Skiing too takes Discrete(18).
 - Raw, unclipped rewards; losing a life does not end the episode (Gato's scores, like the
   random/human references, are game scores of whole games).
 - At most 27,000 agent steps (108,000 frames = 30 minutes at 60 Hz), the cap of the
@@ -86,6 +88,29 @@ class AtariImage(gymnasium.ObservationWrapper):
         return {"image": downscale_frame(observation, self.height, self.width)}
 
 
+class FullActionSet(gymnasium.ActionWrapper):
+    """Discrete(18) in ALE's full action order, for games whose legal set is smaller (Skiing).
+
+    An action the game lacks acts as the same move without FIRE; games with all 18 actions map
+    each action to itself.
+    """
+
+    def __init__(self, env: gymnasium.Env):
+        import ale_py
+
+        super().__init__(env)
+        legal = env.unwrapped.get_action_meanings()
+        full = [action.name for action in ale_py.Action]  # NOOP, FIRE, UP, ..., DOWNLEFTFIRE
+        self.to_legal = []
+        for name in full:
+            fallback = name.replace("FIRE", "") or "NOOP"
+            self.to_legal.append(legal.index(name if name in legal else fallback))
+        self.action_space = spaces.Discrete(len(full))
+
+    def action(self, action):
+        return self.to_legal[int(action)]
+
+
 def make_env(spec: TaskSpec, render_mode: str | None = None) -> gymnasium.Env:
     """The ALE game `spec.env_id` with the contract's downscaled image and a step cap."""
     import ale_py
@@ -111,5 +136,7 @@ def make_env(spec: TaskSpec, render_mode: str | None = None) -> gymnasium.Env:
         render_mode=render_mode,
         disable_env_checker=True,
     )
+    if options["full_action_space"]:
+        env = FullActionSet(env)
     env = AtariImage(env, height, width)
     return gymnasium.wrappers.TimeLimit(env, max_episode_steps=spec.max_episode_steps)
