@@ -163,6 +163,10 @@ def _check_record(record: Any) -> None:
         raise ValueError(f"record lacks {missing}")
     if record["status"] not in ("ok", "failed"):
         raise ValueError(f"unknown status {record['status']!r}")
+    if not isinstance(record["task"], str):
+        raise ValueError("task is not a string")
+    if not isinstance(record["episode"], int) or isinstance(record["episode"], bool):
+        raise ValueError("episode is not an integer")
 
 
 class EpisodeWriter:

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{err.format_message()} (see '{where} --help')", 2)
     except click.ClickException as err:
         _fail(err.format_message(), err.exit_code)
-    except click.Abort:
+    except typer.Abort:  # typer 0.29 vendors click without Abort; typer has its own
         _fail("aborted", 130)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
