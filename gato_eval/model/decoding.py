@@ -70,8 +70,10 @@ class _CacheStep:
         contiguous = np.array_equal(rows, np.arange(first, first + len(rows)))
         self.row_slice = slice(first, first + len(rows)) if contiguous else None
         self.rows_t = torch.from_numpy(rows).to(device)
-        if T == 1 and np.all(starts == starts[0]):
-            self.mask = None  # one new token per row, every row S long: all keys visible
+        # A prefill of equal rows into empty caches is plain causal attention (the fast kernel).
+        self.is_causal = bool(T > 1 and np.all(starts == 0) and np.all(n_valid == T))
+        if self.is_causal or (T == 1 and np.all(starts == starts[0])):
+            self.mask = None  # (or one new token per row, all rows S long: every key visible)
         else:
             # Query j of row r sees keys 0..starts[r] + j; padded queries see the row's last valid
             # key (their outputs are discarded, but a fully masked row would give NaNs).
@@ -225,19 +227,21 @@ class KVCacheDecoder:
         for lo, hi in ranges:
             if not 0 <= lo < hi <= vocab:
                 raise ValueError(f"action id range [{lo}, {hi}) is outside the vocabulary {vocab}")
-        ids = np.zeros((len(rows), len(ranges)), dtype=np.int64)
+        if len(ranges) == 0:
+            return np.zeros((len(rows), 0), dtype=np.int64)
+        chosen = []
         rows_t = torch.from_numpy(rows).to(self.device)
         with autocast_for(self.device):
-            for k, (lo, hi) in enumerate(ranges):
+            for lo, hi in ranges:
                 logits = self.model.logits(self._last_hidden[rows_t], (lo, hi)).float()  # (R, n)
                 if temperature > 0:
                     logits = logits / temperature + self._gumbel_noise(rows, hi - lo)
-                choice = logits.argmax(dim=-1) + lo  # (R,)
-                ids[:, k] = choice.cpu().numpy()
+                choice = logits.argmax(dim=-1) + lo  # (R,), stays on the device: no sync
+                chosen.append(choice)
                 x = self._embed_action_tokens(choice)  # (R, 1, width)
                 ones = np.ones(len(rows), dtype=np.int64)
                 self._extend(rows, x, ones, np.zeros((len(rows), 1), dtype=bool))
-        return ids
+        return torch.stack(chosen, dim=1).cpu().numpy()  # (R, n)
 
     # ---- internals ---------------------------------------------------------------------------
 

@@ -21,7 +21,12 @@ from gato_eval.model.embedding import GatoEmbedding
 
 
 class LayerCache(Protocol):
-    """What attention needs from a key/value cache (gato_eval.model.decoding implements it)."""
+    """What attention needs from a key/value cache (gato_eval.model.decoding implements it).
+
+    `is_causal`: the new tokens fill empty caches, so plain causal attention applies (no mask).
+    """
+
+    is_causal: bool
 
     def extend(
         self, layer: int, keys: torch.Tensor, values: torch.Tensor
@@ -53,7 +58,8 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
         else:
             k, v, mask = cache.extend(self.layer, k, v)  # (B, H, S, K), mask (B, 1, T, S)
-            y = F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype), attn_mask=mask)
+            k, v = k.to(q.dtype), v.to(q.dtype)  # a bf16 cache under fp32 queries, say
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=cache.is_causal)
         y = y.transpose(1, 2).reshape(B, T, H * K)  # (B, T, H*K)
         return self.resid_dropout(self.proj(y))
 
