@@ -109,6 +109,7 @@ class EpisodeResult:
     slot: int = 0
     trajectory: Episode | None = None
     frames: np.ndarray | None = None
+    frames_per_second: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -346,6 +347,7 @@ class _Engine:
             slot=slot.index,
             trajectory=self._build_trajectory(slot, success),
             frames=_stack_frames(slot.frames),
+            frames_per_second=_render_fps(self.envs[slot.index]),
         )
         slot.trace, slot.frames = None, None
         self.finish(result)
@@ -444,6 +446,11 @@ def render_frame(env: Any, observation: dict | None) -> np.ndarray | None:
     if observation is not None and "image" in observation:
         return np.asarray(observation["image"], dtype=np.uint8)
     return None
+
+
+def _render_fps(env: Any) -> float | None:
+    fps = (getattr(env, "metadata", None) or {}).get("render_fps")
+    return float(fps) if isinstance(fps, int | float) and fps > 0 else None
 
 
 def _stack_frames(frames: list | None) -> np.ndarray | None:

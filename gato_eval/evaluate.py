@@ -1,0 +1,417 @@
+"""The orchestrator of `gato-eval run suite`: a policy, a suite, a run directory, resumable.
+
+`evaluate_suite(RunOptions(...))` resolves the suite and the policy, writes the run's metadata
+(`gato_eval.results`), then plays every task's missing episodes through the rollout engine and
+appends each episode record the moment it ends. Resuming (`resume=True`) reloads the metadata,
+refuses a different suite, seed, episode count or policy, and plays only the episodes that are
+not on disk yet, each with the same seed it would have had in one uninterrupted run.
+
+Options left as None take their value from the run being resumed, or else the defaults below.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from gato_eval import __version__
+from gato_eval.errors import GatoEvalError
+from gato_eval.paths import PACKAGE_DIR
+from gato_eval.results import EpisodeWriter, Run, create_run, load_run
+
+DEFAULT_SUITE = "default"
+DEFAULT_MODEL = "bundled"
+DEFAULT_NUM_ENVS = 8
+DEFAULT_STEP_TIMEOUT_S = 300.0  # far beyond any healthy step; catches hung emulators
+VIDEO_DIR = "videos"
+MAX_EPISODES = 100_000
+MAX_ENVS = 1024
+RECORDED_PACKAGES = (
+    "gato-eval",
+    "torch",
+    "numpy",
+    "gymnasium",
+    "ale-py",
+    "mujoco",
+    "dm-control",
+    "metaworld",
+    "shimmy",
+    "minigrid",
+    "minari",
+    "safetensors",
+    "sentencepiece",
+)
+
+
+@dataclass
+class RunOptions:
+    """What to evaluate and where. None = take it from the resumed run, else the default."""
+
+    suite: str | None = None
+    model: str | None = None
+    episodes: int | None = None
+    num_envs: int | None = None
+    seed: int | None = None
+    prompt: str | None = None
+    prompt_tokens: int | None = None
+    temperature: float | None = None
+    device: str = "auto"
+    out: Path | None = None
+    resume: bool = False
+    videos: int | None = None
+    label: str | None = None
+    step_timeout_s: float | None = DEFAULT_STEP_TIMEOUT_S
+    argv: list[str] = field(default_factory=lambda: list(sys.argv))
+
+
+class ProgressListener(Protocol):
+    """What a front end (the CLI's rich progress) is told while a run goes."""
+
+    def run_started(self, run: Run, missing: dict[str, list[int]]) -> None: ...
+    def task_started(self, task_id: str, planned: int, done: int) -> None: ...
+    def env_steps(self, count: int) -> None: ...
+    def episode_finished(self, result: Any) -> None: ...
+    def task_finished(self, task_id: str) -> None: ...
+
+
+@dataclass
+class RunOutcome:
+    """Where the run went and how it ended (counts over the whole run, resumed parts included)."""
+
+    path: Path
+    episodes_played: int
+    episodes_total: int
+    failed: int
+
+
+class RunInterrupted(GatoEvalError):
+    """Ctrl-C during a run: every finished episode is on disk; `--resume` continues."""
+
+    exit_code = 130
+
+
+def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None) -> RunOutcome:
+    """Evaluate a policy on a suite into a run directory (see the module docstring)."""
+    from gato_eval.policies.loading import load_policy, policy_identity
+    from gato_eval.rollout import plan_episodes, run_episodes
+    from gato_eval.suites import registry
+
+    _check_counts(options)
+    previous = _load_resumed_run(options) if options.resume else None
+    settings = _resolve_settings(options, previous)
+    if previous is not None and options.suite is None:
+        suite = _recorded_suite(registry, previous)  # works for suites from a file, too
+    else:
+        suite = registry.get_suite(settings["suite"])
+    episodes_per_task = settings["episodes"] or suite.episodes
+    loaded = load_policy(
+        settings["model"],
+        device=options.device,
+        prompt=settings["prompt"],
+        prompt_tokens=settings["prompt_tokens"],
+        temperature=settings["temperature"],
+    )
+    tasks = suite.task_specs()  # with the suite's step caps: these specs are what runs record
+    metadata = build_metadata(
+        suite=suite,
+        tasks=tasks,
+        episodes_per_task=episodes_per_task,
+        seed=settings["seed"],
+        num_envs=settings["num_envs"],
+        policy=loaded.description,
+        label=options.label,
+        videos=settings["videos"],
+        argv=options.argv,
+    )
+    if previous is None:
+        run = create_run(_output_dir(options, suite.name), metadata)
+    else:
+        _check_same_run(previous, metadata, policy_identity)
+        run = previous
+    missing = run.missing_episodes()
+    if progress is not None:
+        progress.run_started(run, missing)
+    played = 0
+    video_count = int(run.metadata.get("videos") or 0)
+    try:
+        with EpisodeWriter(run) as writer:
+            for task in tasks:
+                todo = missing[task.task_id]
+                planned = run.episodes_per_task
+                if progress is not None:
+                    progress.task_started(task.task_id, planned, planned - len(todo))
+                if todo:
+                    on_episode = _episode_sink(run, writer, progress)
+                    run_episodes(
+                        task,
+                        loaded.policy,
+                        plan_episodes(run.metadata["seed"], task.task_id, todo),
+                        num_envs=settings["num_envs"],
+                        on_episode=on_episode,
+                        video_episodes=[e for e in todo if e < video_count],
+                        make_env=_env_factory(registry, rendering=video_count > 0),
+                        on_steps=progress.env_steps if progress is not None else None,
+                        step_timeout_s=options.step_timeout_s,
+                    )
+                    played += len(todo)
+                if progress is not None:
+                    progress.task_finished(task.task_id)
+    except KeyboardInterrupt:
+        raise RunInterrupted(
+            f"interrupted; finished episodes are saved in {run.path}: continue with "
+            f"`gato-eval run suite --resume --out {run.path}`"
+        ) from None
+    final = load_run(run.path)
+    failed = sum(1 for record in final.episodes if record["status"] == "failed")
+    return RunOutcome(run.path, played, len(final.episodes), failed)
+
+
+def build_metadata(
+    *,
+    suite,
+    tasks,
+    episodes_per_task: int,
+    seed: int,
+    num_envs: int,
+    policy: dict[str, Any],
+    label: str | None,
+    videos: int,
+    argv: list[str],
+) -> dict[str, Any]:
+    """The run's metadata (keys documented in `gato_eval.results`)."""
+    from gato_eval.suites.registry import env_versions
+
+    return {
+        "suite": suite.to_dict(),
+        "episodes_per_task": int(episodes_per_task),
+        "seed": int(seed),
+        "num_envs": int(num_envs),
+        "tasks": {
+            task.task_id: {**task.to_dict(), "env_versions": env_versions(task)} for task in tasks
+        },
+        "policy": policy,
+        "label": label,
+        "videos": int(videos),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "argv": list(argv),
+        **code_provenance(),
+    }
+
+
+def code_provenance() -> dict[str, Any]:
+    """git revision (and whether the tree had local changes), code version, package versions."""
+    from importlib import metadata
+
+    packages = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    revision, dirty = _git_state(PACKAGE_DIR.parent)
+    return {
+        "git_revision": revision,
+        "git_dirty": dirty,
+        "code_version": __version__,
+        "packages": packages,
+        "python": sys.version.split()[0],
+    }
+
+
+def _git_state(root: Path) -> tuple[str | None, bool | None]:
+    if not (root / ".git").exists():
+        return None, None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    if head.returncode != 0:
+        return None, None
+    return head.stdout.strip(), bool(status.stdout.strip()) if status.returncode == 0 else None
+
+
+def _episode_sink(run: Run, writer: EpisodeWriter, progress) -> Callable:
+    def on_episode(result) -> None:
+        writer.append(result.to_record())
+        if result.frames is not None:
+            write_video(run.path / VIDEO_DIR / f"{result.task_id}-{result.episode:04d}.mp4", result)
+        if progress is not None:
+            progress.episode_finished(result)
+
+    return on_episode
+
+
+def write_video(path: Path, result) -> None:
+    """An mp4 of an episode's frames (uint8 (T + 1, H, W, 3)) through imageio-ffmpeg."""
+    import imageio.v2 as imageio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fps = result.frames_per_second or 30
+    # macro_block_size=16 would resize odd-sized frames; 1 keeps them and lets ffmpeg pad.
+    with imageio.get_writer(
+        path, fps=fps, codec="libx264", macro_block_size=1, ffmpeg_log_level="error"
+    ) as video:
+        for frame in _even_sized(result.frames):
+            video.append_data(frame)
+
+
+def _even_sized(frames):
+    # yuv420p needs even sides: drop a last row/column rather than rescale the picture.
+    height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
+    return frames[:, :height, :width]
+
+
+def _env_factory(registry, rendering: bool):
+    if not rendering:
+        return registry.make_env
+    return lambda task: registry.make_env(task, render_mode="rgb_array")
+
+
+def _check_counts(options: RunOptions) -> None:
+    checks = [
+        ("--episodes", options.episodes, 1, MAX_EPISODES),
+        ("--envs", options.num_envs, 1, MAX_ENVS),
+        ("--video", options.videos, 0, MAX_EPISODES),
+        ("--prompt-tokens", options.prompt_tokens, 0, 1 << 20),
+    ]
+    for name, value, low, high in checks:
+        if value is not None and not low <= value <= high:
+            raise GatoEvalError(f"{name} must be in [{low}, {high}], got {value}")
+    if options.seed is not None and not 0 <= options.seed < 2**63:
+        raise GatoEvalError(f"--seed must be a non-negative integer, got {options.seed}")
+    if options.step_timeout_s is not None and not options.step_timeout_s > 0:
+        raise GatoEvalError(f"--step-timeout must be > 0 seconds, got {options.step_timeout_s}")
+
+
+def _load_resumed_run(options: RunOptions) -> Run:
+    if options.out is None:
+        raise GatoEvalError("--resume needs --out DIR, the run directory to continue")
+    return load_run(Path(options.out))
+
+
+def _resolve_settings(options: RunOptions, previous: Run | None) -> dict[str, Any]:
+    """Each setting from the options, else the resumed run, else the default."""
+    stored: dict[str, Any] = {}
+    if previous is not None:
+        meta = previous.metadata
+        policy = meta.get("policy") or {}
+        prompt = policy.get("prompt") or {}
+        sampling = policy.get("sampling") or {}
+        stored = {
+            "suite": meta["suite"].get("name"),
+            "model": policy.get("spec"),
+            "episodes": meta.get("episodes_per_task"),
+            "seed": meta.get("seed"),
+            "num_envs": meta.get("num_envs"),
+            "prompt": prompt.get("strategy"),
+            "prompt_tokens": prompt.get("tokens"),
+            "temperature": sampling.get("temperature"),
+            "videos": meta.get("videos"),
+        }
+    defaults = {
+        "suite": DEFAULT_SUITE,
+        "model": DEFAULT_MODEL,
+        "episodes": None,  # the suite's default
+        "seed": 0,
+        "num_envs": DEFAULT_NUM_ENVS,
+        "prompt": "first",
+        "prompt_tokens": None,  # the policy's default
+        "temperature": 0.0,
+        "videos": 0,
+    }
+    given = {
+        "suite": options.suite,
+        "model": options.model,
+        "episodes": options.episodes,
+        "seed": options.seed,
+        "num_envs": options.num_envs,
+        "prompt": options.prompt,
+        "prompt_tokens": options.prompt_tokens,
+        "temperature": options.temperature,
+        "videos": options.videos,
+    }
+    settings = {}
+    for name, default in defaults.items():
+        value = given[name]
+        if value is None:
+            value = stored.get(name)
+        settings[name] = default if value is None else value
+    return settings
+
+
+def _check_same_run(previous: Run, metadata: dict[str, Any], policy_identity) -> None:
+    """Refuse to resume when anything that decides the episodes differs."""
+    old = previous.metadata
+    where = previous.path
+    checks = [
+        ("suite", _suite_identity(old.get("suite")), _suite_identity(metadata["suite"])),
+        ("episodes per task", old.get("episodes_per_task"), metadata["episodes_per_task"]),
+        ("seed", old.get("seed"), metadata["seed"]),
+        (
+            "policy",
+            policy_identity(old.get("policy") or {}),
+            policy_identity(metadata["policy"]),
+        ),
+    ]
+    for what, before, now in checks:
+        if before != now:
+            raise GatoEvalError(
+                f"cannot resume {where}: its {what} was {_short(before)}, now {_short(now)}"
+            )
+    for task_id, spec in metadata["tasks"].items():
+        before = (old.get("tasks") or {}).get(task_id)
+        if before is not None and before != spec:
+            raise GatoEvalError(
+                f"cannot resume {where}: task {task_id} is set up differently now "
+                "(its spec or environment version changed)"
+            )
+
+
+def _recorded_suite(registry, run: Run):
+    """The suite a run recorded, rebuilt from its metadata (its tasks are checked later)."""
+    data = run.metadata["suite"]
+    try:
+        return registry.Suite(
+            name=str(data["name"]),
+            version=int(data["version"]),
+            task_ids=tuple(data["tasks"]),
+            episodes=int(run.metadata["episodes_per_task"]),
+            description=str(data.get("description", "")),
+            max_episode_steps=dict(data.get("max_episode_steps") or {}),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise GatoEvalError(f"{run.path}: the recorded suite is malformed ({err})") from None
+
+
+def _suite_identity(suite: Any) -> Any:
+    if not isinstance(suite, dict):
+        return suite
+    return {key: suite.get(key) for key in ("name", "version", "tasks", "max_episode_steps")}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _output_dir(options: RunOptions, suite_name: str) -> Path:
+    if options.out is not None:
+        return Path(options.out).expanduser()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{suite_name}-{stamp}"

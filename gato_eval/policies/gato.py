@@ -1,0 +1,203 @@
+"""`GatoPolicy`: a Gato model behind the batched policy contract.
+
+Per task it builds the task's `TimestepTokenizer` and one `KVCacheDecoder` row per env slot.
+Each control step, for the B active slots at once:
+
+    prompts      slots that just started an episode get their prompt appended (one batched call)
+    observe      encode_observations -> TokenBatch (B rows: observation tokens + separator)
+    decode       decode_action_tokens: one token at a time, masked to the valid id range of the
+                 action token being decoded (GATO.md section 3), greedy or with temperature
+    act          decode_actions -> actions inside the env's action space
+
+`reset(slot, seed)` clears the slot's cache row and reseeds its sampler with the episode seed,
+so sampled actions (temperature > 0) depend on the episode, not on the slot or the batch. The
+prompt (see `gato_eval.policies.prompting`) is a successful demonstration of the same task,
+chosen by the episode seed; the live episode follows it in the same context, and the decoder's
+sliding window drops the oldest whole timesteps (the prompt first) once the context is full.
+
+The model's weights never hold rollout state: caches, prompts and tokenizers live here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gato_eval.errors import GatoEvalError
+from gato_eval.policies.base import BatchedObservation
+from gato_eval.policies.prompting import (
+    PROMPT_STRATEGIES,
+    choose_demonstration,
+    default_prompt_tokens,
+    load_prompt_demonstrations,
+    prompt_generator,
+    prompt_window,
+    successful_demonstrations,
+)
+from gato_eval.suites.spec import TaskSpec
+
+
+class GatoPolicy:
+    """A loaded Gato model + prompt strategy + sampling, over the env slots of one task.
+
+    model: an eval-mode `GatoModel`; text: its `TextTokenizer` (None for models without text);
+    prompt: `first`, `end`, `uniform` or `none`; prompt_tokens: prompt length (default half the
+    context); temperature: 0 = greedy; demonstrations: task id -> episodes to prompt with
+    (default: `load_prompt_demonstrations`); window: the decoder's sliding-window mode.
+    """
+
+    def __init__(
+        self,
+        model,
+        text=None,
+        *,
+        prompt: str = "first",
+        prompt_tokens: int | None = None,
+        temperature: float = 0.0,
+        demonstrations=None,
+        window: str = "recompute",
+        checkpoint: Path | None = None,
+        checkpoint_sha256: str | None = None,
+    ):
+        if prompt not in PROMPT_STRATEGIES:
+            raise GatoEvalError(f"unknown prompt strategy {prompt!r}")
+        self.model = model
+        self.config = model.config
+        self.text = text
+        self.prompt = prompt
+        context = self.config.context_length
+        self.prompt_tokens = (
+            default_prompt_tokens(context) if prompt_tokens is None else int(prompt_tokens)
+        )
+        if not 0 <= self.prompt_tokens < context:
+            raise GatoEvalError(
+                f"--prompt-tokens must be in [0, {context - 1}] for a model with a context of "
+                f"{context} tokens (room must remain for the live episode), "
+                f"got {self.prompt_tokens}"
+            )
+        self.temperature = float(temperature)
+        self.window = window
+        self.demonstrations = demonstrations or load_prompt_demonstrations
+        self.checkpoint = checkpoint
+        self.checkpoint_sha256 = checkpoint_sha256
+        self._task: TaskSpec | None = None
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: Path,
+        *,
+        device: str = "auto",
+        prompt: str = "first",
+        prompt_tokens: int | None = None,
+        temperature: float = 0.0,
+    ) -> GatoPolicy:
+        """Load a checkpoint directory onto `device` (see `gato_eval.model.checkpoint`)."""
+        from gato_eval.model import checkpoint_hash, load_checkpoint
+        from gato_eval.tokenizer.text import TextTokenizer
+
+        path = Path(path)
+        model, _, tokenizer_path = load_checkpoint(path, device=device)
+        text = TextTokenizer.load(tokenizer_path) if tokenizer_path is not None else None
+        return cls(
+            model,
+            text,
+            prompt=prompt,
+            prompt_tokens=prompt_tokens,
+            temperature=temperature,
+            checkpoint=path.resolve(),
+            checkpoint_sha256=checkpoint_hash(path),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The `policy` block of run metadata."""
+        return {
+            "kind": "gato",
+            "name": self.config.name,
+            "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
+            "checkpoint_sha256": self.checkpoint_sha256,
+            "model_config": self.config.to_dict(),
+            "prompt": {"strategy": self.prompt, "tokens": self.prompt_tokens},
+            "sampling": {
+                "temperature": self.temperature,
+                "masked": True,
+                "window": self.window,
+                "device": str(next(self.model.parameters()).device),
+            },
+        }
+
+    # -- the Policy contract --------------------------------------------------------------------
+
+    def start(self, task: TaskSpec, envs: Sequence[Any]) -> None:
+        from gato_eval.model import KVCacheDecoder
+        from gato_eval.tokenizer.timestep import TimestepTokenizer
+
+        env = next((env for env in envs if env is not None), None)
+        if env is None:
+            raise GatoEvalError(f"{task.task_id}: no environment to read the spaces from")
+        self._task = task
+        self.tokenizer = TimestepTokenizer.for_env(env, self.config.layout, self.text)
+        self.ranges = [
+            self.tokenizer.action_token_range(k) for k in range(self.tokenizer.action_token_count)
+        ]
+        self.decoder = KVCacheDecoder(self.model, num_rows=len(envs), window=self.window)
+        self._pending_prompts: dict[int, Any] = {}
+        self._encoded_demos: dict[int, Any] = {}
+        self._candidates = []
+        if self.prompt != "none" and self.prompt_tokens > 0:
+            episodes = self.demonstrations(task.task_id)
+            self._candidates = successful_demonstrations(episodes)
+            if not self._candidates:
+                raise GatoEvalError(
+                    f"{task.task_id}: no successful demonstration to prompt with "
+                    f"({len(episodes)} episode(s) found); collect some with "
+                    f"`gato-eval data collect --task {task.task_id}` or run with --prompt none"
+                )
+
+    def reset(self, env_index: int, seed: int) -> None:
+        self.decoder.reset_rows([env_index], [seed])
+        self._pending_prompts.pop(env_index, None)
+        if self._candidates:
+            prompt = self._prompt_for(seed)
+            if prompt is not None:
+                self._pending_prompts[env_index] = prompt
+
+    def act(self, observations: BatchedObservation, env_indices: np.ndarray) -> np.ndarray:
+        """int64 (B,) or float32 (B, a) actions for the slots `env_indices`."""
+        from gato_eval.tokenizer.batch import stack_rows
+
+        rows = np.asarray(env_indices, dtype=np.int64)
+        waiting = [int(r) for r in rows if int(r) in self._pending_prompts]
+        if waiting:
+            prompts = [self._pending_prompts.pop(r) for r in waiting]
+            self.decoder.append(waiting, stack_rows(prompts))
+        self.decoder.append(rows, self.tokenizer.encode_observations(observations))
+        ids = self.decoder.decode_action_tokens(rows, self.ranges, self.temperature)
+        return self.tokenizer.decode_actions(ids)
+
+    def close(self) -> None:
+        self.decoder = None
+        self._pending_prompts = {}
+        self._encoded_demos = {}
+
+    # -- prompts --------------------------------------------------------------------------------
+
+    def _prompt_for(self, seed: int):
+        """The 1-row TokenBatch this episode is prompted with (None if nothing fits)."""
+        rng = prompt_generator(seed)
+        index = choose_demonstration(len(self._candidates), rng)
+        encoded = self._encoded_demos.get(index)
+        if encoded is None:
+            demo = self._candidates[index]
+            encoded = self.tokenizer.encode_episode(
+                demo.observations, demo.actions, loss_on_actions=False
+            )
+            self._encoded_demos[index] = encoded
+        starts = encoded.timestep_start[0, : int(encoded.lengths[0])]
+        start, end = prompt_window(starts, self.prompt, self.prompt_tokens, rng)
+        if end <= start:
+            return None
+        return encoded.window(start, end - start)
