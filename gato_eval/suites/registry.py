@@ -194,7 +194,7 @@ def _checked_option_value(spec: TaskSpec, key: str, default: Any, value: Any) ->
         ok = isinstance(value, type(default))
     if not ok:
         raise GatoEvalError(
-            f"option '{key}' of {spec.task_id} must be a {type(default).__name__}, got {value!r}"
+            f"option '{key}' of {spec.task_id} must be {type(default).__name__}, got {value!r}"
         )
     return value
 

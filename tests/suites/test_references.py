@@ -1,0 +1,152 @@
+"""Reference scores: sources, mappings, notes, normalizability and the project CSVs."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+
+from gato_eval.errors import GatoEvalError
+from gato_eval.suites import references
+from gato_eval.suites.references import (
+    PROJECT_COLUMNS,
+    Reference,
+    available_sources,
+    get_reference,
+    record_project_reference,
+    user_reference_file,
+)
+from gato_eval.suites.registry import all_tasks
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference"
+
+
+@pytest.mark.parametrize(
+    ("random", "expert", "normalizable"),
+    [
+        (0.0, 10.0, True),
+        (5.0, 5.0, False),  # expert == random
+        (23.1, 20.4, False),  # expert < random (JAT's Bowling)
+        (None, 10.0, False),
+        (0.0, None, False),
+        (0.0, math.inf, False),
+        (math.nan, 1.0, False),
+    ],
+)
+def test_normalizable_only_when_expert_beats_random(random, expert, normalizable):
+    assert Reference("t", random, expert, "project").normalizable is normalizable
+
+
+def test_human_references_are_the_atari57_table():
+    pong = get_reference("atari-pong", "human")
+    assert (pong.random, pong.expert) == (-20.7, 14.6)
+    montezuma = get_reference("atari-montezuma-revenge", "human")
+    assert (montezuma.random, montezuma.expert) == (0.0, 4753.3)
+    assert sum(get_reference(s.task_id, "human").normalizable for s in all_tasks("atari")) == 57
+    dmc = get_reference("dmc-cartpole-swingup", "human")
+    assert dmc.random is None and not dmc.normalizable and "Atari only" in dmc.note
+
+
+def test_jat_references_map_to_our_ids_with_honest_notes():
+    boxing = get_reference("atari-boxing", "jat")
+    assert boxing.expert == pytest.approx(97.968, abs=1e-3) and boxing.random == 0.1
+    assembly = get_reference("metaworld-assembly", "jat")
+    assert assembly.normalizable and "v2" in assembly.note and "assembly-v3" in assembly.note
+    battle_zone = get_reference("atari-battle-zone", "jat")
+    assert "differs from DQN Zoo" in battle_zone.note  # JAT's 236 vs the standard 2360
+    bowling = get_reference("atari-bowling", "jat")  # JAT's expert is below random
+    assert not bowling.normalizable
+    cartpole = get_reference("dmc-cartpole-swingup", "jat")
+    assert cartpole.expert is None and "gym MuJoCo" in cartpole.note
+    mapped = {
+        family: sum(get_reference(s.task_id, "jat").expert is not None for s in all_tasks(family))
+        for family in ("atari", "metaworld", "babyai", "dmc")
+    }
+    # JAT's 39th BabyAI row, babyai-put-next, names no level that minigrid 3.2 registers.
+    assert mapped == {"atari": 57, "metaworld": 50, "babyai": 38, "dmc": 0}
+
+
+def test_unknown_task_or_source_is_an_error():
+    with pytest.raises(GatoEvalError, match="did you mean: jat"):
+        get_reference("atari-pong", "jta")
+    with pytest.raises(GatoEvalError, match="unknown task"):
+        get_reference("atari-pongg", "human")
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the project's shared/reference folder is absent")
+@pytest.mark.parametrize("name", ["atari57_random_human.csv", "jat_reference_scores.csv"])
+def test_packaged_tables_are_verbatim_copies_of_the_shared_ones(name):
+    packaged = (Path(references.__file__).parent / name).read_text(encoding="utf-8").splitlines()
+    assert packaged[0].startswith("# source: ")
+    shared = (SHARED / name).read_text(encoding="utf-8").splitlines()
+    assert packaged[1:] == [line.rstrip("\r") for line in shared]
+
+
+def test_packaged_project_table_has_the_documented_columns():
+    with open(references.PROJECT_FILE, newline="") as handle:
+        assert tuple(next(csv.reader(handle))) == PROJECT_COLUMNS
+
+
+def test_project_reference_missing_until_recorded(private_home):
+    before = get_reference("dmc-cartpole-swingup")
+    assert before.random is None and not before.normalizable and "not measured" in before.note
+    path = record_project_reference(
+        "dmc-cartpole-swingup", random=27.5, episodes=50, provenance="uniform random, seeds 0-49"
+    )
+    assert path == user_reference_file() == private_home / "reference_scores.csv"
+    partial = get_reference("dmc-cartpole-swingup")
+    assert partial.random == 27.5 and partial.expert is None and not partial.normalizable
+    record_project_reference(
+        "dmc-cartpole-swingup", expert=850.0, episodes=20, provenance="energy-based swing-up"
+    )
+    full = get_reference("dmc-cartpole-swingup")
+    assert (full.random, full.expert) == (27.5, 850.0) and full.normalizable
+    assert "random: uniform random" in full.note and "expert: energy-based" in full.note
+    assert available_sources("dmc-cartpole-swingup") == ["project"]
+
+
+def test_recording_keeps_other_rows_and_the_user_file_wins(tmp_path, monkeypatch):
+    packaged = tmp_path / "project.csv"
+    monkeypatch.setattr(references, "PROJECT_FILE", packaged)
+    record_project_reference("atari-pong", -20.5, 21.0, 30, "random / RAM player", path=packaged)
+    record_project_reference("atari-boxing", 0.5, 35.0, 30, "random / RAM player", path=packaged)
+    record_project_reference("atari-pong", -20.0, 20.0, 10, "re-measured", path=packaged)
+    with open(packaged, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["task"] for row in rows] == ["atari-pong", "atari-boxing"]
+    assert rows[0]["random"] == "-20.0" and rows[1]["expert"] == "35.0"
+    assert not list(tmp_path.glob(".*.tmp"))  # the atomic rewrite left no temporary file
+    assert get_reference("atari-pong").expert == 20.0  # packaged table
+    record_project_reference("atari-pong", -19.0, 18.0, 5, "my machine")  # user-local
+    local = get_reference("atari-pong")
+    assert local.expert == 18.0 and "my machine" in local.note
+    assert get_reference("atari-boxing").expert == 35.0  # still from the packaged table
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "needs a random or an expert"),
+        ({"random": float("nan")}, "finite number"),
+        ({"random": 1.0, "episodes": 0}, "positive integer"),
+        ({"random": 1.0, "provenance": "  "}, "provenance"),
+    ],
+)
+def test_recording_rejects_bad_numbers(kwargs, message):
+    arguments = {"episodes": 10, "provenance": "test"} | kwargs
+    with pytest.raises(GatoEvalError, match=message):
+        record_project_reference("atari-pong", **arguments)
+
+
+def test_a_corrupted_project_table_is_a_one_line_error(private_home):
+    user_reference_file().parent.mkdir(parents=True)
+    user_reference_file().write_text(
+        "task,random,expert,episodes,provenance,measured_at\natari-pong,abc,1,1,x,y\n"
+    )
+    with pytest.raises(GatoEvalError, match="line 2: random is not a number"):
+        get_reference("atari-pong")
+    user_reference_file().write_text("task,score\natari-pong,1\n")
+    with pytest.raises(GatoEvalError, match="expected the columns"):
+        get_reference("atari-pong")
