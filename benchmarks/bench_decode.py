@@ -66,36 +66,45 @@ def make_timesteps(layout: TokenLayout, num_tokens: int, rows: int, seed: int = 
     )
 
 
-def time_cached(model: GatoModel, position: int, tokens: int, repeats: int) -> float:
-    """Median seconds per action token decoded with the cache, the context ending at `position`.
-
-    One prefill, then `repeats` samples of `tokens` tokens each: the context grows from
-    position - tokens * repeats to position while it is measured.
-    """
+def cached_sampler(model: GatoModel, position: int, tokens: int, repeats: int):
+    """A function timing `tokens` cached action tokens (seconds per token), the context ending
+    at `position` after `repeats` calls: one prefill, then the context grows while measured."""
     layout = model.config.layout
-    action_range = layout.value_range()
+    action_ranges = [layout.value_range()] * tokens
     decoder = KVCacheDecoder(model, num_rows=1, context=position)
     decoder.append([0], make_timesteps(layout, position - tokens * repeats, rows=1))
-    samples = []
-    for _ in range(repeats):
+
+    def sample() -> float:
         start = time.perf_counter()
-        decoder.decode_action_tokens([0], [action_range] * tokens)
-        samples.append((time.perf_counter() - start) / tokens)
-    return statistics.median(samples)
+        decoder.decode_action_tokens([0], action_ranges)
+        return (time.perf_counter() - start) / tokens
+
+    return sample
 
 
-@torch.inference_mode()
-def time_recompute(model: GatoModel, position: int, repeats: int) -> float:
-    """Median seconds per action token when every token re-runs the whole context."""
+def recompute_sampler(model: GatoModel, position: int):
+    """A function timing one action token without a cache: a full pass over `position` tokens."""
     sequence = make_timesteps(model.config.layout, position, rows=1).to_torch()
     lo, hi = model.config.layout.value_range()
-    samples = []
-    for _ in range(repeats):
+
+    @torch.inference_mode()
+    def sample() -> float:
         start = time.perf_counter()
         hidden = model.transform(model.embed(sequence))  # (1, position, width)
         int(model.logits(hidden[:, -1], (lo, hi)).argmax())
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        return time.perf_counter() - start
+
+    return sample
+
+
+def interleaved_medians(samplers: dict, repeats: int) -> dict:
+    """Median of `repeats` samples per key, taken round-robin so that a change of machine load
+    (this machine is shared) hits every position alike instead of biasing the ratios."""
+    samples = {key: [] for key in samplers}
+    for _ in range(repeats):
+        for key, sample in samplers.items():
+            samples[key].append(sample())
+    return {key: statistics.median(values) for key, values in samples.items()}
 
 
 def bench_cpu(args, emit) -> None:
@@ -107,19 +116,25 @@ def bench_cpu(args, emit) -> None:
         f"CPU: {args.preset} ({count_parameters(config) / 1e6:.1f}M parameters, float32), batch 1, "
         f"torch threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}"
     )
-    emit(f"{'position':>9} {'cached ms/token':>16} {'recompute ms/token':>19} {'speed-up':>9}")
-    cached = {}
-    for position in args.positions:
-        cached[position] = time_cached(model, position, args.tokens, args.repeats)
-        recompute = time_recompute(model, position, max(1, args.repeats // 2))
-        emit(
-            f"{position:>9} {cached[position] * 1e3:>16.2f} {recompute * 1e3:>19.1f} "
-            f"{recompute / cached[position]:>8.1f}x"
-        )
-    first, last = min(args.positions), max(args.positions)
-    emit(
-        f"cached flatness: position {last} / position {first} = {cached[last] / cached[first]:.2f}x"
+    positions = sorted(args.positions)
+    cached = interleaved_medians(
+        {p: cached_sampler(model, p, args.tokens, args.repeats) for p in positions}, args.repeats
     )
+    recompute = interleaved_medians(
+        {p: recompute_sampler(model, p) for p in positions}, max(1, args.repeats // 2)
+    )
+    emit(f"{'position':>9} {'cached ms/token':>16} {'recompute ms/token':>19} {'speed-up':>9}")
+    for p in positions:
+        emit(
+            f"{p:>9} {cached[p] * 1e3:>16.2f} {recompute[p] * 1e3:>19.1f} "
+            f"{recompute[p] / cached[p]:>8.1f}x"
+        )
+    first, last = positions[0], positions[-1]
+    flatness = cached[last] / cached[first]
+    emit(f"cached flatness: position {last} / position {first} = {flatness:.2f}x")
+    if (first, last) == (64, 1024):
+        met = recompute[1024] / cached[1024] >= 10 and flatness <= 1.5
+        emit(f"targets (>= 10x at 1024, flatness <= 1.5x): {'met' if met else 'MISSED'}")
 
 
 def control_steps_per_second(model: GatoModel, rows: int, steps: int, device) -> float:
