@@ -114,6 +114,7 @@ def load_checkpoint(
     `layout`, when given, must equal the checkpoint's token layout. Only JSON and safetensors
     are parsed: nothing is ever unpickled. Any problem is one `GatoEvalError` naming the file.
     """
+    target = resolve_device(device)  # before any reading: a missing GPU fails fast
     directory = _checkpoint_directory(Path(directory))
     config_path = directory / CONFIG_FILE
     document = _read_config(config_path)
@@ -144,7 +145,7 @@ def load_checkpoint(
         tokenizer_path = directory / document["tokenizer"]
         _check_tokenizer(tokenizer_path, config.layout)
     model = _build_model(config, tensors)
-    return model.to(resolve_device(device)).eval(), config, tokenizer_path
+    return model.to(target).eval(), config, tokenizer_path
 
 
 def checkpoint_hash(directory: str | os.PathLike) -> str:

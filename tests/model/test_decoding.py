@@ -259,3 +259,14 @@ def test_misuse_is_refused():
         decoder.reset_rows([1, 1])
     with pytest.raises(ValueError, match="rows must be in"):
         decoder.reset_rows([2])
+
+
+def test_a_bfloat16_cache_stays_close_to_float32():
+    # The CUDA configuration stores keys/values in bf16; the cast path must work on any device.
+    rng = np.random.default_rng(12)
+    model = make_model(layers=2)
+    seq = random_sequence(rng, TEST_LAYOUT, 3)
+    decoder = KVCacheDecoder(model, num_rows=1, context=64, cache_dtype=torch.bfloat16)
+    assert decoder._keys[0].dtype == torch.bfloat16
+    logits = decoder.append([0], seq)
+    assert torch.allclose(logits[0], full_logits(model, seq)[-1], atol=5e-2, rtol=0)
