@@ -1,0 +1,199 @@
+"""Rollout engine speed, measured side by side in one run (issue 7).
+
+1. Harness overhead: `run_episodes` with a zero-cost policy (a constant action, no computation)
+   against a raw gymnasium `SyncVectorEnv` loop stepping the same pre-made envs with the same
+   constant action. Both are timed per env step, envs made outside the timing, and the two are
+   alternated several times so that load from other processes hits both alike; the median
+   ratio is reported. Target: harness / raw <= 1.10.
+2. Batching: env-steps/s of the Gato policy (a randomly initialised `gato-tiny`, no prompt,
+   greedy, KV cache with the exact recompute window) with 16 envs against 1 env on the same
+   task, episodes long enough that the context fills and slides. Target: >= 4x.
+
+Run: `python benchmarks/bench_rollout.py [--quick]` (nox -s bench runs it). One thread.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import argparse
+import platform
+import statistics
+import time
+from dataclasses import replace
+
+import numpy as np
+
+HARNESS_TASKS = ("dmc-cartpole-balance", "babyai-go-to-local", "atari-pong", "metaworld-reach")
+GATO_TASKS = ("dmc-cartpole-balance", "metaworld-reach")
+NUM_ENVS = 8
+OVERHEAD_TARGET = 1.10
+BATCH_TARGET = 4.0
+
+
+class ZeroCostPolicy:
+    """The same constant action for every row: what is left is the harness itself."""
+
+    def __init__(self, action):
+        self.action = action
+
+    def start(self, task, envs):
+        self.actions = np.stack([self.action] * len(envs))
+
+    def reset(self, env_index, seed):
+        pass
+
+    def act(self, observations, env_indices):
+        return self.actions[: len(env_indices)]
+
+    def close(self):
+        pass
+
+
+def constant_action(space):
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Discrete):
+        return np.int64(space.start)
+    return np.zeros(space.shape, dtype=space.dtype)
+
+
+def time_harness(task, envs, steps_per_env):
+    """Seconds per env step of run_episodes over `envs` (one capped episode per slot)."""
+    from gato_eval.rollout import plan_episodes, run_episodes
+
+    capped = replace(task, max_episode_steps=steps_per_env)
+    pool = iter(envs)
+    counted = []
+    started = time.perf_counter()
+    run_episodes(
+        capped,
+        ZeroCostPolicy(constant_action(envs[0].action_space)),
+        plan_episodes(0, task.task_id, range(len(envs))),
+        num_envs=len(envs),
+        on_steps=counted.append,
+        make_env=lambda spec: next(pool),
+        step_timeout_s=300.0,  # as `gato-eval run suite` runs it (one setitimer pair per step)
+    )
+    return (time.perf_counter() - started) / sum(counted)
+
+
+def time_raw_vector_loop(envs, steps_per_env):
+    """Seconds per env step of a plain SyncVectorEnv loop over the same envs."""
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    vector = SyncVectorEnv(
+        [lambda env=env: env for env in envs], autoreset_mode=AutoresetMode.NEXT_STEP
+    )
+    action = np.stack([constant_action(envs[0].action_space)] * len(envs))
+    started = time.perf_counter()
+    vector.reset(seed=0)
+    for _ in range(steps_per_env):
+        vector.step(action)
+    return (time.perf_counter() - started) / (steps_per_env * len(envs))
+
+
+def bench_overhead(quick: bool) -> list[str]:
+    from gato_eval.suites.registry import get_task, make_env
+
+    lines = [
+        f"harness overhead, zero-cost policy, {NUM_ENVS} envs (median of alternated timings)",
+        f"{'task':24} {'raw us/step':>12} {'harness us/step':>16} {'ratio':>7}",
+    ]
+    ratios = []
+    for task_id in HARNESS_TASKS:
+        task = get_task(task_id)
+        envs = [make_env(task) for _ in range(NUM_ENVS)]
+        steps = 60 if quick else 250
+        for env in envs:  # warm up: first resets compile/allocate
+            env.reset(seed=0)
+        raw, harness = [], []
+        for _ in range(2 if quick else 5):
+            raw.append(time_raw_vector_loop(envs, steps))
+            harness.append(time_harness(task, envs, steps))
+        ratio = statistics.median(h / r for h, r in zip(harness, raw, strict=True))
+        ratios.append(ratio)
+        lines.append(
+            f"{task_id:24} {statistics.median(raw) * 1e6:12.1f} "
+            f"{statistics.median(harness) * 1e6:16.1f} {ratio:7.3f}"
+        )
+        for env in envs:
+            env.close()
+    worst = max(ratios)
+    verdict = "meets" if worst <= OVERHEAD_TARGET else "MISSES"
+    lines.append(f"worst ratio {worst:.3f}: {verdict} the target <= {OVERHEAD_TARGET:.2f}")
+    return lines
+
+
+def time_gato(task, num_envs, steps_per_env, model):
+    """env-steps/s of the Gato policy on `num_envs` envs, one capped episode each."""
+    from gato_eval.policies.gato import GatoPolicy
+    from gato_eval.rollout import plan_episodes, run_episodes
+    from gato_eval.suites.registry import make_env
+
+    capped = replace(task, max_episode_steps=steps_per_env)
+    envs = [make_env(task) for _ in range(num_envs)]
+    pool = iter(envs)
+    counted = []
+    started = time.perf_counter()
+    run_episodes(
+        capped,
+        GatoPolicy(model, prompt="none"),
+        plan_episodes(0, task.task_id, range(num_envs)),
+        num_envs=num_envs,
+        on_steps=counted.append,
+        make_env=lambda spec: next(pool),
+    )
+    return sum(counted) / (time.perf_counter() - started)
+
+
+def bench_batching(quick: bool) -> list[str]:
+    import torch
+
+    from gato_eval.model import GatoModel, get_preset
+    from gato_eval.suites.registry import get_task
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = GatoModel(get_preset("gato-tiny", dropout=0.0)).eval()
+    steps = 40 if quick else 200
+    lines = [
+        f"gato policy, randomly initialised gato-tiny ({model.config.context_length}-token "
+        f"context), {steps} steps per env, no prompt, greedy",
+        f"{'task':24} {'1 env steps/s':>14} {'16 envs steps/s':>16} {'speed-up':>9}",
+    ]
+    for task_id in GATO_TASKS:
+        task = get_task(task_id)
+        one = time_gato(task, 1, steps, model)
+        sixteen = time_gato(task, 16, steps, model)
+        speedup = sixteen / one
+        verdict = "meets" if speedup >= BATCH_TARGET else "MISSES"
+        lines.append(
+            f"{task_id:24} {one:14.1f} {sixteen:16.1f} {speedup:8.2f}x  "
+            f"({verdict} >= {BATCH_TARGET:.0f}x)"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
+    args = parser.parse_args()
+    import torch
+
+    print(
+        f"bench_rollout on {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, torch {torch.__version__}, one thread"
+    )
+    for line in bench_overhead(args.quick):
+        print(line, flush=True)
+    print()
+    for line in bench_batching(args.quick):
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
