@@ -13,7 +13,7 @@ Decisions (recorded in each TaskSpec's options, see catalog.ATARI_OPTIONS):
 - At most 27,000 agent steps (108,000 frames = 30 minutes at 60 Hz), the cap of the
   random/human reference scores; ALE also enforces it as `max_num_frames_per_episode`.
 - `image`: uint8 (80, 64, 3), the RGB frame (210 x 160) shrunk by area averaging (each output
-  pixel is the mean of the source area it covers; about 0.25 ms per frame).
+  pixel is the mean of the source area it covers; about 0.3 ms per frame).
   80 x 64 keeps both sides multiples of Gato's 16-pixel patches: 5 x 4 = 20 patches per frame.
 - No success flag: games define none.
 
@@ -34,19 +34,27 @@ from gato_eval.suites.spec import TaskSpec
 
 
 @cache
-def area_taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """Area-averaging taps for shrinking `source` pixels to `target`: (indices, weights).
+def area_weights(source: int, target: int) -> np.ndarray:
+    """float32 (target, source): row i averages the source pixels that output pixel i covers.
 
     Output pixel i spans [i, i + 1) * source / target in source coordinates; a source pixel it
-    covers partly counts with the covered fraction. Both arrays are (K, target), K the most
-    source pixels one output pixel touches (4 for 210 -> 80); unused taps have weight 0, and
-    each output's weights sum to 1: out[i] = sum_k weights[k, i] * src[indices[k, i]].
+    covers partly counts with the covered fraction. Each row sums to 1.
     """
     scale = source / target
     starts = np.arange(target)[:, None] * scale  # (target, 1)
     pixels = np.arange(source)[None, :]  # (1, source)
     overlap = np.minimum(starts + scale, pixels + 1) - np.maximum(starts, pixels)
-    dense = np.clip(overlap, 0.0, None) / scale  # (target, source), mostly zeros
+    return (np.clip(overlap, 0.0, None) / scale).astype(np.float32)
+
+
+@cache
+def area_taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """The nonzero entries of `area_weights` as (indices, weights), both (K, target).
+
+    K is the most source pixels one output pixel touches (4 for 210 -> 80); unused taps have
+    weight 0: out[i] = sum_k weights[k, i] * src[indices[k, i]].
+    """
+    dense = area_weights(source, target)
     taps = int((dense > 0).sum(axis=1).max())
     indices = np.zeros((taps, target), np.intp)
     weights = np.zeros((taps, target), np.float32)
@@ -60,18 +68,17 @@ def area_taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
 def downscale_frame(frame: np.ndarray, height: int, width: int) -> np.ndarray:
     """uint8 (H, W, 3) -> uint8 (height, width, 3) by area averaging (height <= H, width <= W).
 
-    A few gathers of whole rows, then of whole columns: about 0.25 ms for 210 x 160 -> 80 x 64,
-    several times faster than dense weight matrices.
+    Rows by a few gathers of whole source rows, columns by one small matrix product: about
+    0.3 ms for 210 x 160 -> 80 x 64, several times faster than two dense products.
     """
     row_index, row_weight = area_taps(frame.shape[0], height)
-    col_index, col_weight = area_taps(frame.shape[1], width)
-    rows = np.zeros((height, frame.shape[1], frame.shape[2]), np.float32)  # (height, W, 3)
-    for index, weight in zip(row_index, row_weight, strict=True):
+    rows = row_weight[0][:, None, None] * frame[row_index[0]]  # (height, W, 3) float32
+    for index, weight in zip(row_index[1:], row_weight[1:], strict=True):
         rows += weight[:, None, None] * frame[index]
-    shrunk = np.zeros((height, width, frame.shape[2]), np.float32)  # (height, width, 3)
-    for index, weight in zip(col_index, col_weight, strict=True):
-        shrunk += weight[None, :, None] * rows[:, index]
-    return np.rint(shrunk).astype(np.uint8)  # a convex mix of uint8 values stays in [0, 255]
+    columns = np.ascontiguousarray(area_weights(frame.shape[1], width).T)  # (W, width)
+    shrunk = np.matmul(rows.transpose(0, 2, 1), columns)  # (height, 3, width)
+    # A convex mix of uint8 values stays within [0, 255].
+    return np.rint(shrunk.transpose(0, 2, 1)).astype(np.uint8)  # (height, width, 3)
 
 
 class AtariImage(gymnasium.ObservationWrapper):
