@@ -18,41 +18,41 @@ EXIT_EPISODES_FAILED = 3
 @run_app.command("suite")
 def run_suite(
     suite: str = typer.Argument(
-        None, help="Suite name (see `gato-eval ls suites`) [default: default]."
+        None, help="Suite name or suite .json file (see `gato-eval ls suites`; default: default)."
     ),
     model: str = typer.Option(
         None,
         "--model",
         help="Checkpoint directory, 'bundled', 'random', 'expert' or a plug-in "
-        "'package.module:Class' [default: bundled].",
+        "'package.module:Class' (default: bundled).",
     ),
     episodes: int = typer.Option(
-        None, "--episodes", help="Episodes per task [default: the suite's]."
+        None, "--episodes", help="Episodes per task (default: the suite's)."
     ),
     envs: int = typer.Option(
         None,
         "--envs",
-        help="Parallel environments per task (results do not depend on it) [default: 8].",
+        help="Parallel environments per task; results do not depend on it (default: 8).",
     ),
     seed: int = typer.Option(
-        None, "--seed", help="Run seed; every episode's reset seed derives from it [default: 0]."
+        None, "--seed", help="Run seed; every episode's reset seed derives from it (default: 0)."
     ),
     prompt: str = typer.Option(
         None,
         "--prompt",
-        help="Prompt strategy: first (paper), end, uniform or none [default: first].",
+        help="Prompt strategy: first (paper), end, uniform or none (default: first).",
     ),
     prompt_tokens: int = typer.Option(
         None,
         "--prompt-tokens",
-        help="Prompt length in tokens [default: half the model's context].",
+        help="Prompt length in tokens (default: half the model's context).",
     ),
     temperature: float = typer.Option(
-        None, "--temperature", help="Action sampling temperature; 0 is greedy [default: 0]."
+        None, "--temperature", help="Action sampling temperature; 0 is greedy (default: 0)."
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
     out: Path = typer.Option(
-        None, "--out", help="Run directory to write [default: runs/<suite>-<time>]."
+        None, "--out", help="Run directory to write (default: runs/<suite>-<time>)."
     ),
     resume: bool = typer.Option(
         False,
@@ -60,7 +60,7 @@ def run_suite(
         help="Continue the interrupted run in --out; options left out are taken from it.",
     ),
     video: int = typer.Option(
-        None, "--video", help="Write mp4s of the first N episodes of each task [default: 0]."
+        None, "--video", help="Write mp4s of the first N episodes of each task (default: 0)."
     ),
     label: str = typer.Option(None, "--label", help="A name for this run in tables and plots."),
     reference: str = typer.Option(
