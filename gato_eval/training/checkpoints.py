@@ -1,0 +1,183 @@
+"""Training checkpoints: a model checkpoint plus what resuming exactly needs, saved atomically.
+
+    OUT/checkpoints/step-00000500/
+        config.json, model.safetensors, text.model   the model engineer's checkpoint format, so
+                                                     `gato-eval run --model` loads it as it is
+        optimizer.safetensors                        AdamW/Adam moments and step counts, keyed by
+                                                     parameter name (no pickle)
+        trainer_state.json                           step, tokens seen, wall time, settings,
+                                                     sampler state, optimizer hyperparameters and
+                                                     the sha256 of optimizer.safetensors
+
+A checkpoint is written into a hidden temporary directory and renamed into place, so a crash
+mid-save leaves the previous checkpoint intact and never a half-written one under a real name.
+The newest `keep` checkpoints stay; older ones are removed after a new one lands.
+
+Random state: nothing is carried from step to step. Batch k is drawn from
+`default_rng([seed, stream, k])` and the model's randomness (dropout, patch-position sampling)
+from `torch.manual_seed(step_seed(seed, k))` set before step k, so the sampler and RNG state of a
+checkpoint is its step number, and a resumed run repeats an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gato_eval.errors import GatoEvalError
+from gato_eval.results import write_json_atomic
+
+CHECKPOINTS_DIR = "checkpoints"
+TRAINER_STATE_FILE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.safetensors"
+TRAINER_STATE_FORMAT = "gato-eval-trainer-state"
+TRAINER_STATE_VERSION = 1
+_STEP_DIR = re.compile(r"^step-(\d{8})$")
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The torch seed of training step `step`: a hash of (seed, step) in [0, 2**63)."""
+    digest = hashlib.sha256(f"gato-eval-train:{int(seed)}:{int(step)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass
+class TrainingCheckpoint:
+    """A loaded training checkpoint: its directory, trainer state and optimizer tensors."""
+
+    path: Path
+    state: dict[str, Any]
+    optimizer_tensors: dict[str, Any]
+
+    @property
+    def step(self) -> int:
+        return int(self.state["step"])
+
+
+def checkpoint_path(out: Path, step: int) -> Path:
+    return Path(out) / CHECKPOINTS_DIR / f"step-{step:08d}"
+
+
+def list_checkpoints(out: Path) -> list[Path]:
+    """Complete checkpoint directories under `out`, oldest first."""
+    root = Path(out) / CHECKPOINTS_DIR
+    if not root.is_dir():
+        return []
+    found = [
+        path
+        for path in root.iterdir()
+        if _STEP_DIR.match(path.name) and (path / TRAINER_STATE_FILE).is_file()
+    ]
+    return sorted(found, key=lambda path: path.name)
+
+
+def save_training_checkpoint(
+    out: Path,
+    step: int,
+    model,
+    optimizer,
+    tokenizer_path: Path | None,
+    provenance: dict[str, Any],
+    state: dict[str, Any],
+    keep: int = 2,
+) -> Path:
+    """Write checkpoint `step` atomically (see the module docstring) and prune old ones."""
+    from safetensors.torch import save_file
+
+    from gato_eval.model.checkpoint import file_sha256, save_checkpoint
+    from gato_eval.training.optim import optimizer_state_tensors
+
+    final = checkpoint_path(out, step)
+    temporary = final.with_name(f".{final.name}.tmp")
+    try:
+        if temporary.exists():
+            shutil.rmtree(temporary)  # the remains of a save that crashed
+        temporary.mkdir(parents=True)
+        save_checkpoint(model, temporary, tokenizer_path=tokenizer_path, provenance=provenance)
+        tensors, optimizer_meta = optimizer_state_tensors(model, optimizer)
+        save_file(tensors, temporary / OPTIMIZER_FILE, metadata={"producer": "gato-eval"})
+        document = {
+            "format": TRAINER_STATE_FORMAT,
+            "format_version": TRAINER_STATE_VERSION,
+            **state,
+            "step": int(step),
+            "optimizer": {
+                "file": OPTIMIZER_FILE,
+                "sha256": file_sha256(temporary / OPTIMIZER_FILE),
+                **optimizer_meta,
+            },
+        }
+        write_json_atomic(temporary / TRAINER_STATE_FILE, document)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temporary, final)
+        _fsync_directory(final.parent)
+    except OSError as err:
+        raise GatoEvalError(f"cannot write the checkpoint {final}: {err}") from None
+    for old in list_checkpoints(out)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_training_checkpoint(path: Path) -> TrainingCheckpoint:
+    """Read a checkpoint's trainer state and optimizer tensors (the model is loaded apart).
+
+    Every problem (missing file, wrong format, corrupted optimizer file) is one GatoEvalError
+    naming the file.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from gato_eval.model.checkpoint import file_sha256
+
+    state_path = Path(path) / TRAINER_STATE_FILE
+    try:
+        state = json.loads(state_path.read_text())
+    except FileNotFoundError:
+        raise GatoEvalError(
+            f"{state_path} is missing: {path} is not a training checkpoint"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise GatoEvalError(f"{state_path} is not valid JSON: {err}") from None
+    if not isinstance(state, dict) or state.get("format") != TRAINER_STATE_FORMAT:
+        raise GatoEvalError(f"{state_path} is not a gato-eval trainer state")
+    if state.get("format_version") != TRAINER_STATE_VERSION:
+        raise GatoEvalError(
+            f"{state_path}: trainer state version {state.get('format_version')!r} is not "
+            f"supported (this gato-eval reads version {TRAINER_STATE_VERSION})"
+        )
+    for key in ("step", "settings", "optimizer", "tokens_seen", "wall_s"):
+        if key not in state:
+            raise GatoEvalError(f"{state_path} is missing {key!r}")
+    optimizer_path = Path(path) / OPTIMIZER_FILE
+    if not optimizer_path.is_file():
+        raise GatoEvalError(f"{optimizer_path} is missing")
+    if file_sha256(optimizer_path) != state["optimizer"].get("sha256"):
+        raise GatoEvalError(
+            f"{optimizer_path} is corrupted or was modified: its sha256 differs from the one "
+            f"recorded in {state_path}"
+        )
+    try:
+        tensors = load_file(optimizer_path, device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise GatoEvalError(f"{optimizer_path} is truncated or corrupted ({err})") from None
+    return TrainingCheckpoint(path=Path(path), state=state, optimizer_tensors=tensors)
+
+
+def _fsync_directory(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,107 @@
+"""What defines a training run: `TrainSettings`, their checks, and `TrainResult`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from gato_eval.errors import GatoEvalError
+
+OPTIMIZERS = ("adamw", "adam")
+SCHEDULES = ("cosine", "constant")
+# Settings that change nothing about what is computed: a resumed run may change them.
+RUNTIME_SETTINGS = frozenset(
+    {"out", "device", "eval_every", "eval_batches", "checkpoint_every", "keep_checkpoints",
+     "resume", "threads"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that defines a training run (recorded in its checkpoints).
+
+    preset / context_length / dropout: the model (a preset with overrides), unless `init`
+    names a checkpoint to start from. mixture: a mixture string or file. steps, batch_size
+    (sequences per step), lr (peak), warmup (steps), schedule (`cosine` or `constant`),
+    optimizer (`adamw` or `adam`), weight_decay (AdamW), grad_clip (max global norm; 0 turns
+    it off). eval_every / checkpoint_every: in steps (0 turns them off; the last step always
+    checkpoints). The data options are those of `training.data.DataOptions`.
+    """
+
+    out: Path
+    preset: str = "gato-tiny"
+    mixture: str = "all"
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup: int = 100
+    schedule: str = "cosine"
+    optimizer: str = "adamw"
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    eval_every: int = 200
+    eval_batches: int = 4
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    context_length: int | None = None
+    dropout: float | None = None
+    init: Path | None = None
+    eval_fraction: float = 0.05
+    text_characters: int = 3_000_000
+    caption_examples: int = 100_000
+    prompt_probability: float = 0.25
+    prompt_fraction: float = 0.5
+    resume: bool = False
+    threads: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["out"] = str(self.out)
+        data["init"] = str(self.init) if self.init is not None else None
+        return data
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run reports: where the model is, and its last numbers."""
+
+    out: Path
+    steps: int
+    tokens_seen: int
+    final_loss: float | None
+    final_eval_loss: float | None
+    wall_s: float
+
+
+def check_settings(settings: TrainSettings) -> None:
+    """One clear error for any setting a user could get wrong."""
+    positive = {"steps": settings.steps, "batch_size": settings.batch_size}
+    for name, value in positive.items():
+        if value < 1:
+            raise GatoEvalError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    non_negative = {
+        "warmup": settings.warmup,
+        "eval_every": settings.eval_every,
+        "checkpoint_every": settings.checkpoint_every,
+        "keep_checkpoints": settings.keep_checkpoints,
+        "eval_batches": settings.eval_batches,
+    }
+    for name, value in non_negative.items():
+        if value < 0:
+            raise GatoEvalError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+    for name in ("lr", "weight_decay", "grad_clip"):
+        value = getattr(settings, name)
+        if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+            raise GatoEvalError(f"--{name.replace('_', '-')} must be a finite number > 0")
+    if settings.optimizer not in OPTIMIZERS:
+        raise GatoEvalError(f"unknown optimizer {settings.optimizer!r}: choose {OPTIMIZERS}")
+    if settings.schedule not in SCHEDULES:
+        raise GatoEvalError(f"unknown schedule {settings.schedule!r}: choose {SCHEDULES}")
+    if not 0.0 <= settings.eval_fraction < 1.0:
+        raise GatoEvalError(f"eval_fraction must be in [0, 1), got {settings.eval_fraction}")
+    if settings.context_length is not None and settings.context_length < 2:
+        raise GatoEvalError(f"--context-length must be >= 2, got {settings.context_length}")

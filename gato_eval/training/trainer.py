@@ -1,0 +1,433 @@
+"""The training loop behind `gato_eval.train`: set up, step, evaluate, checkpoint, resume.
+
+See `gato_eval/train.py` for what one step does and how resuming stays exact. This module loads
+torch and the model, so `gato_eval.train` imports it only when a run starts.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import signal
+import threading
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gato_eval.data.mixtures import DataCatalog, resolve_mixture
+from gato_eval.errors import GatoEvalError
+from gato_eval.evaluate import code_provenance
+from gato_eval.model.checkpoint import load_checkpoint, save_checkpoint
+from gato_eval.model.config import get_preset
+from gato_eval.model.device import autocast_for, resolve_device
+from gato_eval.model.loss import gato_loss
+from gato_eval.model.transformer import GatoModel
+from gato_eval.suites.registry import all_tasks, get_suite
+from gato_eval.training.checkpoints import (
+    checkpoint_path,
+    list_checkpoints,
+    load_training_checkpoint,
+    save_training_checkpoint,
+    step_seed,
+)
+from gato_eval.training.data import TOKENIZER_FILE, DataOptions, prepare_training_data
+from gato_eval.training.optim import (
+    learning_rate_at,
+    make_adam,
+    make_adamw,
+    restore_optimizer_state,
+    set_learning_rate,
+)
+from gato_eval.training.progress import MetricsLog
+from gato_eval.training.settings import RUNTIME_SETTINGS, TrainResult, TrainSettings
+
+
+class Trainer:
+    """One run: set up (fresh, resumed or from `init`), loop, checkpoint, write the model."""
+
+    def __init__(self, settings, episodes_by_task, reporter):
+        self.settings = settings
+        self.out = Path(settings.out)
+        self.given = episodes_by_task
+        self.reporter = reporter
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        settings = self.settings
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        self.device = resolve_device(settings.device)
+        resume = self._find_resume_point()
+        self.model, self.config, tokenizer_source = self._build_model(resume)
+        self.tokenizer_path = self.out / TOKENIZER_FILE
+        self._place_tokenizer(tokenizer_source)
+        mixture = self._resolve_mixture()
+        self.data = prepare_training_data(
+            mixture,
+            self.config.layout,
+            DataOptions(
+                context_length=self.config.context_length,
+                seed=settings.seed,
+                eval_fraction=settings.eval_fraction,
+                text_characters=settings.text_characters,
+                caption_examples=settings.caption_examples,
+                prompt_probability=settings.prompt_probability,
+                prompt_fraction=settings.prompt_fraction,
+            ),
+            self.tokenizer_path,
+            episodes_by_task=self.given,
+            log=self.reporter.message,
+        )
+        self.model.to(self.device).train()
+        self.optimizer = self._build_optimizer()
+        self.step = 0
+        self.tokens_seen = 0
+        self.wall_before = 0.0
+        if resume is not None:
+            self._restore(resume)
+        eval_names = list(self.data.eval.names) if self.data.eval is not None else []
+        self.metrics = MetricsLog(self.out, eval_names, self.step if resume else None)
+        try:
+            return self._loop()
+        finally:
+            self.metrics.close()
+
+    def _find_resume_point(self):
+        existing = list_checkpoints(self.out)
+        if not existing:
+            if (self.out / "config.json").is_file():
+                raise GatoEvalError(
+                    f"{self.out} already holds a finished model and no training checkpoint to "
+                    "resume: choose another --out"
+                )
+            if self.settings.resume:
+                self.reporter.message(f"nothing to resume in {self.out}: starting a new run")
+            return None
+        if not self.settings.resume and (self.out / "config.json").is_file():
+            raise GatoEvalError(
+                f"{self.out} already holds a finished training run (up to "
+                f"{existing[-1].name}): choose another --out"
+            )
+        if not self.settings.resume:
+            raise GatoEvalError(
+                f"{self.out} already holds a training run (checkpoint {existing[-1].name}): "
+                "pass --resume to continue it, or choose another --out"
+            )
+        checkpoint = load_training_checkpoint(existing[-1])
+        _check_same_settings(checkpoint.state["settings"], self.settings, checkpoint.path)
+        self.reporter.message(f"resuming from {checkpoint.path} (step {checkpoint.step})")
+        return checkpoint
+
+    def _build_model(self, resume):
+        """(model, config, SentencePiece file to use or None) for a resumed, initialized or
+        fresh run."""
+
+        settings = self.settings
+        if resume is not None:
+            model, config, tokenizer = load_checkpoint(resume.path)
+            return model, config, tokenizer
+        if settings.init is not None:
+            model, config, tokenizer = load_checkpoint(settings.init)
+            if settings.dropout is not None and settings.dropout != config.dropout:
+                config = replace(config, dropout=settings.dropout)
+                state = model.state_dict()
+                model = GatoModel(config)
+                model.load_state_dict(state)
+            return model, config, tokenizer
+        overrides = {}
+        if settings.context_length is not None:
+            overrides["context_length"] = settings.context_length
+        if settings.dropout is not None:
+            overrides["dropout"] = settings.dropout
+        config = get_preset(settings.preset, **overrides)
+        torch.manual_seed(step_seed(settings.seed, -1))  # the initialization's own stream
+        return GatoModel(config), config, None
+
+    def _place_tokenizer(self, source: Path | None) -> None:
+        """The run's SentencePiece model lives at OUT/text.model: copied from the checkpoint it
+        starts from, or trained there by the data preparation."""
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        if source is None:
+            if self.tokenizer_path.exists():
+                self.tokenizer_path.unlink()  # a leftover of a run that died before step 1
+            return
+        if source.resolve() != self.tokenizer_path.resolve():
+            shutil.copyfile(source, self.tokenizer_path)
+
+    def _resolve_mixture(self):
+        if self.given is None:
+            return resolve_mixture(self.settings.mixture)
+
+        catalog = DataCatalog(
+            families={spec.task_id: spec.family for spec in all_tasks()},
+            with_data=frozenset(self.given),
+            heldout=frozenset(get_suite("heldout").tasks),
+        )
+        return resolve_mixture(self.settings.mixture, catalog)
+
+    def _build_optimizer(self):
+        if self.settings.optimizer == "adam":
+            return make_adam(self.model, self.settings.lr)
+        return make_adamw(self.model, self.settings.lr, self.settings.weight_decay)
+
+    def _restore(self, checkpoint) -> None:
+        state = checkpoint.state
+        recorded = state.get("data", {})
+        current = _data_identity(self.data.provenance)
+        if recorded != current:
+            raise GatoEvalError(
+                f"{checkpoint.path}: the training data changed since this checkpoint (mixture "
+                "or data set sizes differ), so the run cannot resume exactly; start a new --out"
+            )
+        restore_optimizer_state(
+            self.model,
+            self.optimizer,
+            checkpoint.optimizer_tensors,
+            state["optimizer"],
+            checkpoint.path,
+        )
+        self.step = checkpoint.step
+        self.tokens_seen = int(state["tokens_seen"])
+        self.wall_before = float(state["wall_s"])
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _loop(self) -> TrainResult:
+        settings = self.settings
+        eval_batches = self._evaluation_batches()
+        self.started = time.perf_counter()
+        loss_value = eval_loss = None
+        self.reporter.start(self.step, settings.steps)
+        try:
+            with _StopRequest() as stop:
+                while self.step < settings.steps:
+                    loss_value, eval_loss = self._one_step(eval_batches, loss_value, eval_loss)
+                    if stop.requested:
+                        break
+            if stop.requested:
+                if list_checkpoints(self.out)[-1:] != [self._current_checkpoint_path()]:
+                    self._save_checkpoint(loss_value, eval_loss)
+                self.reporter.finish()
+                self.reporter.message(
+                    f"interrupted: checkpoint saved at step {self.step}; continue with --resume"
+                )
+                raise KeyboardInterrupt
+        finally:
+            self.reporter.finish()
+        self._write_final_model(loss_value, eval_loss)
+        return TrainResult(
+            out=self.out,
+            steps=self.step,
+            tokens_seen=self.tokens_seen,
+            final_loss=loss_value,
+            final_eval_loss=eval_loss,
+            wall_s=self._wall(),
+        )
+
+    def _one_step(self, eval_batches, loss_value, eval_loss):
+        """Train step `self.step`, then log, evaluate and checkpoint as the settings say."""
+        settings = self.settings
+        step = self.step
+        lr = self._learning_rate(step)
+        batch, _ = self.data.train.sample_batch(step, settings.batch_size)
+        tick = time.perf_counter()
+        loss_value, grad_norm = self._train_step(batch, lr, step)
+        tokens = int(batch.valid.sum())
+        self.tokens_seen += tokens
+        self.step = step + 1
+        row = {
+            "step": self.step,
+            "lr": lr,
+            "loss": loss_value,
+            "grad_norm": grad_norm,
+            "tokens": tokens,
+            "tokens_seen": self.tokens_seen,
+            "tokens_per_s": tokens / max(time.perf_counter() - tick, 1e-9),
+            "wall_s": self._wall(),
+        }
+        last = self.step == settings.steps
+        if eval_batches and (last or self.step % settings.eval_every == 0):
+            losses = self._evaluate(eval_batches)
+            eval_loss = losses["eval_loss"]
+            row.update(losses)
+        self.metrics.append(row)
+        self.reporter.step(row)
+        every = settings.checkpoint_every
+        if last or (every and self.step % every == 0):
+            self._save_checkpoint(loss_value, eval_loss)
+        return loss_value, eval_loss
+
+    def _learning_rate(self, step: int) -> float:
+        s = self.settings
+        if s.schedule == "constant":
+            return s.lr if s.warmup <= step else s.lr * (step + 1) / s.warmup
+        return learning_rate_at(step, s.lr, s.warmup, s.steps)
+
+    def _train_step(self, batch, lr: float, step: int) -> tuple[float, float]:
+        set_learning_rate(self.optimizer, lr)
+        tensors = batch.to_torch(self.device)
+        torch.manual_seed(step_seed(self.settings.seed, step))
+        with autocast_for(self.device):
+            logits = self.model(tensors)
+        loss = gato_loss(logits, tensors)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise GatoEvalError(
+                f"the training loss became {value} at step {step + 1}: lower --lr or raise "
+                "--warmup (no checkpoint was written for this step)"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.settings.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        else:
+            norm = torch.linalg.vector_norm(
+                torch.stack([p.grad.norm() for p in self.model.parameters() if p.grad is not None])
+            )
+        self.optimizer.step()
+        return value, float(norm)
+
+    def _evaluation_batches(self):
+        """The fixed held-back batches every evaluation scores (the same ones each time)."""
+        if self.data.eval is None or not self.settings.eval_every or not self.settings.eval_batches:
+            return []
+        size = self.settings.batch_size
+        return [self.data.eval.sample_batch(k, size) for k in range(self.settings.eval_batches)]
+
+    def _evaluate(self, batches) -> dict[str, float]:
+        """Mean loss over every held-back target, overall and per source (eval mode)."""
+
+        totals: dict[str, list[float]] = {}
+        self.model.eval()
+        with torch.no_grad():
+            for batch, infos in batches:
+                tensors = batch.to_torch(self.device)
+                with autocast_for(self.device):
+                    logits = self.model(tensors)
+                targets = tensors["token_ids"][:, 1:]
+                counted = tensors["loss_mask"][:, 1:] & tensors["valid"][:, 1:]
+                counted &= ~tensors["is_image"][:, 1:]
+                per_token = F.cross_entropy(
+                    logits[:, :-1].float().transpose(1, 2), targets, reduction="none"
+                )  # (B, L-1)
+                for row, info in enumerate(infos):
+                    mask = counted[row]
+                    total = totals.setdefault(info.source, [0.0, 0.0])
+                    total[0] += float(per_token[row][mask].sum())
+                    total[1] += float(mask.sum())
+        self.model.train()
+        result = {
+            f"eval_loss/{name}": loss / count for name, (loss, count) in totals.items() if count
+        }
+        all_loss = sum(loss for loss, _ in totals.values())
+        all_count = sum(count for _, count in totals.values())
+        result["eval_loss"] = all_loss / all_count if all_count else float("nan")
+        return result
+
+    # -- saving --------------------------------------------------------------------------------
+
+    def _wall(self) -> float:
+        return self.wall_before + (time.perf_counter() - self.started)
+
+    def _current_checkpoint_path(self):
+        return checkpoint_path(self.out, self.step)
+
+    def _provenance(self, loss: float | None, eval_loss: float | None) -> dict[str, Any]:
+        device = str(self.device)
+        if self.device.type == "cuda":
+            device += f" ({torch.cuda.get_device_name(self.device)}, bf16 autocast)"
+        return {
+            "kind": "finetuning" if self.settings.optimizer == "adam" else "pretraining",
+            "settings": self.settings.to_dict(),
+            "data": self.data.provenance,
+            "step": self.step,
+            "steps": self.settings.steps,
+            "tokens_seen": self.tokens_seen,
+            "seed": self.settings.seed,
+            "final_loss": loss,
+            "final_eval_loss": eval_loss,
+            "wall_s": round(self._wall(), 2),
+            "device": device,
+            "code": code_provenance(),
+        }
+
+    def _save_checkpoint(self, loss, eval_loss) -> None:
+        state = {
+            "settings": self.settings.to_dict(),
+            "tokens_seen": self.tokens_seen,
+            "wall_s": self._wall(),
+            "data": _data_identity(self.data.provenance),
+            "sampler": {"seed": self.settings.seed, "next_step": self.step},
+            "rng": "per step: torch.manual_seed(step_seed(seed, step)); batches from "
+            "numpy default_rng([seed, stream, step])",
+        }
+        save_training_checkpoint(
+            self.out,
+            self.step,
+            self.model,
+            self.optimizer,
+            self.tokenizer_path,
+            self._provenance(loss, eval_loss),
+            state,
+            keep=max(self.settings.keep_checkpoints, 1),
+        )
+        self.metrics.sync()
+
+    def _write_final_model(self, loss, eval_loss) -> None:
+        save_checkpoint(
+            self.model,
+            self.out,
+            tokenizer_path=self.tokenizer_path,
+            provenance=self._provenance(loss, eval_loss),
+        )
+
+
+class _StopRequest:
+    """Ctrl-C asks the loop to stop after the current step (a checkpoint is saved there); a
+    second Ctrl-C interrupts at once. Only in the main thread, where signals can be caught."""
+
+    def __enter__(self) -> _StopRequest:
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _data_identity(provenance: dict[str, Any]) -> dict[str, Any]:
+    """The parts of the data provenance that must not change for a resume to be exact."""
+    datasets = provenance.get("datasets", {})
+    return {
+        "mixture": provenance.get("mixture", {}).get("components"),
+        "datasets": {
+            task: [info["train_episodes"], info["eval_episodes"], info["steps"]]
+            for task, info in datasets.items()
+        },
+        "text": (provenance.get("text") or {}).get("sha256"),
+    }
+
+
+def _check_same_settings(recorded: dict[str, Any], settings: TrainSettings, where: Path) -> None:
+    current = settings.to_dict()
+    names = [f.name for f in fields(TrainSettings) if f.name not in RUNTIME_SETTINGS]
+    changed = [n for n in names if n in recorded and recorded[n] != current[n]]
+    if changed:
+        details = ", ".join(f"{n}: {recorded[n]!r} -> {current[n]!r}" for n in changed)
+        raise GatoEvalError(
+            f"cannot resume {where}: settings differ from the checkpoint's ({details}); "
+            "resume with the same settings, or start a new --out"
+        )
