@@ -249,3 +249,27 @@ def test_learning_rate_schedule_warms_up_then_decays_to_a_tenth():
 def test_bad_settings_are_one_line_errors(episodes, tmp_path, overrides, message):
     with pytest.raises(GatoEvalError, match=message):
         train(settings(tmp_path / "bad", **overrides), episodes)
+
+
+def test_cli_trains_resumes_and_refuses_in_one_line(cli, home, tmp_path):
+    out = tmp_path / "cli-run"
+    args = ["train", "--out", out, "--preset", "gato-tiny", "--mixture", "no-control"]
+    args += ["--steps", "3", "--batch-size", "2", "--context-length", "64", "--device", "cpu"]
+    result = cli(*args, "--eval-every", "2", "--checkpoint-every", "2", "--threads", "1")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    _, config, _ = load_checkpoint(out)
+    assert config.context_length == 64
+    assert [r["step"] for r in read_metrics(out)] == ["1", "2", "3"]
+
+    again = cli(*args)
+    assert again.exit_code == 1 and again.stderr.count("\n") == 1
+    assert "already holds a finished training run" in again.stderr
+    changed = cli("train", "--out", out, "--resume", "--steps", "5")
+    assert changed.exit_code == 1 and "steps: 3 -> 5" in changed.stderr
+    # --resume with only --out takes every setting from the checkpoint.
+    resumed = cli("train", "--out", out, "--resume", "--device", "cpu")
+    assert resumed.exit_code == 0, resumed.stderr
+    unknown = cli("train", "--out", tmp_path / "x", "--mixture", "same-domain:dmcc")
+    assert unknown.exit_code == 1 and "did you mean: dmc" in unknown.stderr
+    assert unknown.stderr.count("\n") == 1

@@ -6,13 +6,73 @@ from pathlib import Path
 
 import typer
 
-from gato_eval.cli._common import not_built
-
 
 def train(
-    preset: str = typer.Option("gato-tiny", "--preset", help="Model preset."),
-    mixture: str = typer.Option("all", "--mixture", help="Data mixture."),
-    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
+    out: Path = typer.Option(
+        ..., "--out", help="Directory for checkpoints, metrics and the model."
+    ),
+    preset: str = typer.Option(
+        None, "--preset", help="Model preset: gato-tiny, gato-small, gato-79m, ... (gato-tiny)."
+    ),
+    mixture: str = typer.Option(
+        None,
+        "--mixture",
+        help="all, control, no-control, same-domain:FAMILY, task ids joined by commas "
+        "(-ID drops one), or a mixture .json file. Held-out tasks only when named (all).",
+    ),
+    steps: int = typer.Option(None, "--steps", help="Optimizer steps (2000)."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Sequences per step (16)."),
+    lr: float = typer.Option(None, "--lr", help="Peak learning rate (1e-3)."),
+    warmup: int = typer.Option(None, "--warmup", help="Linear warmup steps before cosine (100)."),
+    seed: int = typer.Option(
+        None, "--seed", help="Seed of the model, the data split and batches (0)."
+    ),
+    context_length: int = typer.Option(
+        None, "--context-length", help="Tokens per sequence (the preset's)."
+    ),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto (bf16 on CUDA)."),
+    eval_every: int = typer.Option(
+        200, "--eval-every", help="Held-back evaluation loss every N steps (0: never)."
+    ),
+    checkpoint_every: int = typer.Option(
+        500, "--checkpoint-every", help="Save a resumable checkpoint every N steps."
+    ),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (torch's default)."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the run in --out from its newest checkpoint; options left out are taken "
+        "from it.",
+    ),
 ) -> None:
-    """Pretrain a Gato model on a mixture of demonstration data sets."""
-    raise not_built("train", 9)
+    """Pretrain a Gato model on demonstration data sets, text and captioned images.
+
+    Sequences fill the context (25% with a prompt); AdamW with warmup and cosine decay.
+
+    OUT gets metrics.csv, checkpoints/ and finally the model; the model's path is printed.
+
+    Ctrl-C saves a checkpoint; --resume continues exactly where the run stopped.
+
+    Evaluate the result with: gato-eval run suite --model OUT
+    """
+    from gato_eval.train import train as run_training
+    from gato_eval.training.progress import RichReporter
+    from gato_eval.training.settings import settings_from_options
+
+    given = {
+        "preset": preset,
+        "mixture": mixture,
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "warmup": warmup,
+        "seed": seed,
+        "context_length": context_length,
+        "device": device,
+        "eval_every": eval_every,
+        "checkpoint_every": checkpoint_every,
+        "threads": threads,
+    }
+    settings = settings_from_options(out, resume, given)
+    result = run_training(settings, reporter=RichReporter())
+    typer.echo(str(result.out))

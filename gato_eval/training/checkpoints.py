@@ -136,6 +136,25 @@ def load_training_checkpoint(path: Path) -> TrainingCheckpoint:
 
     from gato_eval.model.checkpoint import file_sha256
 
+    state = read_trainer_state(path)
+    state_path = Path(path) / TRAINER_STATE_FILE
+    optimizer_path = Path(path) / OPTIMIZER_FILE
+    if not optimizer_path.is_file():
+        raise GatoEvalError(f"{optimizer_path} is missing")
+    if file_sha256(optimizer_path) != state["optimizer"].get("sha256"):
+        raise GatoEvalError(
+            f"{optimizer_path} is corrupted or was modified: its sha256 differs from the one "
+            f"recorded in {state_path}"
+        )
+    try:
+        tensors = load_file(optimizer_path, device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise GatoEvalError(f"{optimizer_path} is truncated or corrupted ({err})") from None
+    return TrainingCheckpoint(path=Path(path), state=state, optimizer_tensors=tensors)
+
+
+def read_trainer_state(path: Path) -> dict[str, Any]:
+    """The checked trainer_state.json of checkpoint directory `path` (JSON only)."""
     state_path = Path(path) / TRAINER_STATE_FILE
     try:
         state = json.loads(state_path.read_text())
@@ -155,19 +174,7 @@ def load_training_checkpoint(path: Path) -> TrainingCheckpoint:
     for key in ("step", "settings", "optimizer", "tokens_seen", "wall_s"):
         if key not in state:
             raise GatoEvalError(f"{state_path} is missing {key!r}")
-    optimizer_path = Path(path) / OPTIMIZER_FILE
-    if not optimizer_path.is_file():
-        raise GatoEvalError(f"{optimizer_path} is missing")
-    if file_sha256(optimizer_path) != state["optimizer"].get("sha256"):
-        raise GatoEvalError(
-            f"{optimizer_path} is corrupted or was modified: its sha256 differs from the one "
-            f"recorded in {state_path}"
-        )
-    try:
-        tensors = load_file(optimizer_path, device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise GatoEvalError(f"{optimizer_path} is truncated or corrupted ({err})") from None
-    return TrainingCheckpoint(path=Path(path), state=state, optimizer_tensors=tensors)
+    return state
 
 
 def _fsync_directory(path: Path) -> None:

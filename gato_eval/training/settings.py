@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +105,23 @@ def check_settings(settings: TrainSettings) -> None:
         raise GatoEvalError(f"eval_fraction must be in [0, 1), got {settings.eval_fraction}")
     if settings.context_length is not None and settings.context_length < 2:
         raise GatoEvalError(f"--context-length must be >= 2, got {settings.context_length}")
+
+
+def settings_from_options(out: Path, resume: bool, given: dict[str, Any]) -> TrainSettings:
+    """Command-line options -> settings; None means "not given".
+
+    A value not given is the default of `TrainSettings`, or, with `resume` and a checkpoint in
+    `out`, the value that run recorded (so `--resume --out DIR` alone continues a run).
+    """
+    from gato_eval.training.checkpoints import list_checkpoints, read_trainer_state
+
+    values = {key: value for key, value in given.items() if value is not None}
+    existing = list_checkpoints(Path(out)) if resume else []
+    if existing:
+        recorded = read_trainer_state(existing[-1])["settings"]
+        names = {f.name for f in fields(TrainSettings)} - RUNTIME_SETTINGS
+        base = {key: value for key, value in recorded.items() if key in names}
+        if base.get("init") is not None:
+            base["init"] = Path(base["init"])
+        values = {**base, **values}
+    return TrainSettings(out=Path(out), resume=resume, **values)
