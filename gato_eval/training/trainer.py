@@ -133,6 +133,12 @@ class Trainer:
             return model, config, tokenizer
         if settings.init is not None:
             model, config, tokenizer = load_checkpoint(settings.init)
+            wanted = settings.context_length
+            if wanted is not None and wanted != config.context_length:
+                raise GatoEvalError(
+                    f"--context-length {wanted} differs from the context of {settings.init} "
+                    f"({config.context_length}); a model is fine-tuned at its own context"
+                )
             if settings.dropout is not None and settings.dropout != config.dropout:
                 config = replace(config, dropout=settings.dropout)
                 state = model.state_dict()
@@ -344,6 +350,8 @@ class Trainer:
             device += f" ({torch.cuda.get_device_name(self.device)}, bf16 autocast)"
         return {
             "kind": "finetuning" if self.settings.optimizer == "adam" else "pretraining",
+            "model": self.config.name,
+            "init": str(self.settings.init) if self.settings.init is not None else None,
             "settings": self.settings.to_dict(),
             "data": self.data.provenance,
             "step": self.step,
