@@ -187,3 +187,17 @@ def test_bad_mixture_files_name_the_file(tmp_path, catalog, content, message):
 def test_missing_mixture_file(tmp_path, catalog):
     with pytest.raises(GatoEvalError, match="does not exist"):
         resolve_mixture(str(tmp_path / "nope.json"), catalog)
+
+
+def test_the_real_registry_holds_out_the_papers_tasks_from_every_implicit_mixture():
+    """With a data set for every registered task, no implicit selector picks a held-out one."""
+    installed = DataCatalog.from_installed()
+    assert installed.heldout == HELDOUT
+    everything = DataCatalog(
+        families=installed.families, with_data=frozenset(installed.families), heldout=HELDOUT
+    )
+    for text in ("all", "control", *(f"same-domain:{f}" for f in ("atari", "dmc", "metaworld"))):
+        mixture = resolve_mixture(text, everything)
+        assert not HELDOUT & set(mixture.task_ids), text
+        assert math.isclose(sum(c.weight for c in mixture.components), 1.0)
+    assert len(resolve_mixture("control", everything).task_ids) == len(installed.families) - 3
