@@ -126,7 +126,6 @@ class Trainer:
     def _build_model(self, resume):
         """(model, config, SentencePiece file to use or None) for a resumed, initialized or
         fresh run."""
-
         settings = self.settings
         if resume is not None:
             model, config, tokenizer = load_checkpoint(resume.path)
@@ -157,7 +156,6 @@ class Trainer:
     def _place_tokenizer(self, source: Path | None) -> None:
         """The run's SentencePiece model lives at OUT/text.model: copied from the checkpoint it
         starts from, or trained there by the data preparation."""
-
         self.out.mkdir(parents=True, exist_ok=True)
         if source is None:
             if self.tokenizer_path.exists():
@@ -169,7 +167,6 @@ class Trainer:
     def _resolve_mixture(self):
         if self.given is None:
             return resolve_mixture(self.settings.mixture)
-
         catalog = DataCatalog(
             families={spec.task_id: spec.family for spec in all_tasks()},
             with_data=frozenset(self.given),
@@ -308,7 +305,6 @@ class Trainer:
 
     def _evaluate(self, batches) -> dict[str, float]:
         """Mean loss over every held-back target, overall and per source (eval mode)."""
-
         totals: dict[str, list[float]] = {}
         self.model.eval()
         with torch.no_grad():
