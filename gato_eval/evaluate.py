@@ -7,6 +7,11 @@ refuses a different suite, seed, episode count or policy, and plays only the epi
 not on disk yet, each with the same seed it would have had in one uninterrupted run.
 
 Options left as None take their value from the run being resumed, or else the defaults below.
+
+Optional policy hook: `prepare(tasks) -> dict | None`, called once with all the run's task specs
+before the run directory is created. It raises `GatoEvalError` for a task the policy cannot
+play (the expert policy on a task without a demonstrator) and may return extra keys for the
+run's `policy` metadata block.
 """
 
 from __future__ import annotations
@@ -117,6 +122,9 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
         temperature=settings["temperature"],
     )
     tasks = suite.task_specs()  # with the suite's step caps: these specs are what runs record
+    prepare = getattr(loaded.policy, "prepare", None)
+    if callable(prepare):  # optional: refuse unplayable tasks before anything is written
+        loaded.description.update(prepare(tasks) or {})
     metadata = build_metadata(
         suite=suite,
         tasks=tasks,
