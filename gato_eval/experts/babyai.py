@@ -5,12 +5,16 @@ instructions), not from the agent's partial view. It is told the action that was
 (`replan(action_taken)`), so under epsilon-noise it re-plans from where the agent actually is
 (the DAgger-style use its docstring describes).
 
-Two guards the bot needs on some seeds:
+Guards the bot needs on some seeds and levels:
 - Its planner can loop forever (seen on BabyAI-GoToImpUnlock-v0, seed 6: an exploration subgoal
   re-planning without end). Each `replan` may run at most `MAX_SEARCHES_PER_STEP` breadth-first
   searches; past that the bot is rebuilt from the current state (it forgets what it had seen)
-  and asked again, and if that also stalls the agent turns left, which changes its view.
-  `stalls` counts these per episode.
+  and asked again. `stalls` counts these per episode.
+- It raises on levels it cannot solve (its docstring names PutNextS*Carrying and KeyInBox:
+  "nothing left to explore"). Then, and when a rebuilt bot stalls again, it gives up for the
+  rest of the episode: the agent sends `done` (which changes nothing) until the episode is
+  truncated, so the episode is recorded as a failure with return 0 and the reason is kept in
+  `gave_up`. Data consumers filter such episodes by return (GATO.md Sec. 4).
 - Epsilon-noise picks only the navigation actions (left, right, forward): a random pickup, drop
   or toggle can make a level unsolvable (the bot refuses an opened box, for instance).
 """
@@ -23,7 +27,7 @@ from gato_eval.experts.base import Demonstrator
 from gato_eval.policies.base import BatchedObservation
 
 MAX_SEARCHES_PER_STEP = 500
-LEFT, RIGHT, FORWARD = 0, 1, 2
+LEFT, RIGHT, FORWARD, DONE = 0, 1, 2, 6
 
 
 class BotStalledError(RuntimeError):
@@ -66,12 +70,14 @@ class BabyAIBotExpert(Demonstrator):
         self._bots: dict[int, object] = {}
         self._last_executed: dict[int, int | None] = {}
         self.stalls: dict[int, int] = {}
+        self.gave_up: dict[int, str] = {}
 
     def reset_slot(self, env_index: int, seed: int) -> None:
         # The engine resets the env before calling this, so the bot reads the new mission.
         self._bots[env_index] = self._bot_class(self.envs[env_index])
         self._last_executed[env_index] = None
         self.stalls[env_index] = 0
+        self.gave_up.pop(env_index, None)
 
     def expert_actions(self, observations: BatchedObservation, env_indices: np.ndarray):
         """int64 (B,) minigrid actions."""
@@ -85,14 +91,21 @@ class BabyAIBotExpert(Demonstrator):
             self._last_executed[int(slot)] = int(executed[row])
 
     def _plan(self, slot: int) -> int:
+        if slot in self.gave_up:
+            return DONE
         taken = self._last_executed[slot]
         try:
             return int(self._bots[slot].replan(taken))
         except BotStalledError:
             self.stalls[slot] += 1
+        except Exception as err:  # the bot's own "cannot solve this" (assertions, box errors)
+            return self._give_up(slot, err)
         self._bots[slot] = self._bot_class(self.envs[slot])
         try:
             return int(self._bots[slot].replan(None))
-        except BotStalledError:
-            self._bots[slot] = self._bot_class(self.envs[slot])
-            return LEFT
+        except Exception as err:
+            return self._give_up(slot, err)
+
+    def _give_up(self, slot: int, err: Exception) -> int:
+        self.gave_up[slot] = f"{type(err).__name__}: {err}"[:200]
+        return DONE
