@@ -35,7 +35,6 @@ from gato_eval.policies.prompting import (
     load_prompt_demonstrations,
     prompt_generator,
     prompt_window,
-    successful_demonstrations,
 )
 from gato_eval.suites.spec import TaskSpec
 
@@ -45,8 +44,9 @@ class GatoPolicy:
 
     model: an eval-mode `GatoModel`; text: its `TextTokenizer` (None for models without text);
     prompt: `first`, `end`, `uniform` or `none`; prompt_tokens: prompt length (default half the
-    context); temperature: 0 = greedy; demonstrations: task id -> episodes to prompt with
-    (default: `load_prompt_demonstrations`); window: the decoder's sliding-window mode.
+    context); temperature: 0 = greedy; demonstrations: task id -> the successful demonstrations
+    to prompt with, a sequence of episodes (default: `load_prompt_demonstrations`); window: the
+    decoder's sliding-window mode.
     """
 
     def __init__(
@@ -145,16 +145,15 @@ class GatoPolicy:
         ]
         self.decoder = KVCacheDecoder(self.model, num_rows=len(envs), window=self.window)
         self._pending_prompts: dict[int, Any] = {}
-        self._encoded_demos: dict[int, Any] = {}
-        self._candidates = []
+        self._prompt_cache: dict[int, Any] = {}
+        self._candidates: Sequence = []
         if self.prompt != "none" and self.prompt_tokens > 0:
-            episodes = self.demonstrations(task.task_id)
-            self._candidates = successful_demonstrations(episodes)
-            if not self._candidates:
+            self._candidates = self.demonstrations(task.task_id)
+            if len(self._candidates) == 0:
                 raise GatoEvalError(
-                    f"{task.task_id}: no successful demonstration to prompt with "
-                    f"({len(episodes)} episode(s) found); collect some with "
-                    f"`gato-eval data collect --task {task.task_id}` or run with --prompt none"
+                    f"{task.task_id}: no successful demonstration to prompt with; collect "
+                    f"some with `gato-eval data collect --task {task.task_id}` or run with "
+                    "--prompt none"
                 )
 
     def reset(self, env_index: int, seed: int) -> None:
@@ -181,23 +180,45 @@ class GatoPolicy:
     def close(self) -> None:
         self.decoder = None
         self._pending_prompts = {}
-        self._encoded_demos = {}
+        self._prompt_cache = {}
 
     # -- prompts --------------------------------------------------------------------------------
 
     def _prompt_for(self, seed: int):
-        """The 1-row TokenBatch this episode is prompted with (None if nothing fits)."""
+        """The 1-row TokenBatch this episode is prompted with (None if nothing fits).
+
+        Only the prompt's timesteps are tokenized: the window is found from per-timestep token
+        counts. `first` and `end` windows of a demonstration never change, so they are cached.
+        """
         rng = prompt_generator(seed)
         index = choose_demonstration(len(self._candidates), rng)
-        encoded = self._encoded_demos.get(index)
-        if encoded is None:
-            demo = self._candidates[index]
-            encoded = self.tokenizer.encode_episode(
-                demo.observations, demo.actions, loss_on_actions=False
-            )
-            self._encoded_demos[index] = encoded
-        starts = encoded.timestep_start[0, : int(encoded.lengths[0])]
+        if index in self._prompt_cache:
+            return self._prompt_cache[index]
+        demo = self._candidates[index]
+        counts = self._timestep_token_counts(demo)  # (T,)
+        offsets = np.concatenate([[0], np.cumsum(counts)])  # (T + 1,) timestep starts, total
+        starts = np.zeros(int(offsets[-1]), dtype=bool)
+        starts[offsets[:-1]] = True
         start, end = prompt_window(starts, self.prompt, self.prompt_tokens, rng)
-        if end <= start:
-            return None
-        return encoded.window(start, end - start)
+        prompt = None
+        if end > start:
+            first, last = np.searchsorted(offsets, [start, end])  # timesteps [first, last)
+            observations = {key: value[first:last] for key, value in demo.observations.items()}
+            prompt = self.tokenizer.encode_episode(
+                observations, demo.actions[first:last], loss_on_actions=False
+            )
+        if self.prompt != "uniform":
+            self._prompt_cache[index] = prompt
+        return prompt
+
+    def _timestep_token_counts(self, demo) -> np.ndarray:
+        """int64 (T,): positions each timestep of `demo` takes (text length may vary)."""
+        steps = len(demo.actions)
+        texts = demo.observations.get("text")
+        if texts is None:
+            return np.full(steps, self.tokenizer.tokens_per_timestep(), dtype=np.int64)
+        lengths = {text: self.tokenizer.count_text_tokens(text) for text in set(texts[:steps])}
+        return np.array(
+            [self.tokenizer.tokens_per_timestep(lengths[text]) for text in texts[:steps]],
+            dtype=np.int64,
+        )

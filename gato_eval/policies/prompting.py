@@ -43,23 +43,28 @@ def default_prompt_tokens(context_length: int) -> int:
     return max(0, int(context_length) // 2)
 
 
-def successful_demonstrations(episodes: Sequence[Episode]) -> list[Episode]:
-    """The demonstrations good enough to prompt with, in data set order.
+def successful_indices(returns: Sequence[float], successes: Sequence[bool | None]) -> list[int]:
+    """Positions of the demonstrations good enough to prompt with, in data set order.
 
     Where episodes carry a success flag: those that succeeded. Otherwise those whose return is
     at least 80% of the way from the worst to the best return in the set (the paper's training
     filter kept episodes with >= 80% of the expert return; the min-max form also works for
     negative returns such as Pong's).
     """
-    flagged = [e for e in episodes if e.success is not None]
+    flagged = [i for i, flag in enumerate(successes) if flag is not None]
     if flagged:
-        return [e for e in flagged if e.success]
-    if not episodes:
+        return [i for i in flagged if successes[i]]
+    if len(returns) == 0:
         return []
-    returns = np.array([e.episode_return for e in episodes], dtype=np.float64)
-    low, high = float(returns.min()), float(returns.max())
-    threshold = low + GOOD_RETURN_FRACTION * (high - low)
-    return [e for e, value in zip(episodes, returns, strict=True) if value >= threshold]
+    values = np.asarray(returns, dtype=np.float64)
+    threshold = values.min() + GOOD_RETURN_FRACTION * (values.max() - values.min())
+    return [i for i, value in enumerate(values) if value >= threshold]
+
+
+def successful_demonstrations(episodes: Sequence[Episode]) -> list[Episode]:
+    """The episodes of `successful_indices`, in order."""
+    keep = successful_indices([e.episode_return for e in episodes], [e.success for e in episodes])
+    return [episodes[i] for i in keep]
 
 
 def prompt_generator(seed: int) -> np.random.Generator:
@@ -115,6 +120,55 @@ def _last_boundary_within(boundaries: np.ndarray, limit: int) -> int:
     return int(boundaries[max(index, 0)])
 
 
-def load_prompt_demonstrations(task_id: str) -> list[Episode]:
-    """The task's demonstrations to prompt with: its local data set, else the bundled ones."""
-    raise GatoEvalError(f"{task_id}: no demonstrations are available to prompt with")
+def load_prompt_demonstrations(task_id: str) -> Sequence[Episode]:
+    """The successful demonstrations of `task_id` to prompt with, read lazily.
+
+    From the task's local data set (`gato-eval data collect`; the clean one, else the one with
+    the least noise), else from the bundled prompt demonstrations, a data sets root of the same
+    layout at `gato_eval/bundled/prompts/`. Empty when neither has the task.
+    """
+    from gato_eval.data.datasets import list_datasets
+    from gato_eval.paths import BUNDLED_DIR
+
+    for root in (None, BUNDLED_DIR / "prompts"):
+        if root is not None and not root.is_dir():
+            continue
+        found = [info for info in list_datasets(root) if info.task_id == task_id]
+        if found:
+            return DatasetDemonstrations(min(found, key=lambda info: info.noise))
+    return []
+
+
+class DatasetDemonstrations(Sequence):
+    """The successful episodes of one data set, each read from disk when first asked for.
+
+    Only the few most recently used episodes are kept in memory (an Atari episode is tens of MB).
+    """
+
+    KEEP_IN_MEMORY = 4
+
+    def __init__(self, info):
+        self.info = info
+        self.indices = successful_indices(info.returns, info.successes)
+        self._recent: dict[int, Episode] = {}
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> Episode:
+        from gato_eval.data.minari_io import read_episodes
+
+        if position in self._recent:
+            return self._recent[position]
+        stored = self.indices[position]
+        try:
+            (episode,) = read_episodes(self.info.path / "data", self.info.task_id, [stored])
+        except (OSError, KeyError, ValueError) as err:
+            raise GatoEvalError(
+                f"data set {self.info.name} ({self.info.path}) is corrupted: reading prompt "
+                f"episode {stored} failed ({type(err).__name__}: {err})"
+            ) from None
+        if len(self._recent) >= self.KEEP_IN_MEMORY:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[position] = episode
+        return episode

@@ -146,3 +146,45 @@ def test_checkpoint_run_records_the_model_and_refuses_a_changed_one(cli, model, 
     (out / "episodes.jsonl").write_text("")
     result = cli("run", "suite", "--resume", "--out", out)
     assert result.exit_code == 1 and "cannot resume" in result.stderr and "policy" in result.stderr
+
+
+@pytest.mark.parametrize("strategy", ["first", "end", "uniform"])
+def test_prompt_is_the_same_window_of_the_fully_tokenized_demonstration(
+    model, demonstrations, strategy
+):
+    from gato_eval.policies.prompting import choose_demonstration, prompt_generator, prompt_window
+
+    policy = GatoPolicy(
+        model, prompt=strategy, prompt_tokens=30, demonstrations=lambda t: demonstrations
+    )
+    env = make_env(CARTPOLE)
+    policy.start(CARTPOLE, [env])
+    for seed in range(5):
+        prompt = policy._prompt_for(seed)
+        rng = prompt_generator(seed)
+        demo = demonstrations[choose_demonstration(len(demonstrations), rng)]
+        full = policy.tokenizer.encode_episode(demo.observations, demo.actions, False)
+        start, end = prompt_window(full.timestep_start[0], strategy, 30, rng)
+        expected = full.window(start, end - start)
+        np.testing.assert_array_equal(prompt.token_ids, expected.token_ids)
+        np.testing.assert_array_equal(prompt.local_positions, expected.local_positions)
+    policy.close()
+    env.close()
+
+
+def test_prompts_come_from_the_task_data_set(model, tmp_path, monkeypatch):
+    from gato_eval.data.collect import collect_demonstrations
+    from gato_eval.policies.prompting import load_prompt_demonstrations
+
+    monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path))
+    assert len(load_prompt_demonstrations("dmc-cartpole-balance")) == 0
+    collect_demonstrations("dmc-cartpole-balance", episodes=2, seed=3)
+    demos = load_prompt_demonstrations("dmc-cartpole-balance")
+    assert len(demos) >= 1 and demos[0].length == 1000
+    policy = GatoPolicy(model, prompt="end", prompt_tokens=63)
+    env = make_env(CARTPOLE)
+    policy.start(CARTPOLE, [env])
+    prompt = policy._prompt_for(11)
+    assert prompt.lengths[0] == 63  # nine whole 7-token timesteps from the demonstration's end
+    policy.close()
+    env.close()
