@@ -71,6 +71,8 @@ class RunOptions:
     videos: int | None = None
     label: str | None = None
     step_timeout_s: float | None = DEFAULT_STEP_TIMEOUT_S
+    backend: str = "local"  # or "ray": gato_eval.distributed.ray_backend
+    ray: Any = None  # ray_backend.RayOptions (address, workers, GPUs, item size)
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
 
 
@@ -102,11 +104,13 @@ class RunInterrupted(GatoEvalError):
 
 def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None) -> RunOutcome:
     """Evaluate a policy on a suite into a run directory (see the module docstring)."""
+    from gato_eval.distributed.ray_backend import check_backend
     from gato_eval.policies.loading import load_policy, policy_identity
     from gato_eval.rollout import plan_episodes, run_episodes
     from gato_eval.suites import registry
 
     _check_counts(options)
+    check_backend(options.backend, options.ray)  # a missing Ray fails before anything is written
     previous = _load_resumed_run(options) if options.resume else None
     settings = _resolve_settings(options, previous)
     if previous is not None and options.suite is None:
@@ -148,27 +152,32 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
     video_count = int(run.metadata.get("videos") or 0)
     try:
         with EpisodeWriter(run) as writer:
-            for task in tasks:
-                todo = missing[task.task_id]
-                planned = run.episodes_per_task
-                if progress is not None:
-                    progress.task_started(task.task_id, planned, planned - len(todo))
-                if todo:
-                    on_episode = _episode_sink(run, writer, progress)
-                    run_episodes(
-                        task,
-                        loaded.policy,
-                        plan_episodes(run.metadata["seed"], task.task_id, todo),
-                        num_envs=settings["num_envs"],
-                        on_episode=on_episode,
-                        video_episodes=[e for e in todo if e < video_count],
-                        make_env=_env_factory(registry, rendering=video_count > 0),
-                        on_steps=progress.env_steps if progress is not None else None,
-                        step_timeout_s=options.step_timeout_s,
-                    )
-                    played += len(todo)
-                if progress is not None:
-                    progress.task_finished(task.task_id)
+            if options.backend == "ray":
+                played = _play_on_ray(
+                    options, settings, run, tasks, missing, loaded, writer, progress
+                )
+            else:
+                for task in tasks:
+                    todo = missing[task.task_id]
+                    planned = run.episodes_per_task
+                    if progress is not None:
+                        progress.task_started(task.task_id, planned, planned - len(todo))
+                    if todo:
+                        on_episode = _episode_sink(run, writer, progress)
+                        run_episodes(
+                            task,
+                            loaded.policy,
+                            plan_episodes(run.metadata["seed"], task.task_id, todo),
+                            num_envs=settings["num_envs"],
+                            on_episode=on_episode,
+                            video_episodes=[e for e in todo if e < video_count],
+                            make_env=_env_factory(registry, rendering=video_count > 0),
+                            on_steps=progress.env_steps if progress is not None else None,
+                            step_timeout_s=options.step_timeout_s,
+                        )
+                        played += len(todo)
+                    if progress is not None:
+                        progress.task_finished(task.task_id)
     except KeyboardInterrupt:
         raise RunInterrupted(
             f"interrupted; finished episodes are saved in {run.path}: continue with "
@@ -283,6 +292,31 @@ def _even_sized(frames):
     # yuv420p needs even sides: drop a last row/column rather than rescale the picture.
     height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
     return frames[:, :height, :width]
+
+
+def _play_on_ray(options, settings, run, tasks, missing, loaded, writer, progress) -> int:
+    """The missing episodes played by Ray workers, recorded here; returns how many."""
+    from gato_eval.distributed.ray_backend import RayJob, run_on_ray
+
+    job = RayJob(
+        tasks=tasks,
+        missing=missing,
+        episodes_per_task=run.episodes_per_task,
+        run_seed=run.metadata["seed"],
+        num_envs=settings["num_envs"],
+        policy_args={
+            "spec": settings["model"],
+            "device": options.device,
+            "prompt": settings["prompt"],
+            "prompt_tokens": settings["prompt_tokens"],
+            "temperature": settings["temperature"],
+        },
+        policy_description=loaded.description,
+        video_count=int(run.metadata.get("videos") or 0),
+        stall_timeout_s=options.step_timeout_s,
+    )
+    stats = run_on_ray(job, options.ray, _episode_sink(run, writer, progress), progress)
+    return stats.episodes_recorded
 
 
 def _env_factory(registry, rendering: bool):

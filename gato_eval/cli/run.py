@@ -73,6 +73,35 @@ def run_suite(
         "--step-timeout",
         help="Seconds one env reset/step may take before its episode is recorded as failed.",
     ),
+    backend: str = typer.Option(
+        "local",
+        "--backend",
+        help="local (this process) or ray (Ray actors, one policy replica each; needs "
+        'pip install "gato-eval[ray]").',
+    ),
+    address: str = typer.Option(
+        None,
+        "--address",
+        help="Ray cluster to join: auto (the one `ray start --head` runs here), HOST:6379 or "
+        "ray://HOST:10001 (default: $RAY_ADDRESS, else a new local Ray instance).",
+    ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        help="Ray workers, each one policy replica with --envs envs (default: one per GPU "
+        "for a model on a GPU cluster, else one per CPU).",
+    ),
+    gpus_per_worker: float = typer.Option(
+        None,
+        "--gpus-per-worker",
+        help="GPUs per Ray worker; 0.5 puts two replicas on a GPU (default: 1 for a model on a "
+        "GPU cluster, else 0).",
+    ),
+    item_size: int = typer.Option(
+        None,
+        "--item-size",
+        help="Episodes per Ray work item (default: 2 x --envs, less when workers would idle).",
+    ),
 ) -> None:
     """Roll out a policy, prompt-conditioned, on every task of SUITE and score it.
 
@@ -82,10 +111,12 @@ def run_suite(
     """
     from rich.console import Console
 
+    from gato_eval.distributed.ray_backend import RayOptions
     from gato_eval.evaluate import RunOptions, evaluate_suite
     from gato_eval.scoring import check_reference_source, print_summary, run_warnings, summarize_run
 
     check_reference_source(reference)
+    ray_options = RayOptions(address, workers, gpus_per_worker, item_size)
     options = RunOptions(
         suite=suite,
         model=model,
@@ -101,6 +132,8 @@ def run_suite(
         videos=video,
         label=label,
         step_timeout_s=step_timeout,
+        backend=backend,
+        ray=ray_options,
         argv=["gato-eval", *sys.argv[1:]],
     )
     console = Console()
@@ -144,7 +177,7 @@ class RichRunProgress:
             transient=False,
         )
         self.overall = None
-        self.current = None
+        self.tasks = {}
         self.started = time.perf_counter()
         self.episodes = 0
         self.steps = 0
@@ -166,27 +199,34 @@ class RichRunProgress:
         )
 
     def task_started(self, task_id, planned, done):
-        self.task_clock = time.perf_counter()
-        self.task_episodes = 0
-        self.current = self.progress.add_task(
-            f"  {task_id}", total=planned, completed=done, rate=""
-        )
+        # One bar and clock per task: on the ray backend several tasks run at once.
+        self.tasks[task_id] = {
+            "bar": self.progress.add_task(f"  {task_id}", total=planned, completed=done, rate=""),
+            "clock": time.perf_counter(),
+            "episodes": 0,
+        }
 
     def env_steps(self, count):
         self.steps += count
 
     def episode_finished(self, result):
         self.episodes += 1
-        self.task_episodes += 1
         self.failed += result.failed
+        task = self.tasks[result.task_id]
+        task["episodes"] += 1
         now = time.perf_counter()
-        task_rate = self.task_episodes / max(now - self.task_clock, 1e-9)
+        task_rate = task["episodes"] / max(now - task["clock"], 1e-9)
         elapsed = max(now - self.started, 1e-9)
         overall = f"{self.episodes / elapsed:.2f} ep/s, {self.steps / elapsed:,.0f} steps/s"
         if self.failed:
             overall += f", {self.failed} failed"
-        self.progress.update(self.current, advance=1, rate=f"{task_rate:.2f} ep/s")
+        self.progress.update(task["bar"], advance=1, rate=f"{task_rate:.2f} ep/s")
         self.progress.update(self.overall, advance=1, rate=overall)
 
     def task_finished(self, task_id):
         pass
+
+    def worker_lost(self, reason, requeued):
+        self.progress.console.print(
+            f"a Ray worker was lost ({reason}); {requeued} episodes will be played again"
+        )

@@ -1,0 +1,189 @@
+"""`run_on_ray`: play a run's missing episodes on Ray actors; the driver alone records them.
+
+    driver (here and `scheduler`)                 Ray actors (`worker.EvaluationWorker`)
+    split missing episodes into work items  --->  one policy replica + num_envs envs each
+    ledger: each (task, episode) once       <---  streamed ("episode", result), ("steps", n)
+    on_episode(result) -> episodes.jsonl
+
+- **Placement.** One actor per worker, each with 1 CPU and `gpus_per_worker` GPUs (fractions
+  put several replicas on one GPU). Defaults: one worker per GPU for a model policy on a
+  cluster with GPUs, else one per CPU; never more workers than work items.
+- **Checks before work.** Every worker must load a policy with the driver's identity
+  (checkpoint hash, prompt, sampling) and the same package versions; otherwise the run stops
+  with one line naming the node, before any of its episodes is recorded.
+- **Lost workers.** A worker that dies (process crash, node loss, `ray.kill`) or reports no env
+  step for `stall_timeout_s` is killed and replaced; the episodes of its item that are not
+  recorded go back to the front of the queue, one per item; the ledger drops anything that
+  arrives twice. An episode lost 3 times is recorded as failed with the reason; more than
+  `2 * workers + 2` lost workers in one run stop the run (everything recorded stays; `--resume`).
+- **Errors.** An exception from the policy inside a worker stops the run, as it would locally:
+  a `GatoEvalError` as its one line, anything else with the worker's traceback.
+
+Ray is imported only here and only when a run asks for it (`gato-eval --help` never loads it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gato_eval.errors import GatoEvalError
+from gato_eval.suites.spec import TaskSpec
+
+INSTALL_HINT = 'pip install "gato-eval[ray]"'
+
+
+def require_ray():
+    """The `ray` module, or a one-line error that says how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise GatoEvalError(
+            f"--backend ray needs Ray, which is not installed: {INSTALL_HINT}"
+        ) from None
+    return ray
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide to run. None = the default described in the module docstring.
+
+    `address`: a running cluster (`auto`, `HOST:6379`, `ray://HOST:10001`); None starts a
+    local Ray instance (or joins the one `RAY_ADDRESS` names). `item_size`: episodes per work item.
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float | None = None
+    item_size: int | None = None
+
+    def check(self) -> RayOptions:
+        if self.workers is not None and not 1 <= self.workers <= 100_000:
+            raise GatoEvalError(f"--workers must be >= 1, got {self.workers}")
+        gpus = self.gpus_per_worker
+        if gpus is not None and not (gpus >= 0 and gpus == gpus and gpus <= 1024):
+            raise GatoEvalError(f"--gpus-per-worker must be >= 0, got {gpus}")
+        if gpus is not None and gpus > 1 and gpus != int(gpus):
+            raise GatoEvalError(f"--gpus-per-worker above 1 must be a whole number, got {gpus}")
+        if self.item_size is not None and not 1 <= self.item_size <= 100_000:
+            raise GatoEvalError(f"--item-size must be >= 1, got {self.item_size}")
+        if self.address is not None and not self.address.strip():
+            raise GatoEvalError("--address must not be empty")
+        return self
+
+    @property
+    def is_default(self) -> bool:
+        return self == RayOptions()
+
+
+@dataclass
+class RayJob:
+    """What the driver asks the cluster to play (built by `evaluate.evaluate_suite`).
+
+    `missing`: task id -> episode indices to record; `policy_args`: `load_policy` keyword
+    arguments for every replica; `policy_description`: the driver's loaded policy description,
+    which every replica must match; `stall_timeout_s`: None disables the stall watchdog.
+    """
+
+    tasks: list[TaskSpec]
+    missing: dict[str, list[int]]
+    episodes_per_task: int
+    run_seed: int
+    num_envs: int
+    policy_args: dict[str, Any]
+    policy_description: dict[str, Any]
+    video_count: int = 0
+    stall_timeout_s: float | None = None
+
+
+@dataclass
+class RayRunStats:
+    """What happened: sizes, counts, and wall time to ready workers and to the last episode."""
+
+    workers: int = 0
+    gpus_per_worker: float = 0.0
+    item_size: int = 0
+    items: int = 0
+    episodes_recorded: int = 0
+    env_steps: int = 0
+    workers_lost: int = 0
+    episodes_requeued: int = 0
+    episodes_given_up: int = 0
+    duplicates_dropped: int = 0
+    startup_s: float = 0.0  # until the first `workers` workers were all ready
+    rollout_s: float = 0.0  # from then to the last episode
+    rollout_env_steps: int = 0  # env steps reported in `rollout_s`
+    nodes: list[str] = field(default_factory=list)
+
+
+def run_on_ray(
+    job: RayJob,
+    options: RayOptions | None,
+    on_episode: Callable[[Any], None],
+    progress: Any = None,
+) -> RayRunStats:
+    """Play `job.missing` on Ray workers; each new episode result goes to `on_episode` once.
+
+    `progress` (optional) gets the `evaluate.ProgressListener` calls, plus
+    `worker_lost(reason, requeued)` if it has that method. Joins the cluster at
+    `options.address` (or Ray's default), and shuts down a Ray instance it started itself.
+    """
+    from gato_eval.distributed.scheduler import WorkScheduler, announce_complete_tasks
+
+    ray = require_ray()
+    options = (options or RayOptions()).check()
+    if not any(job.missing.values()):  # nothing to play: no reason to start or join a cluster
+        announce_complete_tasks(job, progress)
+        return RayRunStats()
+    started_here = _connect(ray, options.address)
+    driver = None
+    try:
+        driver = WorkScheduler(ray, job, options, on_episode, progress)
+        return driver.run()
+    finally:
+        if driver is not None:
+            driver.stop_workers()
+        if started_here:
+            ray.shutdown()
+
+
+def _connect(ray, address: str | None) -> bool:
+    """Join (or start) Ray; True when this call started it. Worker output goes to Ray's log
+    files (/tmp/ray/session_latest/logs), not through the driver's progress display."""
+    if ray.is_initialized():
+        return False
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    try:
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            ray.init(include_dashboard=False, **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        where = f"the Ray cluster at {address}" if address else "Ray"
+        raise GatoEvalError(f"cannot connect to {where}: {' '.join(str(err).split())}") from None
+    return True
+
+
+BACKENDS = ("local", "ray")
+
+
+def check_backend(backend: str, options: RayOptions | None) -> None:
+    """Refuse, before anything is loaded or written: an unknown backend, Ray options without
+    `--backend ray` (they would be silently ignored), bad Ray options, or a missing Ray."""
+    if backend not in BACKENDS:
+        from gato_eval.errors import close_matches
+
+        raise GatoEvalError(
+            f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}"
+            + close_matches(backend, BACKENDS)
+        )
+    if backend == "local":
+        if options is not None and not options.is_default:
+            raise GatoEvalError(
+                "--address, --workers, --gpus-per-worker and --item-size need --backend ray"
+            )
+        return
+    (options or RayOptions()).check()
+    require_ray()
