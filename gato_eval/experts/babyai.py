@@ -9,7 +9,8 @@ Guards the bot needs on some seeds and levels:
 - Its planner can loop forever (seen on BabyAI-GoToImpUnlock-v0, seed 6: an exploration subgoal
   re-planning without end). Each `replan` may run at most `MAX_SEARCHES_PER_STEP` breadth-first
   searches; past that the bot is rebuilt from the current state (it forgets what it had seen)
-  and asked again. `stalls` counts these per episode.
+  and asked again. `stalls` counts these per episode; after `MAX_STALLS_PER_EPISODE` the bot
+  gives up (below): on BabyAI-UnlockToUnlock-v0 about half the seeds loop like this for good.
 - It raises on levels it cannot solve (its docstring names PutNextS*Carrying and KeyInBox:
   "nothing left to explore"). Then, and when a rebuilt bot stalls again, it gives up for the
   rest of the episode: the agent sends `done` (which changes nothing) until the episode is
@@ -27,6 +28,7 @@ from gato_eval.experts.base import Demonstrator
 from gato_eval.policies.base import BatchedObservation
 
 MAX_SEARCHES_PER_STEP = 500
+MAX_STALLS_PER_EPISODE = 3
 LEFT, RIGHT, FORWARD, DONE = 0, 1, 2, 6
 
 
@@ -96,8 +98,10 @@ class BabyAIBotExpert(Demonstrator):
         taken = self._last_executed[slot]
         try:
             return int(self._bots[slot].replan(taken))
-        except BotStalledError:
+        except BotStalledError as err:
             self.stalls[slot] += 1
+            if self.stalls[slot] > MAX_STALLS_PER_EPISODE:
+                return self._give_up(slot, err)
         except Exception as err:  # the bot's own "cannot solve this" (assertions, box errors)
             return self._give_up(slot, err)
         self._bots[slot] = self._bot_class(self.envs[slot])
