@@ -2,17 +2,273 @@
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import typer
 
-from gato_eval.cli._common import not_built
-
 data_app = typer.Typer(help="Collect and inspect demonstration data sets.", no_args_is_help=True)
+
+DATA_DIR_HELP = "Data set root (default: $GATO_EVAL_HOME/datasets)."
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    # Piped or captured output keeps one row per line (grep-able) instead of wrapping at 80.
+    return console if console.is_terminal else Console(stderr=stderr, width=200)
 
 
 @data_app.command("collect")
 def data_collect(
     task: str = typer.Option(..., "--task", help="Task id (see `gato-eval ls tasks`)."),
     episodes: int = typer.Option(100, "--episodes", help="Number of demonstration episodes."),
+    noise: float = typer.Option(
+        0.0,
+        "--noise",
+        help="Noise injection: Gaussian sigma for continuous actions, epsilon for discrete ones; "
+        "labels stay the clean expert actions (default: 0, clean).",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Run seed; episode i is reset with a seed from it."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing data set (once the new one is complete)."
+    ),
+    append: bool = typer.Option(
+        False, "--append", help="Add the episodes after those of an existing data set."
+    ),
+    restart: bool = typer.Option(
+        False, "--restart", help="Discard an unfinished collection of this data set, not resume it."
+    ),
+    num_envs: int = typer.Option(4, "--num-envs", help="Environments stepped together."),
+    data_dir: Path = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
 ) -> None:
-    """Record expert demonstrations of TASK into a local Minari data set."""
-    raise not_built("data collect", 6)
+    """Record expert demonstrations of TASK into a local Minari data set.
+
+    Episodes are written as they finish; an interrupted collection resumes when the same
+    command runs again. Prints the data set directory.
+    """
+    from gato_eval.data.collect import collect_demonstrations
+
+    with RichCollectionProgress(_console(stderr=True)) as progress:
+        info = collect_demonstrations(
+            task,
+            episodes,
+            noise=noise,
+            seed=seed,
+            overwrite=overwrite,
+            append=append,
+            num_envs=num_envs,
+            data_dir=data_dir,
+            restart=restart,
+            progress=progress,
+        )
+    typer.echo(_summary_line(info), err=True)
+    typer.echo(str(info.path))
+
+
+@data_app.command("ls")
+def data_ls(
+    data_dir: Path = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Every local data set (and any corrupted one or unfinished collection)."""
+    from rich.table import Table
+
+    from gato_eval.data.datasets import datasets_root, find_problems, list_datasets
+
+    infos = list_datasets(data_dir)
+    problems = find_problems(data_dir)
+    if as_json:
+        payload = {
+            "root": str(datasets_root(data_dir)),
+            "datasets": [info.to_dict() for info in infos],
+            "problems": [{"name": name, "problem": text} for name, text in problems],
+        }
+        typer.echo(json.dumps(payload, indent=2, sort_keys=True))
+        return
+    table = Table(
+        title=f"{len(infos)} data sets in {datasets_root(data_dir)}", title_justify="left"
+    )
+    columns = ("data set", "task", "noise", "episodes", "steps", "mean return", "expert score")
+    for column in (*columns, "success", "demonstrator", "size"):
+        table.add_column(column, no_wrap=column in ("data set", "task"))
+    for info in infos:
+        table.add_row(
+            info.name,
+            info.task_id,
+            f"{info.noise:g}",
+            str(info.episodes),
+            f"{info.steps:,}",
+            f"{info.mean_return:.4g}",
+            f"{info.expert_score:.4g}",
+            "-" if info.success_rate is None else f"{info.success_rate:.0%}",
+            f"{info.demonstrator['name']} v{info.demonstrator['version']}",
+            _size(info.size_bytes),
+        )
+    console = _console()
+    console.print(table)
+    for name, text in problems:
+        console.print(f"{name}: {text}", markup=False, highlight=False)
+
+
+@data_app.command("info")
+def data_info(
+    dataset: str = typer.Argument(..., help="Data set name or task id."),
+    noise: float = typer.Option(None, "--noise", help="Which noise variant of the task's data."),
+    data_dir: Path = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    verify: bool = typer.Option(
+        False, "--verify", help="Also check the HDF5 file's SHA-256 and episode count."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """What a data set holds: task, demonstrator, noise, episodes, returns, provenance."""
+    from gato_eval.data.datasets import dataset_info, verify_dataset
+    from gato_eval.data.scores import expert_window
+
+    info = dataset_info(dataset, noise, data_dir)
+    if verify:
+        verify_dataset(info)
+    if as_json:
+        typer.echo(json.dumps(info.to_dict(), indent=2, sort_keys=True))
+        return
+    demonstrator = info.demonstrator
+    lines = [
+        f"data set      {info.name} (Minari id {info.path.name})",
+        f"path          {info.path}",
+        f"task          {info.task_id} ({info.task['env_id']})",
+        f"demonstrator  {demonstrator['name']} v{demonstrator['version']}",
+        f"noise         {info.noise:g} ({demonstrator['noise_kind']})",
+        f"episodes      {info.episodes} ({info.steps:,} steps, {_size(info.size_bytes)})",
+        f"mean return   {info.mean_return:.6g}",
+        f"expert score  {info.expert_score:.6g} (max windowed mean, "
+        f"W={expert_window(info.episodes)})",
+    ]
+    if info.success_rate is not None:
+        lines.append(f"success       {info.success_rate:.1%}")
+    versions = ", ".join(f"{k} {v}" for k, v in info.env_versions.items())
+    lines.append(f"simulators    {versions}")
+    for number, collection in enumerate(info.collections, start=1):
+        first = collection["first_index"]
+        revision = collection["git_revision"] or "no git"
+        lines.append(
+            f"collection {number}  episodes {first}..{first + collection['episodes'] - 1}, "
+            f"seed {collection['seed']}, {collection['finished_at']}, "
+            f"gato-eval {collection['gato_eval_version']} ({revision})"
+        )
+    if verify:
+        lines.append("verified      SHA-256 and episode count match")
+    typer.echo("\n".join(lines))
+
+
+@data_app.command("reference")
+def data_reference(
+    dataset: str = typer.Argument(..., help="Data set name or task id."),
+    noise: float = typer.Option(None, "--noise", help="Which noise variant of the task's data."),
+    random_episodes: int = typer.Option(
+        50, "--random-episodes", help="Random-policy episodes for the random score."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Run seed of the random episodes."),
+    num_envs: int = typer.Option(4, "--num-envs", help="Environments stepped together."),
+    data_dir: Path = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    shipped: bool = typer.Option(
+        False,
+        "--shipped",
+        help="Write the package's project_reference_scores.csv (for maintainers) instead of "
+        "$GATO_EVAL_HOME/reference_scores.csv.",
+    ),
+) -> None:
+    """Measure and record a task's reference scores: the expert score of its data set (the
+    paper's max windowed mean) and the mean return of seeded random episodes."""
+    from gato_eval.data.datasets import dataset_info
+    from gato_eval.data.scores import measure_random_score, record_references
+    from gato_eval.suites import references
+
+    info = dataset_info(dataset, noise, data_dir)
+    with RichCollectionProgress(_console(stderr=True)) as progress:
+        progress.started(f"random {info.task_id}", random_episodes, 0)
+        random = measure_random_score(
+            info.task_id, random_episodes, seed=seed, num_envs=num_envs, progress=progress
+        )
+    expert, path = record_references(
+        info, random, path=references.PROJECT_FILE if shipped else None
+    )
+    typer.echo(
+        f"{info.task_id}: expert {expert:.6g} (data set {info.name}, {info.episodes} episodes), "
+        f"random {random.mean:.6g} ({random.episodes} episodes)",
+        err=True,
+    )
+    typer.echo(str(path))
+
+
+class RichCollectionProgress:
+    """One bar of episodes, with episodes/s and env steps/s; starts only when work starts."""
+
+    def __init__(self, console):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.bar = None
+        self.clock = time.perf_counter()
+        self.episodes = self.env_steps = self.failed = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.progress.stop()
+
+    def started(self, name: str, total: int, done: int) -> None:
+        self.progress.start()  # not before: an early one-line error stays one line
+        self.bar = self.progress.add_task(name, total=total, completed=done, rate="")
+        self.clock = time.perf_counter()
+
+    def steps(self, count: int) -> None:
+        self.env_steps += count
+
+    def episode(self, result) -> None:
+        self.episodes += 1
+        self.failed += result.failed
+        elapsed = max(time.perf_counter() - self.clock, 1e-9)
+        rate = f"{self.episodes / elapsed:.2f} ep/s, {self.env_steps / elapsed:,.0f} steps/s"
+        if self.failed:
+            rate += f", {self.failed} failed"
+        self.progress.update(self.bar, advance=1, rate=rate)
+
+    def building(self) -> None:
+        if self.bar is not None:
+            self.progress.update(self.bar, rate="writing the data set")
+
+
+def _summary_line(info) -> str:
+    success = "" if info.success_rate is None else f", success {info.success_rate:.0%}"
+    return (
+        f"{info.name}: {info.episodes} episodes, {info.steps:,} steps, mean return "
+        f"{info.mean_return:.4g}{success}, expert score {info.expert_score:.4g}"
+    )
+
+
+def _size(size_bytes: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size_bytes < 1000 or unit == "GB":
+            return f"{size_bytes:.0f} {unit}" if unit == "B" else f"{size_bytes:.1f} {unit}"
+        size_bytes /= 1000
+    return f"{size_bytes:.1f} GB"
