@@ -17,17 +17,14 @@ run's `policy` metadata block.
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gato_eval import __version__
 from gato_eval.errors import GatoEvalError
-from gato_eval.paths import PACKAGE_DIR
-from gato_eval.results import EpisodeWriter, Run, create_run, load_run
+from gato_eval.results import EpisodeWriter, Run, code_provenance, create_run, load_run
 
 DEFAULT_SUITE = "default"
 DEFAULT_MODEL = "bundled"
@@ -65,6 +62,7 @@ class RunOptions:
     prompt: str | None = None
     prompt_tokens: int | None = None
     temperature: float | None = None
+    window: str | None = None
     device: str = "auto"
     out: Path | None = None
     resume: bool = False
@@ -112,6 +110,8 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
     _check_counts(options)
     check_backend(options.backend, options.ray)  # a missing Ray fails before anything is written
     previous = _load_resumed_run(options) if options.resume else None
+    if previous is None and options.out is not None:
+        _refuse_existing_run(Path(options.out).expanduser())  # before a model is loaded
     settings = _resolve_settings(options, previous)
     if previous is not None and options.suite is None:
         suite = _recorded_suite(registry, previous)  # works for suites from a file, too
@@ -124,6 +124,7 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
         prompt=settings["prompt"],
         prompt_tokens=settings["prompt_tokens"],
         temperature=settings["temperature"],
+        window=settings["window"],
     )
     tasks = suite.task_specs()  # with the suite's step caps: these specs are what runs record
     prepare = getattr(loaded.policy, "prepare", None)
@@ -216,82 +217,22 @@ def build_metadata(
         "videos": int(videos),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "argv": list(argv),
-        **code_provenance(),
+        **code_provenance(RECORDED_PACKAGES),
     }
-
-
-def code_provenance() -> dict[str, Any]:
-    """git revision (and whether the tree had local changes), code version, package versions."""
-    from importlib import metadata
-
-    packages = {}
-    for name in RECORDED_PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            packages[name] = None
-    revision, dirty = _git_state(PACKAGE_DIR.parent)
-    return {
-        "git_revision": revision,
-        "git_dirty": dirty,
-        "code_version": __version__,
-        "packages": packages,
-        "python": sys.version.split()[0],
-    }
-
-
-def _git_state(root: Path) -> tuple[str | None, bool | None]:
-    if not (root / ".git").exists():
-        return None, None
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-    if head.returncode != 0:
-        return None, None
-    return head.stdout.strip(), bool(status.stdout.strip()) if status.returncode == 0 else None
 
 
 def _episode_sink(run: Run, writer: EpisodeWriter, progress) -> Callable:
+    from gato_eval.recording import write_video
+
     def on_episode(result) -> None:
         writer.append(result.to_record())
         if result.frames is not None:
-            write_video(run.path / VIDEO_DIR / f"{result.task_id}-{result.episode:04d}.mp4", result)
+            name = f"{result.task_id}-{result.episode:04d}.mp4"
+            write_video(run.path / VIDEO_DIR / name, result.frames, result.frames_per_second)
         if progress is not None:
             progress.episode_finished(result)
 
     return on_episode
-
-
-def write_video(path: Path, result) -> None:
-    """An mp4 of an episode's frames (uint8 (T + 1, H, W, 3)) through imageio-ffmpeg."""
-    import imageio.v2 as imageio
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fps = result.frames_per_second or 30
-    # macro_block_size=16 would resize odd-sized frames; 1 keeps them and lets ffmpeg pad.
-    with imageio.get_writer(
-        path, fps=fps, codec="libx264", macro_block_size=1, ffmpeg_log_level="error"
-    ) as video:
-        for frame in _even_sized(result.frames):
-            video.append_data(frame)
-
-
-def _even_sized(frames):
-    # yuv420p needs even sides: drop a last row/column rather than rescale the picture.
-    height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
-    return frames[:, :height, :width]
 
 
 def _play_on_ray(options, settings, run, tasks, missing, loaded, writer, progress) -> int:
@@ -341,6 +282,17 @@ def _check_counts(options: RunOptions) -> None:
         raise GatoEvalError(f"--step-timeout must be > 0 seconds, got {options.step_timeout_s}")
 
 
+def _refuse_existing_run(path: Path) -> None:
+    from gato_eval.results import EPISODES_FILE, METADATA_FILE
+
+    if (path / METADATA_FILE).exists() or (path / EPISODES_FILE).exists():
+        raise GatoEvalError(
+            f"{path} already holds a run: pass --resume to continue it, or choose another --out"
+        )
+    if path.exists() and not path.is_dir():
+        raise GatoEvalError(f"--out {path} exists and is not a directory")
+
+
 def _load_resumed_run(options: RunOptions) -> Run:
     if options.out is None:
         raise GatoEvalError("--resume needs --out DIR, the run directory to continue")
@@ -364,6 +316,7 @@ def _resolve_settings(options: RunOptions, previous: Run | None) -> dict[str, An
             "prompt": prompt.get("strategy"),
             "prompt_tokens": prompt.get("tokens"),
             "temperature": sampling.get("temperature"),
+            "window": sampling.get("window"),
             "videos": meta.get("videos"),
         }
     defaults = {
@@ -375,6 +328,7 @@ def _resolve_settings(options: RunOptions, previous: Run | None) -> dict[str, An
         "prompt": "first",
         "prompt_tokens": None,  # the policy's default
         "temperature": 0.0,
+        "window": "recompute",
         "videos": 0,
     }
     given = {
@@ -386,6 +340,7 @@ def _resolve_settings(options: RunOptions, previous: Run | None) -> dict[str, An
         "prompt": options.prompt,
         "prompt_tokens": options.prompt_tokens,
         "temperature": options.temperature,
+        "window": options.window,
         "videos": options.videos,
     }
     settings = {}

@@ -45,15 +45,31 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from gato_eval.data.episode import Episode
 from gato_eval.errors import GatoEvalError
-from gato_eval.policies.base import BatchedObservation, Policy
+from gato_eval.policies.base import Policy
+from gato_eval.recording import (
+    EpisodeResult,
+    FrameRecorder,
+    TrajectoryRecorder,
+    render_fps,
+    stack_observations,
+)
 from gato_eval.suites.spec import TaskSpec
+
+__all__ = [
+    "EpisodeResult",
+    "StepTimeoutError",
+    "assign_quotas",
+    "episode_seed",
+    "plan_episodes",
+    "run_episodes",
+    "stack_observations",
+]
 
 SEED_BITS = 31  # seeds stay in [0, 2**31): ALE, dm_control and numpy all accept that range
 
@@ -89,47 +105,6 @@ def assign_quotas(
     return [list(episodes[k::slots]) for k in range(slots)]
 
 
-@dataclass
-class EpisodeResult:
-    """One finished (or failed) episode.
-
-    `trajectory` is set when trajectories were recorded; `frames` holds uint8 (T + 1, H, W, 3)
-    frames when the episode was chosen for video (None otherwise, and when the env cannot render).
-    """
-
-    task_id: str
-    episode: int
-    seed: int
-    episode_return: float
-    length: int
-    success: bool | None
-    status: str = "ok"
-    error: str | None = None
-    wall_s: float = 0.0
-    slot: int = 0
-    trajectory: Episode | None = None
-    frames: np.ndarray | None = None
-    frames_per_second: float | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "failed"
-
-    def to_record(self) -> dict[str, Any]:
-        """The run directory's episode record (format in `gato_eval.results`)."""
-        return {
-            "task": self.task_id,
-            "episode": self.episode,
-            "seed": self.seed,
-            "return": self.episode_return,
-            "length": self.length,
-            "success": self.success,
-            "status": self.status,
-            "error": self.error,
-            "wall_s": round(self.wall_s, 4),
-        }
-
-
 EnvFactory = Callable[[TaskSpec], Any]
 
 
@@ -151,20 +126,8 @@ class _Slot:
     success: bool = False
     started: float = 0.0
     active: bool = False
-    trace: _Trace | None = None
-    frames: list | None = None
-
-
-@dataclass
-class _Trace:
-    """Per-step buffers of a recorded trajectory."""
-
-    observations: list = field(default_factory=list)
-    actions: list = field(default_factory=list)
-    labels: list = field(default_factory=list)
-    rewards: list = field(default_factory=list)
-    terminations: list = field(default_factory=list)
-    truncations: list = field(default_factory=list)
+    trace: TrajectoryRecorder | None = None
+    frames: FrameRecorder | None = None
 
 
 def run_episodes(
@@ -281,10 +244,10 @@ class _Engine:
                 continue
             slot.observation = observation
             slot.episode_return, slot.length, slot.success = 0.0, 0, False
-            slot.trace = _Trace() if self.record else None
+            slot.trace = TrajectoryRecorder() if self.record else None
             if slot.trace is not None:
-                slot.trace.observations.append(_copy_observation(observation))
-            slot.frames = [] if episode in self.video_episodes else None
+                slot.trace.add_observation(observation)
+            slot.frames = FrameRecorder() if episode in self.video_episodes else None
             self._capture_frame(slot)
             self.policy.reset(slot.index, seed)
             slot.active = True
@@ -319,15 +282,9 @@ class _Engine:
             if slot.length >= self.task.max_episode_steps:
                 truncated = True  # safety net; the family's TimeLimit normally does this
             if slot.trace is not None:
-                trace = slot.trace
-                trace.observations.append(_copy_observation(observation))
-                trace.actions.append(np.copy(action))
-                trace.labels.append(
-                    np.copy(labels[row]) if labels is not None else trace.actions[-1]
-                )
-                trace.rewards.append(reward)
-                trace.terminations.append(bool(terminated))
-                trace.truncations.append(bool(truncated))
+                label = labels[row] if labels is not None else None
+                slot.trace.add_step(action, label, reward, terminated, truncated)
+                slot.trace.add_observation(observation)
             slot.observation = observation
             self._capture_frame(slot)
             if terminated or truncated:
@@ -345,9 +302,11 @@ class _Engine:
             success=success,
             wall_s=time.perf_counter() - slot.started,
             slot=slot.index,
-            trajectory=self._build_trajectory(slot, success),
-            frames=_stack_frames(slot.frames),
-            frames_per_second=_render_fps(self.envs[slot.index]),
+            trajectory=(
+                slot.trace.build(self.task.task_id, slot.seed, success) if slot.trace else None
+            ),
+            frames=slot.frames.frames() if slot.frames is not None else None,
+            frames_per_second=render_fps(self.envs[slot.index]),
         )
         slot.trace, slot.frames = None, None
         self.finish(result)
@@ -398,35 +357,9 @@ class _Engine:
 
     # -- recording ----------------------------------------------------------------------------
 
-    def _build_trajectory(self, slot: _Slot, success: bool | None) -> Episode | None:
-        trace = slot.trace
-        if trace is None:
-            return None
-        executed = np.asarray(trace.actions)
-        extras = {}
-        labels = np.asarray(trace.labels)
-        if not np.array_equal(labels, executed):
-            extras["executed_actions"] = executed
-        return Episode(
-            task_id=self.task.task_id,
-            observations=stack_observations(trace.observations),
-            actions=labels,
-            rewards=np.asarray(trace.rewards, dtype=np.float32),
-            terminations=np.asarray(trace.terminations, dtype=bool),
-            truncations=np.asarray(trace.truncations, dtype=bool),
-            seed=slot.seed,
-            success=success,
-            extras=extras,
-        )
-
     def _capture_frame(self, slot: _Slot) -> None:
-        if slot.frames is None:
-            return
-        frame = render_frame(self.envs[slot.index], slot.observation)
-        if frame is None:
-            slot.frames = None  # this env cannot show itself: no video for the episode
-        else:
-            slot.frames.append(frame)
+        if slot.frames is not None:
+            slot.frames.capture(self.envs[slot.index], slot.observation)
 
     # -- timeouts -----------------------------------------------------------------------------
 
@@ -434,47 +367,6 @@ class _Engine:
         if self.step_timeout_s is None:
             return contextlib.nullcontext()
         return _alarm(self.step_timeout_s)
-
-
-def render_frame(env: Any, observation: dict | None) -> np.ndarray | None:
-    """An RGB frame uint8 (H, W, 3) of the env now: its `rgb_array` render if it has one, else
-    the observation's `image`; None when neither exists."""
-    if getattr(env, "render_mode", None) == "rgb_array":
-        frame = env.render()
-        if frame is not None:
-            return np.asarray(frame, dtype=np.uint8)
-    if observation is not None and "image" in observation:
-        return np.asarray(observation["image"], dtype=np.uint8)
-    return None
-
-
-def _render_fps(env: Any) -> float | None:
-    fps = (getattr(env, "metadata", None) or {}).get("render_fps")
-    return float(fps) if isinstance(fps, int | float) and fps > 0 else None
-
-
-def _stack_frames(frames: list | None) -> np.ndarray | None:
-    if not frames:
-        return None
-    return np.stack(frames)
-
-
-def stack_observations(observations: Sequence[dict]) -> BatchedObservation:
-    """Stack per-env observation dicts into one batch (the contract of `policies.base`).
-
-    `text` becomes a list of B strings; every other key an array with a leading axis of B.
-    """
-    first = observations[0]
-    batch: BatchedObservation = {}
-    for key in first:
-        values = [observation[key] for observation in observations]
-        batch[key] = list(values) if key == "text" else np.stack(values)
-    return batch
-
-
-def _copy_observation(observation: dict) -> dict:
-    # Some envs hand out the same buffer every step; a recorded trajectory must own its arrays.
-    return {k: v if isinstance(v, str) else np.array(v, copy=True) for k, v in observation.items()}
 
 
 def _describe(err: BaseException) -> str:

@@ -50,6 +50,13 @@ def run_suite(
     temperature: float = typer.Option(
         None, "--temperature", help="Action sampling temperature; 0 is greedy (default: 0)."
     ),
+    window: str = typer.Option(
+        None,
+        "--window",
+        help="When the context is full: 'recompute' the kept window exactly, or keep the cached "
+        "keys as Transformer-XL memory ('xl', as the paper deployed Gato; faster, inexact "
+        "beyond one layer) (default: recompute).",
+    ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
     out: Path = typer.Option(
         None, "--out", help="Run directory to write (default: runs/<suite>-<time>)."
@@ -126,6 +133,7 @@ def run_suite(
         prompt=prompt,
         prompt_tokens=prompt_tokens,
         temperature=temperature,
+        window=window,
         device=device,
         out=out,
         resume=resume,

@@ -94,6 +94,7 @@ class GatoPolicy:
         prompt: str = "first",
         prompt_tokens: int | None = None,
         temperature: float = 0.0,
+        window: str = "recompute",
     ) -> GatoPolicy:
         """Load a checkpoint directory onto `device` (see `gato_eval.model.checkpoint`)."""
         from gato_eval.model import checkpoint_hash, load_checkpoint
@@ -108,6 +109,7 @@ class GatoPolicy:
             prompt=prompt,
             prompt_tokens=prompt_tokens,
             temperature=temperature,
+            window=window,
             checkpoint=path.resolve(),
             checkpoint_sha256=checkpoint_hash(path),
         )

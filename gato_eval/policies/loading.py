@@ -26,6 +26,7 @@ from gato_eval.policies.plugin import is_plugin_spec, load_plugin_policy
 from gato_eval.policies.prompting import PROMPT_STRATEGIES
 
 KEYWORDS = ("bundled", "random", "expert")
+WINDOWS = ("recompute", "xl")  # gato_eval.model.decoding.WINDOW_MODES, without importing torch
 DEVICES = ("cpu", "cuda", "auto")
 # The fields that must match for a run to be resumed with this policy.
 IDENTITY_FIELDS = ("kind", "name", "checkpoint_sha256", "prompt", "sampling")
@@ -51,11 +52,13 @@ def load_policy(
     prompt: str = "first",
     prompt_tokens: int | None = None,
     temperature: float = 0.0,
+    window: str = "recompute",
     expert_noise: float = 0.0,
 ) -> LoadedPolicy:
     """Build the policy named by `spec` (see the module table).
 
-    `device`, `prompt`, `prompt_tokens` and `temperature` matter for Gato checkpoints only;
+    `device`, `prompt`, `prompt_tokens`, `temperature` and `window` (the KV cache's sliding
+    window: "recompute", exact, or "xl", Transformer-XL memory) matter for Gato checkpoints only;
     `expert_noise` for `expert` only. Anything a user can get wrong is a `GatoEvalError`.
     """
     spec = str(spec).strip()
@@ -65,6 +68,8 @@ def load_policy(
     check_device(device)
     if temperature < 0 or temperature != temperature:
         raise GatoEvalError(f"--temperature must be >= 0, got {temperature}")
+    if window not in WINDOWS:
+        raise GatoEvalError(f"unknown window {window!r}: choose {' or '.join(WINDOWS)}")
     if spec == "random":
         from gato_eval.policies.random import RandomPolicy
 
@@ -90,6 +95,7 @@ def load_policy(
             prompt=prompt,
             prompt_tokens=prompt_tokens,
             temperature=temperature,
+            window=window,
         )
         description = policy.describe()
         description["spec"] = spec

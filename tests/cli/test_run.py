@@ -213,6 +213,7 @@ def test_video_writes_playable_mp4s(cli, suite_file, tmp_path):
         (["--prompt", "frist"], "unknown prompt strategy"),
         (["--model", "no/such/dir"], "not a checkpoint directory"),
         (["--device", "tpu"], "unknown device"),
+        (["--window", "full"], "unknown window"),
         (["--reference", "nobody"], "unknown reference source"),
         (["--resume"], "--resume needs --out"),
     ],
