@@ -8,6 +8,7 @@ rebuilt from the simulator: the agent's observation with the goal taken from
 
 from __future__ import annotations
 
+import warnings
 from importlib import metadata
 
 import numpy as np
@@ -39,8 +40,12 @@ class MetaWorldScriptedExpert(Demonstrator):
         """float32 (B, 4) from `continuous` float32 (B, 39)."""
         state = np.asarray(observations["continuous"], dtype=np.float64)
         actions = np.empty((len(env_indices), 4), dtype=np.float32)
-        for row, slot in enumerate(env_indices):
-            full = state[row].copy()
-            full[GOAL] = self.env(slot)._get_pos_goal()
-            actions[row] = self.policy.get_action(full)
+        with warnings.catch_warnings():
+            # "Constant(s) may be too high": the policies overshoot on purpose; actions are
+            # clipped to the Box (as the env would) before they are used or recorded.
+            warnings.simplefilter("ignore", UserWarning)
+            for row, slot in enumerate(env_indices):
+                full = state[row].copy()
+                full[GOAL] = self.env(slot)._get_pos_goal()
+                actions[row] = self.policy.get_action(full)
         return actions
