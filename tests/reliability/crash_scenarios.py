@@ -1,0 +1,250 @@
+"""Kill loops for each resumable command, and how each compares with an uninterrupted run.
+
+Each `crash_*` function runs the real command twice in subprocesses: once uninterrupted (the
+reference, which also times the kill window) and once under `crash_loop.kill_and_resume`; then
+compares what the two left on disk and returns the figures. A violated invariant (a lost,
+repeated or different episode, step or checkpoint) is an AssertionError naming it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from crash_loop import (
+    KillReport,
+    gato_eval_command,
+    kill_and_resume,
+    measure_uninterrupted,
+    subprocess_env,
+)
+
+from gato_eval.results import EPISODES_FILE, METADATA_FILE, load_run
+
+# Per-episode fields that must match the uninterrupted run exactly (wall_s is a timing).
+EPISODE_FIELDS = ("seed", "return", "length", "success", "status", "error")
+# metrics.csv columns that are timings, not results.
+TIMING_COLUMNS = ("tokens_per_s", "wall_s")
+
+
+@dataclass
+class CrashFigures:
+    """One kill loop's outcome. `units` are episodes (run suite, data collect) or optimizer
+    steps (train); `lost`, `repeated` and `differing` count units against the reference."""
+
+    command: str
+    kills: int
+    startup_kills: int
+    tears: int
+    attempts: int
+    units: str
+    expected: int
+    recovered: int
+    lost: int
+    repeated: int
+    differing: int
+    reference_s: float
+    loop_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _figures(command, report: KillReport, units, expected, recovered, lost, repeated, differing,
+             reference_s) -> CrashFigures:  # fmt: skip
+    return CrashFigures(
+        command=command,
+        kills=report.kills,
+        startup_kills=report.startup_kills,
+        tears=report.tears,
+        attempts=report.attempts,
+        units=units,
+        expected=expected,
+        recovered=recovered,
+        lost=lost,
+        repeated=repeated,
+        differing=differing,
+        reference_s=round(reference_s, 2),
+        loop_s=round(report.wall_s, 2),
+    )
+
+
+def file_size(path: Path) -> int:
+    """Bytes in `path` (-1 when it does not exist): the progress signal of a growing log."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
+
+
+# -- run suite ---------------------------------------------------------------------------------
+
+
+def episode_outcomes(run_dir: Path) -> dict[tuple[str, int], tuple]:
+    """{(task, episode): the exact per-episode result} of a run directory."""
+    run = load_run(run_dir)
+    return {(r["task"], r["episode"]): tuple(r[k] for k in EPISODE_FIELDS) for r in run.episodes}
+
+
+def raw_record_keys(run_dir: Path) -> list[tuple[str, int]]:
+    """(task, episode) of every complete line of episodes.jsonl, repeats included."""
+    keys = []
+    for line in (run_dir / EPISODES_FILE).read_bytes().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            keys.append((record["task"], record["episode"]))
+    return keys
+
+
+def crash_run_suite(
+    workdir: Path,
+    suite: dict,
+    model_args: list[str],
+    *,
+    kills: int,
+    seed: int,
+    tear_probability: float = 0.3,
+    label: str | None = None,
+) -> CrashFigures:
+    """`gato-eval run suite` killed `kills` times and resumed with `--resume --out DIR` alone."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    suite_file = workdir / "suite.json"
+    suite_file.write_text(json.dumps(suite))
+    env = subprocess_env(workdir / "home")
+    reference_dir, crashed_dir = workdir / "reference", workdir / "crashed"
+
+    def command(out: Path) -> list[str]:
+        return gato_eval_command("run", "suite", suite_file, *model_args, "--out", out)
+
+    reference = measure_uninterrupted(
+        command(reference_dir),
+        env,
+        workdir,
+        workdir / "logs" / "reference",
+        progress=lambda: file_size(reference_dir / EPISODES_FILE),
+    )
+    report = kill_and_resume(
+        command(crashed_dir),
+        gato_eval_command("run", "suite", "--resume", "--out", crashed_dir),
+        kills=kills,
+        reference=reference,
+        rng=random.Random(seed),
+        env=env,
+        cwd=workdir,
+        logs=workdir / "logs" / "loop",
+        started=lambda: (crashed_dir / METADATA_FILE).is_file(),
+        progress=lambda: file_size(crashed_dir / EPISODES_FILE),
+        tear=crashed_dir / EPISODES_FILE,
+        tear_probability=tear_probability,
+    )
+    expected, got = episode_outcomes(reference_dir), episode_outcomes(crashed_dir)
+    raw = raw_record_keys(crashed_dir)
+    lost = len(set(expected) - set(got))
+    repeated = len(raw) - len(set(raw))
+    differing = sum(1 for key in set(expected) & set(got) if expected[key] != got[key])
+    figures = _figures(
+        label or "run suite " + " ".join(model_args),
+        report,
+        "episodes",
+        len(expected),
+        len(got),
+        lost,
+        repeated,
+        differing,
+        reference.wall_s,
+    )
+    assert len(set(got) - set(expected)) == 0, f"episodes nobody asked for: {figures}"
+    assert lost == 0 and repeated == 0 and differing == 0, figures
+    assert not load_run(crashed_dir).torn_tail, "the finished run still has a torn tail"
+    return figures
+
+
+# -- train -------------------------------------------------------------------------------------
+
+
+def metric_rows(out: Path) -> list[dict[str, str]]:
+    """metrics.csv rows without the timing columns."""
+    with open(out / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in rows]
+
+
+def same_tensors(a: Path, b: Path) -> bool:
+    """True when two safetensors files hold the same tensor names, dtypes and values, bit for
+    bit (the file bytes may still differ: see the report on safetensors metadata order)."""
+    import torch
+    from safetensors.torch import load_file
+
+    first, second = load_file(a), load_file(b)
+    return first.keys() == second.keys() and all(
+        first[k].dtype == second[k].dtype and torch.equal(first[k], second[k]) for k in first
+    )
+
+
+def crash_train(
+    workdir: Path, train_args: list[str], *, kills: int, seed: int, steps: int
+) -> CrashFigures:
+    """`gato-eval train ... --resume` killed `kills` times; the final model must be bit-equal."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    reference_dir, crashed_dir = workdir / "reference", workdir / "crashed"
+
+    def command(out: Path) -> list[str]:
+        # --resume from the first attempt: a run with nothing to resume starts fresh.
+        return gato_eval_command("train", "--out", out, *train_args, "--resume")
+
+    def has_checkpoint(out: Path) -> bool:
+        root = out / "checkpoints"
+        return root.is_dir() and any(p.name.startswith("step-") for p in root.iterdir())
+
+    # Separate homes: the killed run builds its own text corpus cache, so kills hit that too.
+    reference = measure_uninterrupted(
+        command(reference_dir),
+        subprocess_env(workdir / "reference-home"),
+        workdir,
+        workdir / "logs" / "reference",
+        progress=lambda: file_size(reference_dir / "metrics.csv"),
+    )
+    report = kill_and_resume(
+        command(crashed_dir),
+        command(crashed_dir),
+        kills=kills,
+        reference=reference,
+        rng=random.Random(seed),
+        env=subprocess_env(workdir / "crashed-home"),
+        cwd=workdir,
+        logs=workdir / "logs" / "loop",
+        started=lambda: has_checkpoint(crashed_dir),
+        progress=lambda: file_size(crashed_dir / "metrics.csv"),
+    )
+    expected, got = metric_rows(reference_dir), metric_rows(crashed_dir)
+    steps_seen = [int(row["step"]) for row in got]
+    lost = len(set(range(1, steps + 1)) - set(steps_seen))
+    repeated = len(steps_seen) - len(set(steps_seen))
+    differing = sum(1 for a, b in zip(expected, got, strict=False) if a != b)
+    weights_equal = same_tensors(
+        reference_dir / "model.safetensors", crashed_dir / "model.safetensors"
+    )
+    differing += 0 if weights_equal else 1
+    figures = _figures(
+        "train " + " ".join(train_args),
+        report,
+        "steps",
+        len(expected),
+        len(got),
+        lost,
+        repeated,
+        differing,
+        reference.wall_s,
+    )
+    assert len(expected) == steps, f"the reference run logged {len(expected)} of {steps} steps"
+    assert weights_equal, f"the resumed model differs from the uninterrupted one: {figures}"
+    assert lost == 0 and repeated == 0 and differing == 0, figures
+    final_loss = json.loads((crashed_dir / "config.json").read_text())["provenance"]["final_loss"]
+    reference_loss = json.loads((reference_dir / "config.json").read_text())["provenance"][
+        "final_loss"
+    ]
+    assert final_loss == reference_loss
+    return figures
