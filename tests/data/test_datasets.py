@@ -206,7 +206,7 @@ def small_dataset():
 def test_truncated_hdf5_is_reported_corrupted(small_dataset, cli):
     main = small_dataset.path / "data" / "main_data.hdf5"
     main.write_bytes(main.read_bytes()[:-100])
-    with pytest.raises(GatoEvalError, match="corrupted: main_data.hdf5 has"):
+    with pytest.raises(GatoEvalError, match=r"corrupted: main_data\.hdf5 has"):
         store.load_episodes("babyai-go-to-local")
     result = cli("data", "ls")
     assert result.exit_code == 0 and "corrupted" in result.stdout
@@ -214,7 +214,7 @@ def test_truncated_hdf5_is_reported_corrupted(small_dataset, cli):
 
 def test_garbled_metadata_is_reported_corrupted(small_dataset):
     (small_dataset.path / "data" / "metadata.json").write_text("{not json")
-    with pytest.raises(GatoEvalError, match="metadata.json is unreadable"):
+    with pytest.raises(GatoEvalError, match=r"metadata\.json is unreadable"):
         store.dataset_info("babyai-go-to-local")
     assert store.list_datasets() == []
 
