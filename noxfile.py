@@ -28,8 +28,8 @@ def _install(session: nox.Session, extras: str = "") -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The CI test suite (everything not marked slow)."""
-    _install(session, "[dev]")
+    """The CI test suite (everything not marked slow); Ray for the ray backend's tests."""
+    _install(session, "[dev,ray]")
     session.run("pytest", "-m", "not slow", "-n", "2", *session.posargs, env=HEADLESS)
 
 
