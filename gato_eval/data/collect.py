@@ -230,7 +230,11 @@ def _play(spec, expert, seed: int, missing: list[int], num_envs: int, staging: P
         else:
             trajectory = result.trajectory
             trajectory.extras["episode_index"] = result.episode
-            write_staged_episode(_staged_file(staging, result.episode), trajectory)
+            path = _staged_file(staging, result.episode)
+            try:
+                write_staged_episode(path, trajectory)
+            except OSError as err:
+                raise GatoEvalError(f"cannot write {path}: {err.strerror or err}") from None
         if progress is not None:
             progress.episode(result)
 

@@ -56,20 +56,6 @@ def update_metadata(data_path: Path, metadata: dict) -> None:
     MinariStorage.read(data_path).update_metadata(metadata)
 
 
-def append_episodes(data_path: Path, episodes: Iterable[Episode]) -> tuple[int, int]:
-    """Write `episodes` after the ones already stored; returns (episodes, steps) written."""
-    import h5py
-
-    written = steps = 0
-    with h5py.File(data_path / MAIN_FILE, "a", track_order=True) as handle:
-        for episode in episodes:
-            episode_id = len(handle.keys())
-            _write_episode(handle.create_group(f"episode_{episode_id}"), episode_id, episode)
-            written += 1
-            steps += episode.length
-    return written, steps
-
-
 def write_staged_episode(path: Path, episode: Episode) -> None:
     """One episode in its own small HDF5 file, atomically (a temporary name, then a rename).
 
