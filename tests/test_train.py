@@ -255,6 +255,7 @@ def test_cli_trains_resumes_and_refuses_in_one_line(cli, home, tmp_path):
     out = tmp_path / "cli-run"
     args = ["train", "--out", out, "--preset", "gato-tiny", "--mixture", "no-control"]
     args += ["--steps", "3", "--batch-size", "2", "--context-length", "64", "--device", "cpu"]
+    args += ["--text-characters", "40000"]
     result = cli(*args, "--eval-every", "2", "--checkpoint-every", "2", "--threads", "1")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == str(out)
@@ -273,3 +274,26 @@ def test_cli_trains_resumes_and_refuses_in_one_line(cli, home, tmp_path):
     unknown = cli("train", "--out", tmp_path / "x", "--mixture", "same-domain:dmcc")
     assert unknown.exit_code == 1 and "did you mean: dmc" in unknown.stderr
     assert unknown.stderr.count("\n") == 1
+
+
+def test_cli_trains_on_the_collected_data_sets_of_the_mixture(cli, home, tmp_path):
+    from gato_eval.data.collect import collect_demonstrations
+
+    collect_demonstrations("dmc-cartpole-balance", episodes=2)
+    collect_demonstrations("dmc-cartpole-balance", episodes=2, noise=0.3)
+    collect_demonstrations("babyai-go-to-red-ball", episodes=4)
+    out = tmp_path / "from-data-sets"
+    args = ["--steps", "2", "--batch-size", "2", "--context-length", "192", "--device", "cpu"]
+    args += ["--text-characters", "40000"]
+    result = cli("train", "--out", out, "--mixture", "control", *args, "--threads", "1")
+    assert result.exit_code == 0, result.stderr
+    provenance = json.loads((out / "config.json").read_text())["provenance"]
+    cartpole = provenance["data"]["datasets"]["dmc-cartpole-balance"]
+    # Every data set of the task trains: the clean one and the noise-injected one.
+    assert [s["name"] for s in cartpole["sources"]] == [
+        "dmc-cartpole-balance",
+        "dmc-cartpole-balance-noise0p3",
+    ]
+    assert cartpole["episodes"] == 4 and cartpole["steps"] == 4 * 1000
+    assert provenance["data"]["datasets"]["babyai-go-to-red-ball"]["episodes"] == 4
+    assert set(provenance["data"]["datasets"]) == {"dmc-cartpole-balance", "babyai-go-to-red-ball"}

@@ -30,6 +30,9 @@ def train(
     context_length: int = typer.Option(
         None, "--context-length", help="Tokens per sequence (the preset's)."
     ),
+    text_characters: int = typer.Option(
+        None, "--text-characters", help="Size of the offline text corpus (3,000,000)."
+    ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto (bf16 on CUDA)."),
     eval_every: int = typer.Option(
         200, "--eval-every", help="Held-back evaluation loss every N steps (0: never)."
@@ -68,6 +71,7 @@ def train(
         "warmup": warmup,
         "seed": seed,
         "context_length": context_length,
+        "text_characters": text_characters,
         "device": device,
         "eval_every": eval_every,
         "checkpoint_every": checkpoint_every,

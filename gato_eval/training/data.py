@@ -3,9 +3,9 @@
 `prepare_training_data` turns a resolved `Mixture` into two `SequenceSampler`s (training and
 held-back evaluation) and the provenance a checkpoint records:
 
-1. control episodes per task (from the data sets, or handed in), split by the seed into
-   training and held-back evaluation episodes (`eval_fraction`, at least one when a task has
-   two or more episodes);
+1. control episodes per task (every local data set of the task, clean and noise-injected, or
+   episodes handed in), split by the seed into training and held-back evaluation episodes
+   (`eval_fraction`, at least one when a task has two or more episodes);
 2. the SentencePiece model: loaded when the run already has one (resume, fine-tuning), else
    trained on the text the model sees: the corpus, the caption texts and the BabyAI missions;
 3. every episode and document tokenized once (`TokenStream`), captions rendered on demand.
@@ -14,6 +14,8 @@ held-back evaluation) and the provenance a checkpoint records:
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,14 +36,13 @@ from gato_eval.data.sequences import (
     TokenStream,
 )
 from gato_eval.errors import GatoEvalError
+from gato_eval.paths import home_dir
 from gato_eval.tokenizer.layout import TokenLayout
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1  # sampler streams: evaluation never draws training batches
 CAPTION_EVAL_EXAMPLES = 1_000
 TOKENIZER_FILE = "text.model"
 _SENTENCEPIECE_CAPTIONS = 20_000  # caption texts the tokenizer trains on (they repeat a lot)
-
-EpisodeLoader = Callable[[str], list[Episode]]
 
 
 @dataclass
@@ -87,7 +88,7 @@ def prepare_training_data(
     here. episodes_by_task: episodes to use instead of the data sets (tests, fine-tuning).
     """
     started = time.perf_counter()
-    episodes = _load_episodes(mixture.task_ids, episodes_by_task, log)
+    episodes, dataset_sources = _load_episodes(mixture.task_ids, episodes_by_task, log)
     split = {
         task: split_episodes(eps, options.eval_fraction, options.seed, task)
         for task, eps in episodes.items()
@@ -117,6 +118,7 @@ def prepare_training_data(
             eval_sources[task] = EpisodeSource(task, eval_streams)
             eval_tokens = eval_sources[task].num_tokens
         datasets[task] = {
+            "sources": dataset_sources[task],
             "episodes": len(train_eps) + len(eval_eps),
             "train_episodes": len(train_eps),
             "eval_episodes": len(eval_eps),
@@ -214,26 +216,50 @@ def _load_episodes(
     task_ids: list[str],
     given: dict[str, list[Episode]] | None,
     log: Callable[[str], None],
-) -> dict[str, list[Episode]]:
+) -> tuple[dict[str, list[Episode]], dict[str, list[dict[str, Any]]]]:
+    """(task -> episodes, task -> the data sets they came from); handed-in episodes win."""
     episodes: dict[str, list[Episode]] = {}
-    loader = None
+    sources: dict[str, list[dict[str, Any]]] = {}
     for task in task_ids:
         if given is not None and task in given:
             episodes[task] = list(given[task])
+            sources[task] = [{"name": "(episodes handed to train)", "episodes": len(given[task])}]
         else:
-            loader = loader or default_episode_loader()
-            log(f"loading the data set of {task}")
-            episodes[task] = list(loader(task))
+            log(f"loading the data sets of {task}")
+            episodes[task], sources[task] = load_task_episodes(task)
         if not episodes[task]:
             raise GatoEvalError(f"the data set of {task} holds no episodes")
-    return episodes
+    return episodes, sources
 
 
-def default_episode_loader() -> EpisodeLoader:
-    """`load_episodes(task_id)` of the local demonstration data sets."""
-    from gato_eval.data.datasets import load_episodes
+def load_task_episodes(task_id: str) -> tuple[list[Episode], list[dict[str, Any]]]:
+    """Every episode of every local data set of `task_id` (clean and noise-injected alike:
+    all are demonstrations labelled with the expert's clean actions), in name order, and a
+    description of each data set (name, noise, episodes, sha256, demonstrator)."""
+    from gato_eval.data.datasets import list_datasets, load_episodes
 
-    return load_episodes
+    infos = [info for info in list_datasets() if info.task_id == task_id]
+    if not infos:
+        raise GatoEvalError(
+            f"task {task_id} has no data set: collect one with "
+            f"'gato-eval data collect --task {task_id} --episodes N'"
+        )
+    episodes: list[Episode] = []
+    described = []
+    for info in infos:
+        episodes.extend(load_episodes(info.name))
+        described.append(
+            {
+                "name": info.name,
+                "noise": info.noise,
+                "episodes": info.episodes,
+                "steps": info.steps,
+                "sha256": info.sha256,
+                "demonstrator": info.demonstrator,
+                "expert_score": info.expert_score,
+            }
+        )
+    return episodes, described
 
 
 def _timestep_tokenizer(task_id: str, layout: TokenLayout, text_tokenizer):
@@ -254,6 +280,15 @@ def _encode_episode(tokenizer, episode: Episode, task_id: str) -> TokenStream:
     except GatoEvalError as err:
         raise GatoEvalError(f"{task_id} episode (seed {episode.seed}): {err}") from None
     return TokenStream.from_token_batch(batch)
+
+
+def _tokenizer_cache_path(texts: list[str], vocab_size: int) -> Path:
+    """Where the SentencePiece model trained on exactly `texts` is cached."""
+    digest = hashlib.sha256(f"spm-v1:{vocab_size}".encode())
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\0")
+    return home_dir() / "tokenizers" / f"text-{vocab_size}-{digest.hexdigest()[:20]}.model"
 
 
 def _text_tokenizer(path, layout, corpus, captions, episodes, log):
@@ -277,14 +312,31 @@ def _text_tokenizer(path, layout, corpus, captions, episodes, log):
         }
     )
     caption_texts = captions.captions(limit=_SENTENCEPIECE_CAPTIONS)
-    log(
-        f"training the SentencePiece model ({layout.text_vocab_size} pieces) on "
-        f"{len(corpus.documents):,} documents, {len(caption_texts):,} captions and "
-        f"{len(missions):,} missions"
-    )
-    tokenizer = train_text_tokenizer(
-        [*corpus.documents, *caption_texts, *missions], layout.text_vocab_size, path
-    )
+    texts = [*corpus.documents, *caption_texts, *missions]
+    cached = _tokenizer_cache_path(texts, layout.text_vocab_size)
+    tokenizer = None
+    if cached.is_file():
+        # SentencePiece training is deterministic: the cached model is the one training makes.
+        try:
+            tokenizer = TextTokenizer.load(cached)
+            check_text_vocab(tokenizer, layout)
+            shutil.copyfile(cached, path)
+        except (GatoEvalError, OSError):
+            tokenizer = None  # a damaged cache entry: train again, and replace it
+    if tokenizer is None:
+        log(
+            f"training the SentencePiece model ({layout.text_vocab_size} pieces) on "
+            f"{len(corpus.documents):,} documents, {len(caption_texts):,} captions and "
+            f"{len(missions):,} missions"
+        )
+        tokenizer = train_text_tokenizer(texts, layout.text_vocab_size, path)
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+            shutil.copyfile(path, temporary)
+            os.replace(temporary, cached)
+        except OSError:
+            pass  # the cache only saves time
     info = {
         "file": path.name,
         "vocab_size": tokenizer.vocab_size,
