@@ -6,8 +6,8 @@
 
 What it does, in order (every step is resumable: rerun the script after an interruption):
 
-1. `gato-eval data collect` for each task of the `default` suite that has no data set yet
-   (expert demonstrations; the counts below);
+1. expert demonstrations for each task of the `default` suite whose data sets are missing
+   (`DATA_SETS` below: clean ones, plus noise-injected ones for continuous control);
 2. `gato-eval train` on those tasks plus the no-control data (text corpus and caption scenes),
    the `all` mixture restricted to the default suite so that the run does not depend on which
    other data sets happen to be on the machine. Held-out tasks are in no case part of it.
@@ -29,20 +29,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-# The `default` suite (gato_eval/suites/suites.json, version 1) and how many expert episodes
-# each data set holds. BabyAI levels need hundreds of bot episodes to generalize across missions
-# and layouts (../shared/TRAINING_NOTES.md); continuous control needs tens of noise-injected ones.
-EPISODES = {
-    "atari-pong": 20,
-    "atari-breakout": 20,
-    "dmc-cartpole-balance": 50,
-    "dmc-point-mass-easy": 50,
-    "metaworld-reach": 100,
-    "metaworld-button-press-topdown": 100,
-    "babyai-go-to-red-ball": 500,
-    "babyai-go-to-local": 2000,
+# The `default` suite (gato_eval/suites/suites.json, version 1): per task, (episodes, noise) of
+# each data set to collect. Every task gets clean demonstrations (prompts, expert scores); the
+# continuous-control tasks also get noise-injected ones (DART: executed with noise, labelled with
+# the clean action), which is what made cartpole learnable (../shared/TRAINING_NOTES.md). BabyAI
+# needs hundreds of bot episodes to cover its missions and layouts. Training reads every data set
+# of a task. Noise is Gaussian sigma for continuous actions, epsilon for discrete ones. Memory:
+# images stay uint8 (80x64 Atari frames, 15 KB each); the whole set peaks at a few GB of RAM.
+DATA_SETS = {
+    "atari-pong": [(4, 0.0), (4, 0.1)],  # a 21-point game is about 13,000 agent steps
+    "atari-breakout": [(10, 0.0), (10, 0.1)],
+    "dmc-cartpole-balance": [(20, 0.0), (50, 0.5)],
+    "dmc-point-mass-easy": [(20, 0.0), (50, 0.3)],
+    "metaworld-reach": [(50, 0.0), (100, 0.3)],
+    "metaworld-button-press-topdown": [(50, 0.0), (100, 0.3)],
+    "babyai-go-to-red-ball": [(500, 0.0)],
+    "babyai-go-to-local": [(2000, 0.0)],
 }
-MIXTURE = ",".join([*EPISODES, "no-control"])
+MIXTURE = ",".join([*DATA_SETS, "no-control"])
 TRAIN_OPTIONS = {
     "--preset": "gato-tiny",  # 4 layers, width 128, text vocabulary 1024
     "--mixture": MIXTURE,
@@ -62,28 +66,28 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="model directory")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--threads", default="1", help="torch CPU threads (1 is fastest here)")
-    parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.add_argument("--dry-run", action="store_true", help="print what would run")
     args = parser.parse_args()
 
-    from gato_eval.data.mixtures import DataCatalog
+    from gato_eval.data.collect import collect_demonstrations
+    from gato_eval.data.datasets import dataset_name, list_datasets
     from gato_eval.paths import models_dir
 
     out = args.out or models_dir() / "gato-default"
-    have = DataCatalog.from_installed().with_data
-    commands = [
-        ["gato-eval", "data", "collect", "--task", task, "--episodes", str(count)]
-        for task, count in EPISODES.items()
-        if task not in have
-    ]
+    have = {info.name for info in list_datasets()}
+    for task, sets in DATA_SETS.items():
+        for episodes, noise in sets:
+            if dataset_name(task, noise) in have:
+                continue
+            print(f"collect {dataset_name(task, noise)}: {episodes} episodes", flush=True)
+            if not args.dry_run:  # resumable: an interrupted collection continues
+                collect_demonstrations(task, episodes, noise=noise, seed=0)
     train = ["gato-eval", "train", "--out", str(out), "--device", args.device]
     train += ["--threads", args.threads, "--resume"]
     train += [item for pair in TRAIN_OPTIONS.items() for item in pair]
-    commands.append(train)
-    for command in commands:
-        print("$", shlex.join(command), flush=True)
-        if not args.dry_run:
-            subprocess.run(command, check=True)
+    print("$", shlex.join(train), flush=True)
     if not args.dry_run:
+        subprocess.run(train, check=True)
         print(f"model: {out}")
 
 
