@@ -84,6 +84,7 @@ def check_settings(settings: TrainSettings) -> None:
         if value < 1:
             raise GatoEvalError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     non_negative = {
+        "seed": settings.seed,
         "warmup": settings.warmup,
         "eval_every": settings.eval_every,
         "checkpoint_every": settings.checkpoint_every,
