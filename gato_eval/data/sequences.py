@@ -38,7 +38,7 @@ from gato_eval.tokenizer.images import images_to_patches
 PROMPT_PROBABILITY = 0.25  # Sec. 2.3: "for 25% of the sequences in each batch"
 PROMPT_END_SHARE = 0.5  # Sec. 2.3: half from the episode's end, half uniformly sampled
 DEFAULT_PROMPT_FRACTION = 0.5  # of the context; matches evaluation's default prompt length
-_PATCH_SCALE = 127.5 * 4.0  # float patch = uint8 / 510 - 1/4 (tokenizer/images.py)
+_PATCH_SCALE = np.float32(127.5 * 4.0)  # float patch = uint8 / 510 - 1/4 (tokenizer/images.py)
 
 
 @dataclass
@@ -66,10 +66,7 @@ class TokenStream:
         if batch.num_rows != 1:
             raise ValueError(f"a token stream comes from a 1-row TokenBatch, not {batch.num_rows}")
         n = int(batch.lengths[0])
-        # Exact: float patches are uint8 / 510 - 1/4 to within 1e-7, far below the 0.5 rounding.
-        patches = np.rint((batch.patches + np.float32(0.25)) * np.float32(_PATCH_SCALE))
-        if len(patches) and (patches.min() < 0 or patches.max() > 255):
-            raise ValueError("TokenBatch patches are not normalized uint8 pixels")
+        patches = _patches_to_uint8(batch.patches)
         is_image = batch.is_image[0, :n].copy()
         return cls(
             token_ids=batch.token_ids[0, :n].copy(),
@@ -77,7 +74,7 @@ class TokenStream:
             is_image=is_image,
             loss_mask=batch.loss_mask[0, :n].copy(),
             timestep_start=batch.timestep_start[0, :n].copy(),
-            patches=patches.astype(np.uint8),
+            patches=patches,
             patch_row_interval=batch.patch_row_interval.copy(),
             patch_col_interval=batch.patch_col_interval.copy(),
             patches_before=np.concatenate([[0], np.cumsum(is_image)]).astype(np.int64),
@@ -118,6 +115,21 @@ class TokenStream:
     @property
     def nbytes(self) -> int:
         return sum(getattr(self, f).nbytes for f in self.__dataclass_fields__)
+
+
+def _patches_to_uint8(patches: np.ndarray, chunk: int = 16_384) -> np.ndarray:
+    """float32 (N, 3, 16, 16) tokenizer patches -> the uint8 pixels they came from.
+
+    Exact: a float patch is pixel / 510 - 1/4 to within 1e-7, far below the 0.5 of rounding.
+    Chunked, so a long Atari episode needs no second full-size float copy.
+    """
+    out = np.empty(patches.shape, dtype=np.uint8)
+    for start in range(0, len(patches), chunk):
+        pixels = np.rint((patches[start : start + chunk] + np.float32(0.25)) * _PATCH_SCALE)
+        if pixels.size and (pixels.min() < 0 or pixels.max() > 255):
+            raise ValueError("TokenBatch patches are not normalized uint8 pixels")
+        out[start : start + chunk] = pixels
+    return out
 
 
 @dataclass(frozen=True)
