@@ -110,11 +110,11 @@ def prepare_training_data(
     for task, (train_eps, eval_eps) in split.items():
         log(f"tokenizing {task}: {len(train_eps) + len(eval_eps)} episodes")
         tokenizer = _timestep_tokenizer(task, layout, text_tokenizer)
-        train_streams = [_encode_episode(tokenizer, e, task) for e in train_eps]
+        train_streams = [encode_episode_stream(tokenizer, e, task) for e in train_eps]
         train_sources[task] = EpisodeSource(task, train_streams)
         eval_tokens = 0
         if eval_eps:
-            eval_streams = [_encode_episode(tokenizer, e, task) for e in eval_eps]
+            eval_streams = [encode_episode_stream(tokenizer, e, task) for e in eval_eps]
             eval_sources[task] = EpisodeSource(task, eval_streams)
             eval_tokens = eval_sources[task].num_tokens
         datasets[task] = {
@@ -227,8 +227,9 @@ def _load_episodes(
         else:
             log(f"loading the data sets of {task}")
             episodes[task], sources[task] = load_task_episodes(task)
+        episodes[task] = [e for e in episodes[task] if e.length > 0]  # 0 steps: no tokens
         if not episodes[task]:
-            raise GatoEvalError(f"the data set of {task} holds no episodes")
+            raise GatoEvalError(f"the data set of {task} holds no episodes with steps")
     return episodes, sources
 
 
@@ -274,12 +275,21 @@ def _timestep_tokenizer(task_id: str, layout: TokenLayout, text_tokenizer):
         env.close()
 
 
-def _encode_episode(tokenizer, episode: Episode, task_id: str) -> TokenStream:
-    try:
-        batch = tokenizer.encode_episode(episode.observations, episode.actions)
-    except GatoEvalError as err:
-        raise GatoEvalError(f"{task_id} episode (seed {episode.seed}): {err}") from None
-    return TokenStream.from_token_batch(batch)
+def encode_episode_stream(
+    tokenizer, episode: Episode, task_id: str, chunk: int = 2048
+) -> TokenStream:
+    """An episode's TokenStream, tokenized `chunk` timesteps at a time (timesteps encode
+    independently), so a 13,000-step Atari game never holds all its float patches at once."""
+    streams = []
+    for start in range(0, episode.length, chunk):
+        end = min(start + chunk, episode.length)
+        observations = {key: value[start:end] for key, value in episode.observations.items()}
+        try:
+            batch = tokenizer.encode_episode(observations, episode.actions[start:end])
+        except GatoEvalError as err:
+            raise GatoEvalError(f"{task_id} episode (seed {episode.seed}): {err}") from None
+        streams.append(TokenStream.from_token_batch(batch))
+    return streams[0] if len(streams) == 1 else TokenStream.concatenate(streams)
 
 
 def _tokenizer_cache_path(texts: list[str], vocab_size: int) -> Path:

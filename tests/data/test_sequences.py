@@ -272,3 +272,18 @@ def test_a_timestep_longer_than_the_context_is_a_clear_error(pong):
     sampler = SequenceSampler({"p": source}, {"p": 1.0}, 10, seed=0, prompt_probability=0.0)
     with pytest.raises(GatoEvalError, match="longer than the 10 positions"):
         sampler.sample_batch(0, 2)
+
+
+def test_chunked_episode_tokenization_equals_the_whole(text_tokenizer):
+    from gato_eval.training.data import encode_episode_stream
+
+    episode = collect("atari-pong", episodes=1, steps=7)[0]
+    env = make_env("atari-pong")
+    tokenizer = TimestepTokenizer.for_env(env, LAYOUT, text_tokenizer)
+    env.close()
+    whole = TokenStream.from_token_batch(
+        tokenizer.encode_episode(episode.observations, episode.actions)
+    )
+    chunked = encode_episode_stream(tokenizer, episode, "atari-pong", chunk=3)
+    for name in whole.__dataclass_fields__:
+        assert np.array_equal(getattr(whole, name), getattr(chunked, name)), name
