@@ -15,8 +15,9 @@ with `step_seed(seed, step)` (dropout, patch positions), forward under the devic
 gradient norm, step. Every `eval_every` steps the loss over fixed held-back batches is logged;
 every `checkpoint_every` steps a training checkpoint is saved (`training/checkpoints.py`), and
 `--resume` continues from the newest one exactly: the next step's loss equals that of a run that
-never stopped (same device). The final model is written to OUT itself, in the checkpoint format
-`gato-eval run --model OUT` loads, with its provenance in config.json.
+never stopped (bit for bit on CPU; on CUDA to the precision of its nondeterministic kernels,
+such as the embedding backward's atomic adds). The final model is written to OUT itself, in
+the checkpoint format `gato-eval run --model OUT` loads, with its provenance in config.json.
 """
 
 from __future__ import annotations
