@@ -236,30 +236,39 @@ def _normalized_scores(run_dir):
     return {row.task: row.normalized for row in summarize_run(run_dir, "project")}
 
 
-def _expert_versus_random(cli, tmp_path, suite, episodes):
-    expert, rand = tmp_path / "expert", tmp_path / "random"
-    for model, out in (("expert", expert), ("random", rand)):
+def _expert_versus_random(cli, tmp_path, monkeypatch, tasks, demos, episodes):
+    """Measure project references in a private home (expert: `demos` demonstrations, random:
+    as many random episodes, other seeds than the evaluation's), then evaluate both policies."""
+    monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
+    for task in tasks:
+        result = cli("data", "collect", "--task", task, "--episodes", demos, "--seed", "100")
+        assert result.exit_code == 0, result.stderr
+        result = cli("data", "reference", task, "--random-episodes", demos, "--seed", "200")
+        assert result.exit_code == 0, result.stderr
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps({"name": "sanity", "version": 1, "episodes": 1, "tasks": tasks}))
+    scores = {}
+    for model in ("expert", "random"):
+        out = tmp_path / model
         result = cli("run", "suite", suite, "--model", model, "--episodes", episodes, "--out", out)
         assert result.exit_code == 0, result.stderr
-    expert_scores, random_scores = _normalized_scores(expert), _normalized_scores(rand)
-    scored = [task for task, value in expert_scores.items() if value is not None]
-    if not scored:
-        pytest.skip(
-            "no project reference scores measured yet (the demonstrations issue records them)"
-        )
-    for task in scored:
-        # References come from many episodes; these are a few, hence the tolerances.
-        assert 0.75 <= expert_scores[task] <= 1.25, (task, expert_scores[task])
-        assert -0.25 <= random_scores[task] <= 0.25, (task, random_scores[task])
+        scores[model] = _normalized_scores(out)
+    for task in tasks:
+        # A few episodes against references from a few more: hence the tolerances.
+        assert 0.8 <= scores["expert"][task] <= 1.1, (task, scores["expert"][task])
+        assert -0.2 <= scores["random"][task] <= 0.2, (task, scores["random"][task])
 
 
-def test_expert_scores_about_100_and_random_about_0(cli, tmp_path):
-    suite = tmp_path / "cheap.json"
-    tasks = ["dmc-cartpole-balance", "metaworld-reach", "babyai-go-to-red-ball"]
-    suite.write_text(json.dumps({"name": "cheap", "version": 1, "episodes": 3, "tasks": tasks}))
-    _expert_versus_random(cli, tmp_path, suite, "3")
+def test_expert_scores_about_100_and_random_about_0(cli, tmp_path, monkeypatch):
+    # One cheap task in CI; the slow session covers the default suite.
+    _expert_versus_random(cli, tmp_path, monkeypatch, ["dmc-cartpole-balance"], "6", "3")
 
 
 @pytest.mark.slow
-def test_expert_and_random_on_the_whole_default_suite(cli, tmp_path):
-    _expert_versus_random(cli, tmp_path, "default", "5")
+def test_expert_and_random_on_the_default_suite(cli, tmp_path, monkeypatch):
+    # Atari is left out: the default suite caps its episodes at 1,000 steps while references
+    # (and demonstrations) are whole games, so 100% is not expected there.
+    from gato_eval.suites.registry import get_suite
+
+    tasks = [t for t in get_suite("default").tasks if not t.startswith("atari-")]
+    _expert_versus_random(cli, tmp_path, monkeypatch, tasks, demos="50", episodes="30")
