@@ -84,6 +84,7 @@ class GatoPolicy:
         self.checkpoint = checkpoint
         self.checkpoint_sha256 = checkpoint_sha256
         self._task: TaskSpec | None = None
+        self._demonstration_cache: dict[str, Sequence] = {}
 
     @classmethod
     def from_checkpoint(
@@ -131,6 +132,38 @@ class GatoPolicy:
             },
         }
 
+    def prepare(self, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
+        """Find every task's prompt demonstrations before a run writes anything.
+
+        A task without any is a one-line error naming all such tasks. Returns
+        {"prompt_sources": {task id: where its prompts come from}} for the run's metadata.
+        """
+        if self.prompt == "none" or self.prompt_tokens == 0:
+            return {}
+        sources, missing = {}, []
+        for task in tasks:
+            demos = self._demonstrations_of(task.task_id)
+            if len(demos) == 0:
+                missing.append(task.task_id)
+            info = getattr(demos, "info", None)
+            sources[task.task_id] = {
+                "candidates": len(demos),
+                "dataset": None if info is None else info.name,
+                "path": None if info is None else str(info.path),
+                "sha256": None if info is None else info.sha256,
+            }
+        if missing:
+            raise GatoEvalError(
+                f"no successful demonstration to prompt with for {', '.join(missing)}: collect "
+                "some with `gato-eval data collect --task TASK` or run with --prompt none"
+            )
+        return {"prompt_sources": sources}
+
+    def _demonstrations_of(self, task_id: str) -> Sequence:
+        if task_id not in self._demonstration_cache:
+            self._demonstration_cache[task_id] = self.demonstrations(task_id)
+        return self._demonstration_cache[task_id]
+
     # -- the Policy contract --------------------------------------------------------------------
 
     def start(self, task: TaskSpec, envs: Sequence[Any]) -> None:
@@ -150,7 +183,7 @@ class GatoPolicy:
         self._prompt_cache: dict[int, Any] = {}
         self._candidates: Sequence = []
         if self.prompt != "none" and self.prompt_tokens > 0:
-            self._candidates = self.demonstrations(task.task_id)
+            self._candidates = self._demonstrations_of(task.task_id)
             if len(self._candidates) == 0:
                 raise GatoEvalError(
                     f"{task.task_id}: no successful demonstration to prompt with; collect "

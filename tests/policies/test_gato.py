@@ -182,9 +182,21 @@ def test_prompts_come_from_the_task_data_set(model, tmp_path, monkeypatch):
     demos = load_prompt_demonstrations("dmc-cartpole-balance")
     assert len(demos) >= 1 and demos[0].length == 1000
     policy = GatoPolicy(model, prompt="end", prompt_tokens=63)
+    sources = policy.prepare([CARTPOLE])["prompt_sources"]["dmc-cartpole-balance"]
+    assert sources["dataset"] == "dmc-cartpole-balance" and len(sources["sha256"]) == 64
     env = make_env(CARTPOLE)
     policy.start(CARTPOLE, [env])
     prompt = policy._prompt_for(11)
     assert prompt.lengths[0] == 63  # nine whole 7-token timesteps from the demonstration's end
     policy.close()
     env.close()
+
+
+def test_missing_prompts_stop_the_run_before_it_is_written(cli, model, tmp_path, monkeypatch):
+    monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "empty-home"))
+    checkpoint = save_checkpoint(model, tmp_path / "ckpt")
+    out = tmp_path / "run"
+    result = cli("run", "suite", "heldout", "--model", checkpoint, "--out", out)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "no successful demonstration to prompt with for dmc-cartpole-swingup" in result.stderr
+    assert not out.exists()
