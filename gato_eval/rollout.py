@@ -5,10 +5,10 @@ environment slots and reports each finished episode through a callback.
 
 Rules it keeps (../DESIGN.md "Known traps"):
 
-- **Episode quotas are fixed up front.** Slot k plays `episodes[k::num_envs]`, in order, assigned
-  before the first step. A slot that finishes its quota goes idle; it never steals work. So with
-  many slots the short episodes are not over-counted (the bias of "record whatever finishes
-  first until N episodes are in").
+- **Episode quotas are fixed up front.** With K = min(num_envs, len(episodes)) slots, slot k
+  plays `episodes[k::K]`, in order, assigned before the first step. A slot that finishes its
+  quota goes idle; it never steals work. So with many slots the short episodes are not
+  over-counted (the bias of "record whatever finishes first until N episodes are in").
 - **One seed per episode.** Every episode is reset with its own seed, `episode_seed(run_seed,
   task_id, episode_index)`, so for a deterministic policy an episode's result depends only on
   (run seed, task, episode index): not on `num_envs`, on the slot it ran in, or on scheduling.
@@ -171,6 +171,8 @@ def run_episodes(
     previous_handler = _install_alarm_handler() if engine.step_timeout_s else None
     try:
         engine.open(quotas)
+        if all(env is None for env in engine.envs):
+            return [results[index] for index, _ in episodes]  # every episode failed already
         policy.start(task, engine.envs)
         for slot in engine.slots:
             engine.begin_next_episode(slot)
@@ -272,7 +274,7 @@ class _Engine:
                         action
                     )
             except Exception as err:
-                self._fail_episode(slot, f"step {slot.length} failed: {_describe(err)}")
+                self._fail_episode(slot, f"step {slot.length + 1} failed: {_describe(err)}")
                 self.begin_next_episode(slot)
                 continue
             slot.episode_return += float(reward)

@@ -213,7 +213,7 @@ def test_a_failing_step_or_reset_fails_only_that_episode():
     assert status == {0: "ok", 1: "ok", 2: "failed", 3: "ok", 4: "failed", 5: "ok"}
     failed = {r.episode: r for r in results if r.failed}
     assert failed[2].error == "reset failed: RuntimeError: emulator crashed while resetting"
-    assert failed[4].error == "step 2 failed: FloatingPointError: physics went unstable"
+    assert failed[4].error == "step 3 failed: FloatingPointError: physics went unstable"
     assert failed[4].length == 2 and failed[4].episode_return > 0
     # The broken envs were closed and replaced; every env is closed at the end.
     assert len(made) == 4 and all(env.closed for env in made)
@@ -224,8 +224,10 @@ def test_an_env_that_cannot_be_made_fails_its_quota():
     def make_env(task):
         raise OSError("no display")
 
-    results = run_episodes(TASK, LoggingPolicy(), [(0, 1), (1, 2)], 2, make_env=make_env)
+    policy = LoggingPolicy()
+    results = run_episodes(TASK, policy, [(0, 1), (1, 2)], 2, make_env=make_env)
     assert [r.status for r in results] == ["failed", "failed"]
+    assert policy.started == 0 and not policy.events  # nothing to play, nothing asked of it
     assert results[0].error == "making the env failed: OSError: no display"
 
 
