@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import metadata
@@ -26,6 +27,8 @@ from gato_eval.suites.spec import FAMILIES, TaskSpec
 SUITES_FILE = Path(__file__).with_name("suites.json")
 SUITES_FORMAT = 1
 RENDER_MODES = (None, "rgb_array")
+MAX_SUITE_EPISODES = 100_000  # the most `run suite --episodes` accepts
+_FILE_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 # The packages whose versions decide what a family's environments do (the simulator first).
 FAMILY_PACKAGES = {
@@ -228,7 +231,15 @@ def _load_suite_file(path: Path) -> Suite:
         raise GatoEvalError(f"cannot read suite file {path}: {err}") from err
     if not isinstance(entry, dict) or "name" not in entry:
         raise GatoEvalError(f"{path}: a suite file is one JSON object with a 'name'")
-    return _build_suite(str(entry["name"]), entry, list(entry.get("tasks", [])), path)
+    name, tasks = entry["name"], entry.get("tasks", [])
+    # The name becomes part of the default run directory (runs/<name>-<time>): no '../'.
+    if not isinstance(name, str) or not _FILE_SAFE_NAME.match(name):
+        raise GatoEvalError(
+            f"{path}: the suite name must be letters, digits, '.', '_' or '-', got {name!r}"
+        )
+    if not isinstance(tasks, list) or not all(isinstance(task, str) for task in tasks):
+        raise GatoEvalError(f"{path}: 'tasks' must be a list of task ids")
+    return _build_suite(name, entry, list(tasks), path)
 
 
 def _build_suite(name: str, entry: dict[str, Any], task_ids: list[str], source: Path) -> Suite:
@@ -241,13 +252,18 @@ def _build_suite(name: str, entry: dict[str, Any], task_ids: list[str], source: 
     for task_id in task_ids:
         if task_id not in known:
             raise GatoEvalError(f"{where}: unknown task '{task_id}'{close_matches(task_id, known)}")
-    caps = {str(k): v for k, v in dict(entry.get("max_episode_steps", {})).items()}
+    steps = entry.get("max_episode_steps", {})
+    if not isinstance(steps, dict):
+        raise GatoEvalError(f"{where}: 'max_episode_steps' must map families to step counts")
+    caps = {str(k): v for k, v in steps.items()}
     for family, cap in caps.items():
         if family not in FAMILIES or not isinstance(cap, int) or cap < 1:
             raise GatoEvalError(f"{where}: bad max_episode_steps entry {family!r}: {cap!r}")
     version, episodes = entry.get("version"), entry.get("episodes")
-    if not isinstance(version, int) or not isinstance(episodes, int) or episodes < 1:
-        raise GatoEvalError(f"{where} needs an integer 'version' and 'episodes' >= 1")
+    if not isinstance(version, int) or not isinstance(episodes, int):
+        raise GatoEvalError(f"{where} needs an integer 'version' and 'episodes'")
+    if not 1 <= episodes <= MAX_SUITE_EPISODES:
+        raise GatoEvalError(f"{where}: 'episodes' must be in [1, {MAX_SUITE_EPISODES}]")
     return Suite(
         name=name,
         version=version,
