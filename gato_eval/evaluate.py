@@ -33,6 +33,7 @@ DEFAULT_STEP_TIMEOUT_S = 300.0  # far beyond any healthy step; catches hung emul
 VIDEO_DIR = "videos"
 MAX_EPISODES = 100_000
 MAX_ENVS = 1024
+MAX_STEP_TIMEOUT_S = 1e6  # eleven days: longer means no timeout at all
 RECORDED_PACKAGES = (
     "gato-eval",
     "torch",
@@ -278,8 +279,12 @@ def _check_counts(options: RunOptions) -> None:
             raise GatoEvalError(f"{name} must be in [{low}, {high}], got {value}")
     if options.seed is not None and not 0 <= options.seed < 2**63:
         raise GatoEvalError(f"--seed must be a non-negative integer, got {options.seed}")
-    if options.step_timeout_s is not None and not options.step_timeout_s > 0:
-        raise GatoEvalError(f"--step-timeout must be > 0 seconds, got {options.step_timeout_s}")
+    timeout = options.step_timeout_s
+    # The OS interval timer overflows past ~1e9 s: `inf` or 1e12 would fail every episode.
+    if timeout is not None and not 0 < timeout <= MAX_STEP_TIMEOUT_S:
+        raise GatoEvalError(
+            f"--step-timeout must be in (0, {MAX_STEP_TIMEOUT_S:g}] seconds, got {timeout}"
+        )
 
 
 def _refuse_existing_run(path: Path) -> None:
