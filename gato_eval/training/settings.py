@@ -10,6 +10,9 @@ from typing import Any
 from gato_eval.errors import GatoEvalError
 
 OPTIMIZERS = ("adamw", "adam")
+MAX_BATCH_SIZE = 65_536  # sequences per step (the paper: 512)
+MAX_CONTEXT_LENGTH = 65_536  # tokens per sequence (the paper: 1024)
+MAX_THREADS = 1024
 SCHEDULES = ("cosine", "constant")
 # Settings that change nothing about what is computed: a resumed run may change them.
 RUNTIME_SETTINGS = frozenset(
@@ -104,8 +107,16 @@ def check_settings(settings: TrainSettings) -> None:
         raise GatoEvalError(f"unknown schedule {settings.schedule!r}: choose {SCHEDULES}")
     if not 0.0 <= settings.eval_fraction < 1.0:
         raise GatoEvalError(f"eval_fraction must be in [0, 1), got {settings.eval_fraction}")
-    if settings.context_length is not None and settings.context_length < 2:
-        raise GatoEvalError(f"--context-length must be >= 2, got {settings.context_length}")
+    # Absurd sizes fail fast here instead of as a numpy/torch allocation traceback minutes in.
+    limits = {  # threads 0 means torch's default
+        "batch_size": (settings.batch_size, 1, MAX_BATCH_SIZE),
+        "context_length": (settings.context_length, 2, MAX_CONTEXT_LENGTH),
+        "threads": (settings.threads, 0, MAX_THREADS),
+    }
+    for name, (value, low, high) in limits.items():
+        if value is not None and not low <= value <= high:
+            flag = "--" + name.replace("_", "-")
+            raise GatoEvalError(f"{flag} must be in [{low}, {high}], got {value}")
 
 
 def settings_from_options(out: Path, resume: bool, given: dict[str, Any]) -> TrainSettings:

@@ -156,7 +156,10 @@ class Trainer:
     def _place_tokenizer(self, source: Path | None) -> None:
         """The run's SentencePiece model lives at OUT/text.model: copied from the checkpoint it
         starts from, or trained there by the data preparation."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # --out is a file, or somewhere nothing can be written
+            raise GatoEvalError(f"cannot write to --out {self.out}: {err.strerror}") from None
         if source is None:
             if self.tokenizer_path.exists():
                 self.tokenizer_path.unlink()  # a leftover of a run that died before step 1
