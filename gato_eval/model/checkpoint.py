@@ -245,6 +245,14 @@ def _read_weights(path: Path, config: GatoConfig) -> dict[str, torch.Tensor]:
         tensors = load_file(path, device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise GatoEvalError(f"{path} is truncated or corrupted ({err})") from None
+    # Even on the meta device a model costs time and memory per layer: a config.json claiming
+    # a million layers would hang here (and then exhaust memory) before any shape is compared.
+    blocks = {name.split(".")[1] for name in tensors if name.startswith("blocks.")}
+    if len(blocks) != config.num_layers:
+        raise GatoEvalError(
+            f"{path} holds {len(blocks)} transformer blocks but {CONFIG_FILE} says "
+            f"num_layers={config.num_layers}"
+        )
     with torch.device("meta"):
         expected = {name: tuple(t.shape) for name, t in GatoModel(config).state_dict().items()}
     missing = sorted(set(expected) - set(tensors))
