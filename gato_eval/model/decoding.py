@@ -30,6 +30,7 @@ never depend on which other rows share the batch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -140,14 +141,24 @@ class KVCacheDecoder:
         self.device = parameter.device
         dtype = cache_dtype or (torch.bfloat16 if self.device.type == "cuda" else parameter.dtype)
         shape = (self.num_rows, config.num_heads, self.context, config.kv_size)
-        self._keys = [torch.zeros(shape, dtype=dtype, device=self.device) for _ in model.blocks]
-        self._values = [torch.zeros(shape, dtype=dtype, device=self.device) for _ in model.blocks]
-        # Input embeddings of cached positions: what a recompute slide re-prefills from.
-        self._inputs = (
-            torch.zeros(self.num_rows, self.context, config.width, device=self.device)
-            if window == "recompute"
-            else None
-        )
+        try:
+            self._keys = [torch.zeros(shape, dtype=dtype, device=self.device) for _ in model.blocks]
+            self._values = [
+                torch.zeros(shape, dtype=dtype, device=self.device) for _ in model.blocks
+            ]
+            # Input embeddings of cached positions: what a recompute slide re-prefills from.
+            self._inputs = (
+                torch.zeros(self.num_rows, self.context, config.width, device=self.device)
+                if window == "recompute"
+                else None
+            )
+        except RuntimeError as err:  # torch's allocators (CPU and CUDA OOM) raise RuntimeErrors
+            size = 2 * len(model.blocks) * math.prod(shape) * dtype.itemsize / 2**30
+            raise GatoEvalError(
+                f"cannot allocate the key/value caches for {self.num_rows} rows x {self.context} "
+                f"positions (about {size:,.1f} GiB) on {self.device}: use fewer --envs or a "
+                f"model with a shorter context_length ({type(err).__name__})"
+            ) from None
         self._timestep_start = np.zeros((self.num_rows, self.context), dtype=bool)
         self._lengths = np.zeros(self.num_rows, dtype=np.int64)
         self._dropped = np.zeros(self.num_rows, dtype=np.int64)
