@@ -78,7 +78,9 @@ def save_checkpoint(
         }
         weights = directory / WEIGHTS_FILE
         temporary = directory / f".{WEIGHTS_FILE}.tmp"
-        save_file(tensors, temporary, metadata={"format": "pt", "producer": "gato-eval"})
+        # One metadata key: safetensors writes the map in a per-process random order, so with
+        # two keys the same weights hashed differently from one process to the next.
+        save_file(tensors, temporary, metadata={"format": "pt"})
         os.replace(temporary, weights)
         files = {WEIGHTS_FILE: file_sha256(weights)}
         if tokenizer_name is not None:
