@@ -28,9 +28,9 @@ FAULTS = {
 }
 EXPECTED_ERRORS = {
     ("atari-pong", 2): "reset failed: RuntimeError: Invalid game mode requested",
-    ("atari-pong", 3): "step 0 failed: StepTimeoutError",
+    ("atari-pong", 3): "step 1 failed: StepTimeoutError",
     ("babyai-go-to-red-ball", 3): "reset failed: StepTimeoutError",
-    ("dmc-cartpole-balance", 1): "step 0 failed: PhysicsError",
+    ("dmc-cartpole-balance", 1): "step 1 failed: PhysicsError",
 }
 AGENT = "env_faults:SabotagingAgent"
 STEP_TIMEOUT = "1.5"  # healthy resets and steps here take milliseconds
@@ -57,6 +57,7 @@ def run_faulty_suite(cli, tmp_path, monkeypatch, envs: int, faults: dict):
 
 
 def test_faulty_episodes_fail_alone_and_are_counted(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # simulators that log (MUJOCO_LOG.TXT) write here
     clean, clean_dir = run_faulty_suite(cli, tmp_path, monkeypatch, envs=1, faults={})
     assert clean.exit_code == 0, clean.stderr
     faulty, faulty_dir = run_faulty_suite(cli, tmp_path, monkeypatch, envs=2, faults=FAULTS)
