@@ -107,7 +107,8 @@ def run_suite(
     item_size: int = typer.Option(
         None,
         "--item-size",
-        help="Episodes per Ray work item (default: 2 x --envs, less when workers would idle).",
+        help="Episodes per Ray work item (default: up to 4 x --envs, in whole rounds over the "
+        "workers).",
     ),
 ) -> None:
     """Roll out a policy, prompt-conditioned, on every task of SUITE and score it.

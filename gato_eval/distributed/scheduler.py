@@ -55,6 +55,7 @@ class WorkScheduler:
         self.items = deque(split_work(job.missing, size))
         self.workers = max(1, min(workers, len(self.items)))
         self._check_fits_cluster()
+        self.policy_args = self._worker_policy_args()
         self.stats.workers, self.stats.gpus_per_worker = self.workers, self.gpus
         self.stats.item_size, self.stats.items = size, len(self.items)
         self.ledger = EpisodeLedger(job.missing)
@@ -99,6 +100,19 @@ class WorkScheduler:
                 "--gpus-per-worker"
             )
 
+    def _worker_policy_args(self) -> dict[str, Any]:
+        args = dict(self.job.policy_args)
+        spec = str(args.get("spec", ""))
+        if spec and Path(spec).expanduser().exists():  # workers do not start in our directory
+            args["spec"] = str(Path(spec).expanduser().resolve())
+        device = args.get("device", "auto")
+        if self.gpus == 0 and device == "cuda":
+            raise GatoEvalError("--device cuda on the ray backend needs --gpus-per-worker > 0")
+        if self.gpus == 0 and device == "auto":
+            # Ray leaves GPUs visible to an actor granted none: keep such replicas off them.
+            args["device"] = "cpu"
+        return args
+
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self) -> RayRunStats:
@@ -116,6 +130,8 @@ class WorkScheduler:
                     "and no worker left"
                 )
             ready, _ = self.ray.wait(waiting, num_returns=1, timeout=WAIT_S)
+            if ready:  # and whatever else is ready now: one pass serves many workers
+                ready, _ = self.ray.wait(waiting, num_returns=len(waiting), timeout=0)
             for handle in ready:
                 if handle in self.starting:
                     self._worker_described(handle)
@@ -141,7 +157,7 @@ class WorkScheduler:
 
     def _spawn(self) -> None:
         setup = WorkerSetup(
-            policy_args=_absolute_policy_args(self.job.policy_args),
+            policy_args=self.policy_args,
             tasks=self.specs,
             run_seed=self.job.run_seed,
             num_envs=self.job.num_envs,
@@ -167,7 +183,7 @@ class WorkScheduler:
             return
         where = f"Ray worker on {info['node']} (pid {info['pid']})"
         if info["error"] is not None:
-            raise GatoEvalError(f"{where} could not load the policy: {info['error']}")
+            raise GatoEvalError(f"{where} could not start: {info['error']}")
         for key, expected in self.expected_identity.items():
             if info["identity"].get(key) != expected:
                 raise GatoEvalError(
@@ -206,6 +222,11 @@ class WorkScheduler:
                 )
             generator = actor.run_item.remote(item)
             self.running[generator] = _Running(actor, item, time.perf_counter())
+        if not self.items:  # release what has nothing left to do (GPUs of a shared cluster)
+            for actor in self.idle:
+                self._kill(actor)
+                self.actors.remove(actor)
+            self.idle = []
 
     def _drain(self, generator) -> None:
         """Take the next message of a ready streaming generator."""
@@ -296,7 +317,7 @@ class WorkScheduler:
                 f"{self.stats.workers_lost} Ray workers were lost (last: {reason}); the "
                 "recorded episodes are saved: fix the cluster and continue with --resume"
             )
-        if not self.ledger.complete:
+        if self.items:
             self._spawn()
 
     def _notify(self, method: str, *args) -> None:
@@ -316,15 +337,6 @@ def _notify(progress, method: str, *args) -> None:
     handler = getattr(progress, method, None) if progress is not None else None
     if callable(handler):
         handler(*args)
-
-
-def _absolute_policy_args(policy_args: dict[str, Any]) -> dict[str, Any]:
-    """A relative checkpoint path means the driver's directory; workers start elsewhere."""
-    args = dict(policy_args)
-    spec = str(args.get("spec", ""))
-    if spec and Path(spec).expanduser().exists():
-        args["spec"] = str(Path(spec).expanduser().resolve())
-    return args
 
 
 def _release(version: str | None) -> str | None:

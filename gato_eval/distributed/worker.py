@@ -3,9 +3,10 @@
 The class is plain Python; `ray_backend` wraps it with `ray.remote` (so this module imports no
 Ray and can be read and tested on its own). A worker:
 
-- loads its policy once, from the same `load_policy` arguments as the driver, in `__init__`; a
-  failure is kept and reported by `describe()` instead of raised, because Ray turns an exception
-  in an actor's constructor into a bare "actor died" without the message;
+- loads its policy once, from the same `load_policy` arguments as the driver, and makes one env
+  of each family of the run, in `__init__`; a failure is kept and reported by `describe()`
+  instead of raised, because Ray turns an exception in an actor's constructor into a bare
+  "actor died" without the message;
 - `describe()`s itself so the driver can refuse a worker whose model (checkpoint hash, prompt,
   sampling) or package versions differ from the driver's: such a worker would write episodes
   that the run's metadata does not describe;
@@ -98,6 +99,7 @@ class EvaluationWorker:
             if callable(prepare):  # same per-run setup as the driver's replica gets
                 loaded.description.update(prepare(list(setup.tasks.values())) or {})
             self.policy, self.description = loaded.policy, loaded.description
+            _warm_up_simulators(setup.tasks.values())
         except Exception as err:
             traceback.print_exc()  # the whole story goes to the Ray worker log
             self.error = " ".join(f"{type(err).__name__}: {err}".split())[:500]
@@ -165,6 +167,19 @@ class EvaluationWorker:
                 if kind == "error":
                     raise payload
                 return
+
+
+def _warm_up_simulators(tasks) -> None:
+    """Make and close one env per family of the run, so start-up pays for importing ALE,
+    MuJoCo and the rest, not the first work item, and a node with a broken simulator install
+    is a worker that cannot start rather than a run full of failed episodes."""
+    from gato_eval.suites import registry
+
+    first_of_family = {}
+    for task in tasks:
+        first_of_family.setdefault(task.family, task)
+    for task in first_of_family.values():
+        registry.make_env(task).close()
 
 
 class _StepCounter:

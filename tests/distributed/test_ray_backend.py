@@ -246,7 +246,7 @@ def test_workers_must_load_the_drivers_policy(ray_cluster, tmp_path):
         run_on_ray(job("random", expert), RayOptions(workers=1), records.append)
     random_description = load_policy("random").description
     gone = str(tmp_path / "checkpoint-only-the-driver-had")
-    with pytest.raises(GatoEvalError, match=r"could not load the policy: .*not a checkpoint"):
+    with pytest.raises(GatoEvalError, match=r"could not start: .*not a checkpoint"):
         run_on_ray(job(gone, random_description), RayOptions(workers=1), records.append)
     with pytest.raises(GatoEvalError, match=r"3 Ray workers .* do not fit the cluster"):
         run_on_ray(job("random", random_description, 6), RayOptions(workers=3), records.append)

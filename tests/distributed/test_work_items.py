@@ -30,7 +30,9 @@ def test_item_size_one_and_bad_sizes():
 @pytest.mark.parametrize(
     ("total", "workers", "envs", "size"),
     [
-        (50 * 10, 4, 8, 16),  # plenty of work: two episodes per env slot
+        (50 * 10, 4, 8, 32),  # plenty of work: four episodes per env slot, 4 rounds of 4 items
+        (48, 2, 4, 12),  # 4 items of 12, not 3 of 16 that would idle a worker for a third
+        (48, 1, 4, 16),
         (50, 8, 8, 7),  # one task, eight workers: an even share each, so none idles
         (3, 16, 8, 1),
         (0, 2, 8, 1),
