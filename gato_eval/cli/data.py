@@ -46,8 +46,9 @@ def data_collect(
 ) -> None:
     """Record expert demonstrations of TASK into a local Minari data set.
 
-    Episodes are written as they finish; an interrupted collection resumes when the same
-    command runs again. Prints the data set directory.
+    Episodes are saved as they finish: rerun the same command to resume an interrupted one.
+
+    Prints the data set directory.
     """
     from gato_eval.data.collect import collect_demonstrations
 
@@ -179,8 +180,12 @@ def data_reference(
         "$GATO_EVAL_HOME/reference_scores.csv.",
     ),
 ) -> None:
-    """Measure and record a task's reference scores: the expert score of its data set (the
-    paper's max windowed mean) and the mean return of seeded random episodes."""
+    """Record a task's expert score (from its data set) and random score (seeded episodes).
+
+    The expert score is the paper's maximum windowed mean return of the data set's episodes.
+
+    Prints the reference table written.
+    """
     from gato_eval.data.datasets import dataset_info
     from gato_eval.data.scores import measure_random_score, record_references
     from gato_eval.suites import references
