@@ -119,14 +119,15 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
     else:
         suite = registry.get_suite(settings["suite"])
     episodes_per_task = settings["episodes"] or suite.episodes
-    loaded = load_policy(
-        settings["model"],
-        device=options.device,
-        prompt=settings["prompt"],
-        prompt_tokens=settings["prompt_tokens"],
-        temperature=settings["temperature"],
-        window=settings["window"],
-    )
+    policy_args = {  # also how every Ray worker loads its replica
+        "spec": settings["model"],
+        "device": options.device,
+        "prompt": settings["prompt"],
+        "prompt_tokens": settings["prompt_tokens"],
+        "temperature": settings["temperature"],
+        "window": settings["window"],
+    }
+    loaded = load_policy(**policy_args)
     tasks = suite.task_specs()  # with the suite's step caps: these specs are what runs record
     prepare = getattr(loaded.policy, "prepare", None)
     if callable(prepare):  # optional: refuse unplayable tasks before anything is written
@@ -156,7 +157,7 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
         with EpisodeWriter(run) as writer:
             if options.backend == "ray":
                 played = _play_on_ray(
-                    options, settings, run, tasks, missing, loaded, writer, progress
+                    options, settings, run, tasks, missing, policy_args, loaded, writer, progress
                 )
             else:
                 for task in tasks:
@@ -236,7 +237,9 @@ def _episode_sink(run: Run, writer: EpisodeWriter, progress) -> Callable:
     return on_episode
 
 
-def _play_on_ray(options, settings, run, tasks, missing, loaded, writer, progress) -> int:
+def _play_on_ray(
+    options, settings, run, tasks, missing, policy_args, loaded, writer, progress
+) -> int:
     """The missing episodes played by Ray workers, recorded here; returns how many."""
     from gato_eval.distributed.ray_backend import RayJob, run_on_ray
 
@@ -246,13 +249,7 @@ def _play_on_ray(options, settings, run, tasks, missing, loaded, writer, progres
         episodes_per_task=run.episodes_per_task,
         run_seed=run.metadata["seed"],
         num_envs=settings["num_envs"],
-        policy_args={
-            "spec": settings["model"],
-            "device": options.device,
-            "prompt": settings["prompt"],
-            "prompt_tokens": settings["prompt_tokens"],
-            "temperature": settings["temperature"],
-        },
+        policy_args=policy_args,
         policy_description=loaded.description,
         video_count=int(run.metadata.get("videos") or 0),
         stall_timeout_s=options.step_timeout_s,

@@ -160,7 +160,9 @@ def test_tiny_gato_checkpoint_on_ray_equals_local(cli, ray_cluster, tmp_path):
         tmp_path / "cartpole.json", tasks=["dmc-cartpole-balance"], max_episode_steps={"dmc": 30}
     )
     local, distributed = tmp_path / "local", tmp_path / "ray"
-    common = ("run", "suite", suite, "--model", checkpoint, "--prompt", "none", "--device", "cpu")
+    # --window xl: a setting that must reach every worker's replica (checked by its identity).
+    common = ("run", "suite", suite, "--model", checkpoint, "--prompt", "none", "--window", "xl")
+    common += ("--device", "cpu")
     assert cli(*common, "--envs", "4", "--out", local).exit_code == 0
     # One worker (one torch import on this 2-core machine), items of 2 episodes on 2 envs.
     ray_args = ("--backend", "ray", "--workers", "1", "--item-size", "2")
