@@ -82,7 +82,8 @@ def main() -> None:
             print(f"collect {dataset_name(task, noise)}: {episodes} episodes", flush=True)
             if not args.dry_run:  # resumable: an interrupted collection continues
                 collect_demonstrations(task, episodes, noise=noise, seed=0)
-    train = ["gato-eval", "train", "--out", str(out), "--device", args.device]
+    # The interpreter running this recipe, so it works without an activated venv on PATH.
+    train = [sys.executable, "-m", "gato_eval", "train", "--out", str(out), "--device", args.device]
     train += ["--threads", args.threads, "--resume"]
     train += [item for pair in TRAIN_OPTIONS.items() for item in pair]
     print("$", shlex.join(train), flush=True)
