@@ -89,8 +89,8 @@ def run_suite(
     address: str = typer.Option(
         None,
         "--address",
-        help="Ray cluster to join: auto (the one `ray start --head` runs here), HOST:6379 or "
-        "ray://HOST:10001 (default: $RAY_ADDRESS, else a new local Ray instance).",
+        help="Ray cluster to join, from one of its nodes: auto (the cluster `ray start` joined "
+        "this node to) or HEAD:6379 (default: $RAY_ADDRESS, else a new local Ray instance).",
     ),
     workers: int = typer.Option(
         None,

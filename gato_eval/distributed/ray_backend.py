@@ -51,8 +51,10 @@ def require_ray():
 class RayOptions:
     """Where and how wide to run. None = the default described in the module docstring.
 
-    `address`: a running cluster (`auto`, `HOST:6379`, `ray://HOST:10001`); None starts a
-    local Ray instance (or joins the one `RAY_ADDRESS` names). `item_size`: episodes per work item.
+    `address`: a running cluster that this machine is a node of (`auto`, `HEAD:6379`); None
+    starts a local Ray instance (or joins the one `RAY_ADDRESS` names). Ray Client addresses
+    (`ray://`) are refused: Ray Client cannot wait on streaming generators. `item_size`:
+    episodes per work item.
     """
 
     address: str | None = None
@@ -72,6 +74,11 @@ class RayOptions:
             raise GatoEvalError(f"--item-size must be >= 1, got {self.item_size}")
         if self.address is not None and not self.address.strip():
             raise GatoEvalError("--address must not be empty")
+        if self.address is not None and self.address.strip().startswith("ray://"):
+            raise GatoEvalError(
+                "--address ray://... (Ray Client) is not supported: run gato-eval on a node of "
+                "the cluster with --address auto"
+            )
         return self
 
     @property
