@@ -46,7 +46,8 @@ def dataset_name(task_id: str, noise: float = 0.0) -> str:
     noise = float(noise)
     if noise == 0:
         return task_id
-    return f"{task_id}-noise{format(noise, 'g').replace('.', 'p')}"
+    digits = f"{noise:.6f}".rstrip("0").rstrip(".")  # never exponent notation: 1e-05 -> 0.00001
+    return f"{task_id}-noise{digits.replace('.', 'p')}"
 
 
 def split_dataset_name(name: str) -> tuple[str, float]:

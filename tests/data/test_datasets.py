@@ -185,6 +185,8 @@ def test_names_round_trip():
         0.3,
     )
     assert store.split_dataset_name("atari-pong-noise1") == ("atari-pong", 1.0)
+    assert store.dataset_name("atari-pong", 1e-5) == "atari-pong-noise0p00001"
+    assert store.split_dataset_name("atari-pong-noise0p00001") == ("atari-pong", 1e-5)
 
 
 # -- missing and corrupted --------------------------------------------------------------------
