@@ -77,7 +77,12 @@ def data_ls(
     """Every local data set (and any corrupted one or unfinished collection)."""
     from rich.table import Table
 
-    from gato_eval.data.datasets import datasets_root, find_problems, list_datasets
+    from gato_eval.data.datasets import (
+        datasets_root,
+        demonstrator_label,
+        find_problems,
+        list_datasets,
+    )
 
     infos = list_datasets(data_dir)
     problems = find_problems(data_dir)
@@ -105,7 +110,7 @@ def data_ls(
             f"{info.mean_return:.4g}",
             f"{info.expert_score:.4g}",
             "-" if info.success_rate is None else f"{info.success_rate:.0%}",
-            f"{info.demonstrator['name']} v{info.demonstrator['version']}",
+            demonstrator_label(info.demonstrator),
             _size(info.size_bytes),
         )
     console = _console()
@@ -125,7 +130,7 @@ def data_info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """What a data set holds: task, demonstrator, noise, episodes, returns, provenance."""
-    from gato_eval.data.datasets import dataset_info, verify_dataset
+    from gato_eval.data.datasets import dataset_info, demonstrator_label, verify_dataset
     from gato_eval.data.scores import expert_window
 
     info = dataset_info(dataset, noise, data_dir)
@@ -139,7 +144,7 @@ def data_info(
         f"data set      {info.name} (Minari id {info.path.name})",
         f"path          {info.path}",
         f"task          {info.task_id} ({info.task['env_id']})",
-        f"demonstrator  {demonstrator['name']} v{demonstrator['version']}",
+        f"demonstrator  {demonstrator_label(demonstrator)}",
         f"noise         {info.noise:g} ({demonstrator['noise_kind']})",
         f"episodes      {info.episodes} ({info.steps:,} steps, {_size(info.size_bytes)})",
         f"mean return   {info.mean_return:.6g}",

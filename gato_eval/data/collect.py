@@ -293,7 +293,7 @@ def _stamp(build, name, header, existing, collection, staging, wanted) -> None:
     demonstrator = header["demonstrator"]
     minari_fields = {
         "dataset_id": f"{name}{store.MINARI_SUFFIX}",
-        "algorithm_name": f"{demonstrator['name']} v{demonstrator['version']}",
+        "algorithm_name": store.demonstrator_label(demonstrator),
         "author": {"gato-eval"},
         "description": (
             f"gato-eval demonstrations of {header['task']['task_id']} "

@@ -58,6 +58,12 @@ def split_dataset_name(name: str) -> tuple[str, float]:
     return match["task"], float(match["noise"].replace("p", "."))
 
 
+def demonstrator_label(demonstrator: dict[str, Any]) -> str:
+    """ "dmc-cartpole-lqr-energy v1", "metaworld-scripted metaworld-3.1.1": name and version."""
+    version = str(demonstrator["version"])
+    return f"{demonstrator['name']} {'v' if version[:1].isdigit() else ''}{version}"
+
+
 def datasets_root(data_dir: Path | str | None = None) -> Path:
     """`data_dir` or the default `datasets_dir()`."""
     return Path(data_dir).expanduser() if data_dir is not None else datasets_dir()

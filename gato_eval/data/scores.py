@@ -94,6 +94,7 @@ def record_references(info, random: RandomScore, path: Path | None = None) -> tu
     `info` is a `datasets.DatasetInfo`; `path` the reference CSV (default: the user-local one).
     Returns (expert score, path written).
     """
+    from gato_eval.data.datasets import demonstrator_label
     from gato_eval.suites.references import record_project_reference
 
     if random.task_id != info.task_id:
@@ -108,7 +109,7 @@ def record_references(info, random: RandomScore, path: Path | None = None) -> tu
     )
     expert_text = (
         f"max windowed mean return (W={expert_window(info.episodes)}) of the {info.episodes} "
-        f"episodes of data set {info.name} ({demonstrator['name']} v{demonstrator['version']}, "
+        f"episodes of data set {info.name} ({demonstrator_label(demonstrator)}, "
         f"noise {demonstrator['noise']:g}, run seed(s) {', '.join(map(str, seeds))}), {today}"
     )
     record_project_reference(
