@@ -30,6 +30,8 @@ RUN_FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 EPISODES_FILE = "episodes.jsonl"
 RECORD_FIELDS = ("task", "episode", "seed", "return", "length", "success", "status", "error")
+MAX_EPISODES = 1_000_000  # per task: far above any run (`run suite` allows 100,000)
+_METADATA_TMP = f".{METADATA_FILE}.tmp"  # write_json_atomic's temporary file
 
 
 @dataclass
@@ -95,6 +97,14 @@ def create_run(path: Path, metadata: dict[str, Any]) -> Run:
         )
     if path.exists() and not path.is_dir():
         raise GatoEvalError(f"{path} exists and is not a directory")
+    # A directory with other things in it (a model, a training run, a home directory) would
+    # get a run mixed into it; only what a run start killed mid-write may be there already.
+    foreign = [p.name for p in path.iterdir() if p.name != _METADATA_TMP] if path.is_dir() else []
+    if foreign:
+        raise GatoEvalError(
+            f"{path} is not empty ({', '.join(sorted(foreign)[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}) and holds no run: choose a new or empty --out"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
         metadata = {"format_version": RUN_FORMAT_VERSION, **metadata}
@@ -122,6 +132,15 @@ def load_run(path: Path) -> Run:
     for key in ("suite", "episodes_per_task"):
         if key not in metadata:
             raise GatoEvalError(f"{meta_path} is missing {key!r}")
+    # Everything that reads a run indexes these two: a hand-edited value must fail here, in
+    # one line, not as an AttributeError in resume or a MemoryError listing 1e12 episodes.
+    suite = metadata["suite"]
+    tasks = suite.get("tasks") if isinstance(suite, dict) else None
+    if not isinstance(tasks, list) or not all(isinstance(task, str) for task in tasks):
+        raise GatoEvalError(f"{path}: metadata 'suite' has no list of task ids")
+    count = metadata["episodes_per_task"]
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_EPISODES:
+        raise GatoEvalError(f"{path}: metadata 'episodes_per_task' is {count!r}, not a count")
     run = Run(path=path, metadata=metadata)
     _read_episodes(run)
     return run
