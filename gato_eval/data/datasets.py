@@ -263,6 +263,11 @@ def read_dataset_info(path: Path) -> DatasetInfo:
         raise corrupted("not a gato-eval data set (no gato_eval block of format 1)")
     if block.get("complete") is not True:
         raise corrupted("its collection never finished")
+    if block.get("name") != name:  # data are found by their recorded task, not the directory
+        raise corrupted(
+            f"it holds data set {block.get('name')!r}, not {name!r} (a renamed or copied "
+            "directory would be trained on as its original task)"
+        )
     main = data_path / MAIN_FILE
     if not main.is_file():
         raise corrupted(f"{MAIN_FILE} is missing")

@@ -63,11 +63,13 @@ class DataCatalog:
     families: every registered task id -> its family
     with_data: task ids that have a local demonstration data set
     heldout: task ids of the held-out suite (never chosen implicitly)
+    problems: data set name -> what is wrong with it (corrupted, unfinished), for errors
     """
 
     families: dict[str, str]
     with_data: frozenset[str]
     heldout: frozenset[str]
+    problems: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_installed(cls, datasets_root: Path | None = None) -> DataCatalog:
@@ -76,16 +78,17 @@ class DataCatalog:
 
         families = {spec.task_id: spec.family for spec in all_tasks()}
         try:
-            from gato_eval.data.datasets import list_datasets
+            from gato_eval.data.datasets import find_problems, list_datasets
         except ModuleNotFoundError as err:
             if err.name != "gato_eval.data.datasets":
                 raise
-            listed = []  # a build without the data sets module has no data sets
+            listed, problems = [], {}  # a build without the data sets module has no data sets
         else:
             listed = list_datasets(datasets_root) if datasets_root is not None else list_datasets()
+            problems = dict(find_problems(datasets_root))
         with_data = frozenset(_dataset_task_id(entry) for entry in listed)
         heldout = frozenset(get_suite("heldout").tasks)
-        return cls(families=families, with_data=with_data, heldout=heldout)
+        return cls(families=families, with_data=with_data, heldout=heldout, problems=problems)
 
     def control_families(self) -> list[str]:
         return sorted(set(self.families.values()))
@@ -300,6 +303,8 @@ def _expand(selector: str, catalog: DataCatalog) -> list[str]:
         return tasks
     if selector in catalog.families:
         if selector not in catalog.with_data:
+            if selector in catalog.problems:  # "collect one" would be refused: say why
+                raise GatoEvalError(f"task {selector!r}: {catalog.problems[selector]}")
             raise GatoEvalError(
                 f"task {selector!r} has no data set: collect one with "
                 f"'gato-eval data collect --task {selector}'"
