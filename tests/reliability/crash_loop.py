@@ -217,6 +217,7 @@ def kill_and_resume(
     logs: Path,
     started: Callable[[], bool],
     progress: Callable[[], object],
+    finished: Callable[[], bool] | None = None,
     early: float = 0.2,
     tear: Path | None = None,
     tear_probability: float = 0.0,
@@ -227,14 +228,20 @@ def kill_and_resume(
     Each attempt runs `resume` when `started()` holds, else `first`. An attempt that exits by
     itself before its kill moment must succeed (exit 0) and then the command is complete; with
     kills still owed, the loop stops there and the report says so (the caller asserts the
-    count). After a kill, `tear` (a file) is cut inside its last line with `tear_probability`.
-    The final attempt runs to the end and must exit 0.
+    count). `finished()`, when given, says the work is done although the process was killed
+    (after its last write, before it exited): the loop stops there too, since rerunning a
+    command such as `data collect` on finished work is an error by design. After a kill, `tear`
+    (a file) is cut inside its last line with `tear_probability`. The final attempt runs to
+    the end and must exit 0.
     """
     report = KillReport()
     window = work_window(reference, kills)
     began = time.perf_counter()
     completed = False
     while report.kills < kills:
+        if finished is not None and finished():
+            completed = True
+            break
         report.attempts += 1
         argv = resume if started() else first
         is_early = rng.random() < early
@@ -264,7 +271,7 @@ def kill_and_resume(
         report.finished_early += 1
         completed = True
         break
-    if not completed:
+    if not completed and not (finished is not None and finished()):
         report.attempts += 1
         final = run_to_end(
             resume if started() else first,

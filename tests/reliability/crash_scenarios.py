@@ -172,18 +172,6 @@ def metric_rows(out: Path) -> list[dict[str, str]]:
     return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in rows]
 
 
-def same_tensors(a: Path, b: Path) -> bool:
-    """True when two safetensors files hold the same tensor names, dtypes and values, bit for
-    bit (the file bytes may still differ: see the report on safetensors metadata order)."""
-    import torch
-    from safetensors.torch import load_file
-
-    first, second = load_file(a), load_file(b)
-    return first.keys() == second.keys() and all(
-        first[k].dtype == second[k].dtype and torch.equal(first[k], second[k]) for k in first
-    )
-
-
 def crash_train(
     workdir: Path, train_args: list[str], *, kills: int, seed: int, steps: int
 ) -> CrashFigures:
@@ -224,10 +212,19 @@ def crash_train(
     lost = len(set(range(1, steps + 1)) - set(steps_seen))
     repeated = len(steps_seen) - len(set(steps_seen))
     differing = sum(1 for a, b in zip(expected, got, strict=False) if a != b)
-    weights_equal = same_tensors(
-        reference_dir / "model.safetensors", crashed_dir / "model.safetensors"
-    )
-    differing += 0 if weights_equal else 1
+    # Every file of the final model and of the last training checkpoint, byte for byte: the
+    # weights, the optimizer moments, the tokenizer (checkpoints are deterministic files).
+    final_files = ["model.safetensors", "text.model"]
+    last = sorted((reference_dir / "checkpoints").iterdir())[-1].name
+    final_files += [
+        f"checkpoints/{last}/{name}" for name in ("model.safetensors", "optimizer.safetensors")
+    ]
+    unequal = [
+        name
+        for name in final_files
+        if (reference_dir / name).read_bytes() != (crashed_dir / name).read_bytes()
+    ]
+    weights_equal = not unequal
     figures = _figures(
         "train " + " ".join(train_args),
         report,
@@ -240,11 +237,138 @@ def crash_train(
         reference.wall_s,
     )
     assert len(expected) == steps, f"the reference run logged {len(expected)} of {steps} steps"
-    assert weights_equal, f"the resumed model differs from the uninterrupted one: {figures}"
+    assert weights_equal, f"resumed files differ from the uninterrupted ones: {unequal}"
     assert lost == 0 and repeated == 0 and differing == 0, figures
     final_loss = json.loads((crashed_dir / "config.json").read_text())["provenance"]["final_loss"]
     reference_loss = json.loads((reference_dir / "config.json").read_text())["provenance"][
         "final_loss"
     ]
     assert final_loss == reference_loss
+    return figures
+
+
+# -- data collect ------------------------------------------------------------------------------
+
+
+def _dataset_state(data_dir: Path, name: str) -> tuple[int, int]:
+    """(staged episode files, episodes in the installed data set): the progress of a collection."""
+    from gato_eval.data.datasets import dataset_path, read_dataset_info, staging_path
+    from gato_eval.errors import GatoEvalError
+
+    staged = staging_path(name, data_dir) / "episodes"
+    count = len(list(staged.glob("episode-*.hdf5"))) if staged.is_dir() else 0
+    try:
+        installed = read_dataset_info(dataset_path(name, data_dir)).episodes
+    except GatoEvalError:
+        installed = 0
+    return count, installed
+
+
+def _episode_key(episode) -> tuple:
+    """Everything an episode holds, as comparable bytes."""
+    arrays = [episode.actions, episode.rewards, episode.terminations, episode.truncations]
+    arrays += [episode.observations[k] for k in sorted(episode.observations) if k != "text"]
+    text = tuple(episode.observations.get("text", ()))
+    return (
+        episode.seed,
+        episode.success,
+        episode.extras.get("episode_index"),
+        text,
+        tuple((a.dtype.str, a.shape, a.tobytes()) for a in map(_as_array, arrays)),
+    )
+
+
+def _as_array(value):
+    import numpy as np
+
+    return np.asarray(value)
+
+
+def crash_collect(
+    workdir: Path,
+    task: str,
+    *,
+    episodes: int,
+    appended: int,
+    kills: int,
+    seed: int,
+    num_envs: int = 2,
+) -> CrashFigures:
+    """`gato-eval data collect` (then `--append`) killed `kills` times in each phase, rerun
+    with the same command each time; the data set must equal an uninterrupted collection."""
+    from gato_eval.data.datasets import dataset_path, load_episodes, read_dataset_info
+    from gato_eval.data.datasets import staging_path as staging_of
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = subprocess_env(workdir / "home")
+    reference_dir, crashed_dir = workdir / "reference", workdir / "crashed"
+    reports: list[KillReport] = []
+    reference_s = 0.0
+    for phase, (count, extra) in enumerate([(episodes, []), (appended, ["--append"])]):
+        target = episodes + (appended if phase else 0)
+
+        def command(data_dir: Path, count=count, extra=extra) -> list[str]:
+            return gato_eval_command(
+                "data", "collect", "--task", task, "--episodes", count, "--num-envs", num_envs,
+                "--seed", 7, "--data-dir", data_dir, *extra,
+            )  # fmt: skip
+
+        reference = measure_uninterrupted(
+            command(reference_dir),
+            env,
+            workdir,
+            workdir / "logs" / f"reference-{phase}",
+            progress=lambda: _dataset_state(reference_dir, task),
+        )
+        reference_s += reference.wall_s
+        reports.append(
+            kill_and_resume(
+                command(crashed_dir),
+                command(crashed_dir),
+                kills=kills,
+                reference=reference,
+                rng=random.Random(seed + phase),
+                env=env,
+                cwd=workdir,
+                logs=workdir / "logs" / f"loop-{phase}",
+                started=lambda: True,  # the same command resumes and starts a collection
+                progress=lambda: _dataset_state(crashed_dir, task),
+                finished=lambda target=target: _dataset_state(crashed_dir, task)[1] == target,
+            )
+        )
+    expected = load_episodes(task, data_dir=reference_dir)
+    got = load_episodes(task, data_dir=crashed_dir)
+    want = {e.extras["episode_index"]: _episode_key(e) for e in expected}
+    have = [e.extras["episode_index"] for e in got]
+    keys = {e.extras["episode_index"]: _episode_key(e) for e in got}
+    report = KillReport(
+        kills=sum(r.kills for r in reports),
+        startup_kills=sum(r.startup_kills for r in reports),
+        attempts=sum(r.attempts for r in reports),
+        wall_s=sum(r.wall_s for r in reports),
+    )
+    figures = _figures(
+        f"data collect --task {task} (+ --append)",
+        report,
+        "episodes",
+        len(want),
+        len(set(have)),
+        len(set(want) - set(have)),
+        len(have) - len(set(have)),
+        sum(1 for index in set(want) & set(have) if want[index] != keys[index]),
+        reference_s,
+    )
+    assert len(want) == episodes + appended, figures
+    assert figures.lost == figures.repeated == figures.differing == 0, figures
+    info, reference_info = (
+        read_dataset_info(dataset_path(task, crashed_dir)),
+        read_dataset_info(dataset_path(task, reference_dir)),
+    )
+    assert (info.indices, info.seeds, info.returns) == (
+        reference_info.indices,
+        reference_info.seeds,
+        reference_info.returns,
+    )
+    stale = staging_of(task, crashed_dir)
+    assert not stale.exists(), f"a finished collection left its staging directory: {stale}"
     return figures
