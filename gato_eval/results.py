@@ -156,15 +156,15 @@ def _read_episodes(run: Run) -> None:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        is_last = number == len(lines) or (number == len(lines) - 1 and lines[-1] == b"")
+        if number == len(lines):
+            # No newline after it: a crash cut the write. Even if it parses, EpisodeWriter cuts
+            # it away before appending, so counting it as done would lose that episode.
+            run.torn_tail = True
+            break
         try:
             record = json.loads(line)
             _check_record(record)
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError) as err:
-            # Only an unterminated last line can come from a crash mid-write.
-            if is_last and not raw.endswith(b"\n"):
-                run.torn_tail = True
-                break
             raise GatoEvalError(f"{episodes_path}:{number} is corrupt: {err}") from None
         key = (record["task"], int(record["episode"]))
         if key in seen:
