@@ -42,11 +42,18 @@ class MetricsLog:
         self.path = Path(out) / METRICS_FILE
         self.columns = [*BASE_COLUMNS, *(f"eval_loss/{name}" for name in eval_sources)]
         kept = self._rows_up_to(resume_step) if resume_step is not None else []
+        # The kept rows go to a temporary file that replaces metrics.csv in one rename: a kill
+        # mid-rewrite must leave the old history, not a truncated one (resume drops nothing
+        # that a later resume could restore).
+        temporary = self.path.with_name(f".{METRICS_FILE}.tmp")
         try:
-            with open(self.path, "w", newline="") as handle:
+            with open(temporary, "w", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
                 writer.writeheader()
                 writer.writerows(kept)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
             self._handle = open(self.path, "a", newline="")  # noqa: SIM115 (held for appends)
         except OSError as err:
             raise GatoEvalError(f"cannot write {self.path}: {err.strerror}") from None
