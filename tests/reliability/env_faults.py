@@ -101,3 +101,92 @@ class SabotagingAgent:
 
     def close(self) -> None:
         pass
+
+
+# -- the end-to-end check (tests and the slow reliability report) ----------------------------
+
+FAULTY_SUITE = {
+    "name": "faulty",
+    "version": 1,
+    "episodes": 4,
+    "tasks": ["atari-pong", "babyai-go-to-red-ball", "dmc-cartpole-balance"],
+    "max_episode_steps": {"atari": 30, "dmc": 30},
+}
+FAULTS = {
+    "atari-pong": {"2": "emulator", "3": "hang-step"},
+    "babyai-go-to-red-ball": {"3": "hang-reset"},
+    "dmc-cartpole-balance": {"1": "physics"},
+}
+EXPECTED_ERRORS = {
+    ("atari-pong", 2): "reset failed: RuntimeError: Invalid game mode requested",
+    ("atari-pong", 3): "step 1 failed: StepTimeoutError",
+    ("babyai-go-to-red-ball", 3): "reset failed: StepTimeoutError",
+    ("dmc-cartpole-balance", 1): "step 1 failed: PhysicsError",
+}
+STEP_TIMEOUT = "1.5"  # healthy resets and steps here take milliseconds
+
+
+def episode_results(run_dir) -> dict:
+    """{(task, episode): record without its timing} of a run directory."""
+    from gato_eval.results import load_run
+
+    return {
+        (r["task"], r["episode"]): {k: v for k, v in r.items() if k != "wall_s"}
+        for r in load_run(run_dir).episodes
+    }
+
+
+def check_faulty_run(run_cli, workdir) -> dict:
+    """Run FAULTY_SUITE clean (1 env) and with FAULTS (2 envs) through `run_cli(*argv)`, and
+    check every promise (see tests/reliability/test_faulty_envs.py); returns the figures."""
+    from gato_eval.scoring import summarize_run
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    suite = workdir / "faulty.json"
+    suite.write_text(json.dumps(FAULTY_SUITE))
+    saved_cwd, saved = os.getcwd(), os.environ.get("GATO_EVAL_FAULTS")
+    os.chdir(workdir)  # simulators that log (MUJOCO_LOG.TXT) write here
+    try:
+        outcomes = {}
+        for name, envs, faults in (("clean", 1, {}), ("faulty", 2, FAULTS)):
+            os.environ["GATO_EVAL_FAULTS"] = json.dumps(faults)
+            outcomes[name] = run_cli(
+                "run", "suite", suite, "--model", "env_faults:SabotagingAgent", "--envs", envs,
+                "--step-timeout", STEP_TIMEOUT, "--out", workdir / name,
+            )  # fmt: skip
+        resumed = run_cli("run", "suite", "--resume", "--out", workdir / "faulty")
+    finally:
+        os.chdir(saved_cwd)
+        if saved is None:
+            os.environ.pop("GATO_EVAL_FAULTS", None)
+        else:
+            os.environ["GATO_EVAL_FAULTS"] = saved
+    clean, faulty = outcomes["clean"], outcomes["faulty"]
+    assert clean.exit_code == 0, clean.stderr
+    assert faulty.exit_code == 3, faulty.stderr
+    assert faulty.stderr.splitlines()[-1].startswith("error: 4 of 12 episodes failed")
+    assert "Traceback" not in faulty.stderr
+    got, reference = episode_results(workdir / "faulty"), episode_results(workdir / "clean")
+    assert set(got) == set(reference)
+    failed = {key: r["error"] for key, r in got.items() if r["status"] == "failed"}
+    assert set(failed) == set(EXPECTED_ERRORS)
+    for key, message in EXPECTED_ERRORS.items():
+        assert failed[key].startswith(message), (key, failed[key])
+    # The faults cost exactly their own episodes: every other one is what it is without them,
+    # although the failed episodes' slots were re-made mid-task.
+    unchanged = [key for key in set(got) - set(failed) if got[key] == reference[key]]
+    assert len(unchanged) == len(got) - len(failed)
+    rows = {row.task: row for row in summarize_run(workdir / "faulty", "project")}
+    counted = {task: row.failed for task, row in rows.items()}
+    assert counted == {"atari-pong": 2, "babyai-go-to-red-ball": 1, "dmc-cartpole-balance": 1}
+    # Failed episodes are final: resuming plays nothing, repeats nothing, still exits 3.
+    assert resumed.exit_code == 3
+    assert episode_results(workdir / "faulty") == got
+    return {
+        "faults_injected": len(EXPECTED_ERRORS),
+        "failures_recorded": len(failed),
+        "other_episodes_unchanged": len(unchanged),
+        "episodes": len(got),
+        "exit_code": faulty.exit_code,
+        "errors": {f"{task} #{episode}": failed[(task, episode)] for task, episode in failed},
+    }
