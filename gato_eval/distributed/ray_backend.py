@@ -26,6 +26,8 @@ Ray is imported only here and only when a run asks for it (`gato-eval --help` ne
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,5 +195,24 @@ def check_backend(backend: str, options: RayOptions | None) -> None:
                 "--address, --workers, --gpus-per-worker and --item-size need --backend ray"
             )
         return
-    (options or RayOptions()).check()
+    options = (options or RayOptions()).check()
+    probe_address(options.address or os.environ.get("RAY_ADDRESS"))
     require_ray()
+
+
+def probe_address(address: str | None, timeout_s: float = 5.0) -> None:
+    """Refuse a HOST:PORT where nothing listens, at once: `ray.init` would retry for minutes
+    (and only after the run directory exists). `auto` and no address are Ray's to resolve."""
+    if not address or address.strip() in ("auto", "local"):
+        return
+    host, _, port = address.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise GatoEvalError(f"--address must be auto or HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as err:
+        raise GatoEvalError(
+            f"cannot reach the Ray cluster at {address} ({err.strerror or err}): start it with "
+            "`ray start --head` on the head node, or fix --address / RAY_ADDRESS"
+        ) from None

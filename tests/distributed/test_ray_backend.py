@@ -104,6 +104,8 @@ def test_without_ray_installed_the_error_says_how_to_install_it(cli, tmp_path, m
         (["--backend", "ray", "--gpus-per-worker", "1.5"], "must be a whole number"),
         (["--backend", "ray", "--item-size", "0"], "--item-size must be >= 1"),
         (["--backend", "ray", "--address", "ray://head:10001"], "(Ray Client) is not supported"),
+        (["--backend", "ray", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster"),
+        (["--backend", "ray", "--address", "head"], "--address must be auto or HOST:PORT"),
     ],
 )
 def test_bad_backend_options_are_one_line_errors(cli, tmp_path, args, message):
