@@ -6,6 +6,7 @@ Heavy modules (torch, simulators, Ray) are imported inside command bodies so tha
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     """
     from typer._click import exceptions as click  # Typer vendors click
 
+    # dm_control and metaworld pick their OpenGL backend at import time; headless EGL unless the
+    # user chose another (osmesa where EGL is missing).
+    os.environ.setdefault("MUJOCO_GL", "egl")
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="gato-eval", standalone_mode=False)

@@ -18,6 +18,8 @@ The minigrid env (for BabyAIBot demonstrators) is `env.unwrapped`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import string
 
 import gymnasium
@@ -50,7 +52,10 @@ class BabyAIObservation(gymnasium.Wrapper):
         )
 
     def reset(self, *, seed=None, options=None):
-        obs, info = self.env.reset(seed=seed, options=options)
+        # minigrid print()s "Sampling rejected: ..." while it redraws an unsolvable layout; that
+        # is its normal level generation, not a problem, and it would tear progress bars apart.
+        with contextlib.redirect_stdout(io.StringIO()):
+            obs, info = self.env.reset(seed=seed, options=options)
         return self._observation(obs), info
 
     def step(self, action):
