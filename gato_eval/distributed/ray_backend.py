@@ -172,7 +172,17 @@ def _connect(ray, address: str | None) -> bool:
             ray.init(include_dashboard=False, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"the Ray cluster at {address}" if address else "Ray"
-        raise GatoEvalError(f"cannot connect to {where}: {' '.join(str(err).split())}") from None
+        hint = ""
+        if address and address != "auto" and "RAY_AUTH_MODE" not in os.environ:
+            # Ray sends its token only to a cluster it found itself (`auto`), never to an
+            # explicit address, unless told to.
+            hint = (
+                "; if the cluster uses token authentication (Ray's default), set "
+                "RAY_AUTH_MODE=token with its token in ~/.ray/auth_token or RAY_AUTH_TOKEN, "
+                "or run on a cluster node with --address auto"
+            )
+        message = " ".join(str(err).split())
+        raise GatoEvalError(f"cannot connect to {where}: {message}{hint}") from None
     return True
 
 
