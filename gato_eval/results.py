@@ -217,6 +217,42 @@ class EpisodeWriter:
         self.close()
 
 
+def append_json_line(path: Path, record: dict[str, Any]) -> None:
+    """Append `record` as one line of the JSON-lines file `path`, durably (flush and fsync),
+    after cutting a torn last line. For append-only logs other than episodes.jsonl."""
+    path = Path(path)
+    _truncate_torn_tail(path)
+    line = json.dumps(record, sort_keys=True, default=_json_default).encode() + b"\n"
+    with open(path, "ab") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_json_lines(path: Path) -> tuple[list[Any], bool]:
+    """(records, torn_tail) of a JSON-lines file written by `append_json_line`.
+
+    An unterminated last line that does not parse is a crash's torn tail: skipped, and
+    `torn_tail` is True. Any other unreadable line is a one-line `GatoEvalError`.
+    """
+    path = Path(path)
+    if not path.exists():
+        return [], False
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            if number == len(lines) and not raw.endswith(b"\n"):
+                return records, True
+            raise GatoEvalError(f"{path}:{number} is corrupt: {err}") from None
+    return records, False
+
+
 def _truncate_torn_tail(path: Path) -> None:
     if not path.exists():
         path.touch()
