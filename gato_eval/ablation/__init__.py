@@ -1,0 +1,18 @@
+"""The out-of-distribution fine-tuning ablation (paper Sec. 5.2), one concept per module:
+
+| module        | concept                                                             |
+|---------------|---------------------------------------------------------------------|
+| `grid`        | the grid: tasks, variants, demonstrations, seeds, settings, cells   |
+| `grid_file`   | reading and checking grid files (presets by name)                   |
+| `demos`       | data sets made when missing; nested subsets of the best episodes    |
+| `pretrained`  | pretrained variants: trained here or supplied; held-out exclusion   |
+| `runner`      | the orchestrator: data, pretraining, fine-tuning, evaluation        |
+| `evaluation`  | one-task suites and resumable evaluation runs                       |
+| `store`       | the results directory: record, one row per cell, lock               |
+| `scores`      | scores recomputed from the runs; curves with bands over seeds       |
+| `tables`      | results.csv and results.md                                          |
+| `plotting`    | the figure                                                          |
+| `progress`    | what a front end is told while the grid runs                        |
+
+`gato_eval.finetune` is the entry point.
+"""

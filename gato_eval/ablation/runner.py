@@ -1,0 +1,412 @@
+"""The ablation orchestrator: data, pretrained variants, reference levels, then every cell.
+
+`run_ablation(AblationOptions(grid, out, ...))`:
+
+1. opens the results directory (`store.py`; a directory of a compatible grid is continued);
+2. checks supplied pretrained models (`--pretrained KEY=PATH`) for held-out data;
+3. collects the data sets the unfinished cells need (held-out demonstrations; pretraining data
+   of the variants still to train), through `gato_eval.data.collect`;
+4. for each unfinished cell, in grid order: pretrains its variant if that model is missing
+   (`gato_eval.train.train`), measures the task's random and expert levels once (the `random`
+   and `expert` policies under the grid's evaluation settings), fine-tunes on the cell's nested
+   demonstration subset (`gato_eval.train.finetune`: Adam, constant learning rate), evaluates the
+   fine-tuned model (`gato_eval.evaluate.evaluate_suite` on a one-task suite, prompted as usual),
+   appends the cell's row and rewrites the tables.
+
+Every stage resumes: collections from their staged episodes, training from its checkpoints,
+evaluations from their recorded episodes, the grid from its rows. A cell whose plan changed
+(another pretrained model, other demonstrations) is discarded and redone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gato_eval.ablation import demos, pretrained
+from gato_eval.ablation.evaluation import evaluate_into
+from gato_eval.ablation.grid import Cell, Grid
+from gato_eval.ablation.progress import (
+    AblationProgress,
+    CollectionStage,
+    SilentProgress,
+    TrainingStage,
+)
+from gato_eval.ablation.store import AblationStore
+from gato_eval.errors import GatoEvalError
+
+REFERENCE_POLICIES = ("random", "expert")
+CELL_PLAN_FILE = "cell.json"
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass
+class AblationOptions:
+    """What to run and where. pretrained: key (`all`, `no-control`, `same-domain:FAMILY`) ->
+    checkpoint path or `bundled`; max_cells: stop after finishing this many cells (None: all)."""
+
+    grid: Grid
+    out: Path
+    pretrained: dict[str, str] = field(default_factory=dict)
+    device: str = "auto"
+    threads: int | None = None
+    max_cells: int | None = None
+    argv: list[str] = field(default_factory=lambda: list(sys.argv))
+
+
+@dataclass
+class AblationOutcome:
+    """How far the grid got: `finished` of `total` cells are done, `ran` of them by this call."""
+
+    path: Path
+    total: int
+    finished: int
+    ran: int
+    wall_s: float
+
+    @property
+    def complete(self) -> bool:
+        return self.finished == self.total
+
+
+class AblationInterrupted(GatoEvalError):
+    """Ctrl-C: finished cells are saved; rerunning the same command continues the grid."""
+
+    exit_code = 130
+
+
+def run_ablation(
+    options: AblationOptions, progress: AblationProgress | None = None
+) -> AblationOutcome:
+    """Run (or continue) the grid into `options.out` (see the module docstring)."""
+    _check_options(options)
+    runner = _Runner(options, progress or SilentProgress())
+    try:
+        return runner.run()
+    except KeyboardInterrupt:
+        raise AblationInterrupted(runner.interrupted_message()) from None
+    except GatoEvalError as err:
+        if err.exit_code == 130:  # an evaluation's own interruption message names `run suite`
+            raise AblationInterrupted(runner.interrupted_message()) from None
+        raise
+    finally:
+        runner.progress.finish()
+
+
+def _check_options(options: AblationOptions) -> None:
+    if options.device not in DEVICES:
+        raise GatoEvalError(f"unknown device {options.device!r}: choose {', '.join(DEVICES)}")
+    if options.threads is not None and options.threads < 1:
+        raise GatoEvalError(f"--threads must be >= 1, got {options.threads}")
+    if options.max_cells is not None and options.max_cells < 1:
+        raise GatoEvalError(f"--max-cells must be >= 1, got {options.max_cells}")
+    needed = {options.grid.pretrained_key(cell) for cell in options.grid.cells()} - {None}
+    for key in options.pretrained:
+        pretrained.check_key(key)
+        if key not in needed:
+            uses = ", ".join(sorted(needed)) or "none (scratch only)"
+            raise GatoEvalError(
+                f"--pretrained {key}: the grid has no cell that starts from '{key}' "
+                f"(its pretrained variants: {uses})"
+            )
+
+
+class _Runner:
+    def __init__(self, options: AblationOptions, progress: AblationProgress):
+        self.options = options
+        self.grid = options.grid
+        self.out = Path(options.out).expanduser()
+        self.progress = progress
+        self.models: dict[str, Path] = {}  # pretrained key -> checkpoint directory
+        self.heldout: dict[str, Any] = {}  # task -> DatasetInfo of its demonstrations
+        self.levels: dict[str, dict[str, float | None]] = {}  # task -> random/expert returns
+        self.finished = 0
+        self.total = len(self.grid.cells())
+
+    def interrupted_message(self) -> str:
+        return (
+            f"interrupted: {self.finished} of {self.total} cells are finished in {self.out}; "
+            "rerun the same command to continue"
+        )
+
+    def run(self) -> AblationOutcome:
+        started = time.perf_counter()
+        if self.options.threads:
+            import torch
+
+            torch.set_num_threads(self.options.threads)
+        with AblationStore.open(self.out, self.grid, self.options.argv) as store:
+            self.store = store
+            self._adopt_supplied_models()
+            done = store.finished_keys()
+            todo = [cell for cell in self.grid.cells() if cell.key not in done]
+            self.finished = self.total - len(todo)
+            self.progress.grid_started(self.total, self.finished)
+            if self.options.max_cells is not None:
+                todo = todo[: self.options.max_cells]
+            self._check_plans(todo)
+            self._collect_data(todo)
+            for cell in todo:
+                self._run_cell(cell)
+                self.finished += 1
+            self._write_tables()
+        return AblationOutcome(
+            self.out, self.total, self.finished, len(todo), time.perf_counter() - started
+        )
+
+    # -- pretrained models -----------------------------------------------------------------
+
+    def _adopt_supplied_models(self) -> None:
+        """Check supplied models; a directory keeps using the ones it recorded."""
+        needed = {self.grid.pretrained_key(cell) for cell in self.grid.cells()} - {None}
+        self.models.update(
+            pretrained.adopt_supplied(
+                self.store.metadata["pretrained"],
+                self.options.pretrained,
+                needed,
+                self.grid.tasks,
+                self.out,
+            )
+        )
+        self.store.save()
+
+    def _keys_to_train(self, cells: list[Cell]) -> list[str]:
+        keys = [self.grid.pretrained_key(cell) for cell in cells]
+        return [k for k in dict.fromkeys(keys) if k is not None and k not in self.models]
+
+    def _check_plans(self, cells: list[Cell]) -> None:
+        """Fail before any work when a variant to train has no data to train on."""
+        for key in self._keys_to_train(cells):
+            pretrained.plan_for_key(key, self.grid)
+
+    def _pretrained_model(self, key: str) -> Path:
+        if key in self.models:
+            return self.models[key]
+        grid, options = self.grid, self.options
+        out = pretrained.pretrained_dir(self.out, key)
+        recorded = self.store.metadata["pretrained"].get(key, {})
+        if not pretrained.finished_model(key, grid, out, options.device, options.threads):
+            mixture, plans = pretrained.plan_for_key(key, grid)
+            episodes, datasets = demos.load_pretraining_episodes(
+                plans, self._dataset, self.progress
+            )
+            resolved = pretrained.check_mixture_excludes(mixture, episodes, grid.tasks)
+            settings = pretrained.train_settings(key, grid, out, options.device, options.threads)
+            from gato_eval.train import train
+
+            sources = ", ".join(c.source for c in resolved.components)
+            self.progress.message(f"pretrain '{key}' on {sources}")
+            train(settings, episodes, TrainingStage(self.progress, f"pretrain {key}"))
+            recorded = {"datasets": datasets}
+        pretrained.remove_training_checkpoints(out)
+        description = pretrained.describe_trained(
+            key, out, recorded.get("datasets", []), grid.tasks
+        )
+        description["path"] = str(out.relative_to(self.out))
+        self.store.metadata["pretrained"][key] = description
+        self.store.save()
+        self.models[key] = out
+        return out
+
+    # -- data ------------------------------------------------------------------------------
+
+    def _dataset(self, task: str, episodes: int, noise: float):
+        return demos.ensure_dataset(
+            task, episodes, noise, self.grid.collection_seed, CollectionStage(self.progress)
+        )
+
+    def _collect_data(self, cells: list[Cell]) -> None:
+        """Every data set the cells need, collected up front (so failures come early)."""
+        for task in dict.fromkeys(cell.task for cell in cells):
+            self._heldout_info(task)
+        grid, options = self.grid, self.options
+        for key in self._keys_to_train(cells):
+            out = pretrained.pretrained_dir(self.out, key)
+            if not pretrained.finished_model(key, grid, out, options.device, options.threads):
+                for plan in pretrained.plan_for_key(key, grid)[1]:
+                    self._dataset(plan.task, plan.episodes, plan.noise)
+
+    def _heldout_info(self, task: str):
+        if task not in self.heldout:
+            data = self.grid.heldout_data[task]
+            info = self._dataset(task, data.episodes, data.noise)
+            pool = demos.best_positions(info, data.episodes, data.best)
+            self.store.metadata["heldout_data"][task] = {
+                "dataset": info.name,
+                "sha256": info.sha256,
+                "episodes_in_dataset": info.episodes,
+                "episodes_read": data.episodes,
+                "expert_score": info.expert_score,
+                "pool": demos.describe_demonstrations(info, pool),
+            }
+            self.store.save()
+            self.heldout[task] = info
+        return self.heldout[task]
+
+    # -- evaluation ------------------------------------------------------------------------
+
+    def _evaluate(self, task: str, model: str, run_dir: Path, label: str) -> None:
+        evaluate_into(
+            run_dir,
+            model,
+            results=self.out,
+            grid=self.grid,
+            task=task,
+            label=label,
+            device=self.options.device,
+            argv=self.options.argv,
+            progress=self.progress,
+        )
+
+    def _references(self, task: str) -> dict[str, float | None]:
+        """The random and expert mean returns of `task` under the grid's evaluation."""
+        from gato_eval.ablation.scores import mean_return
+
+        if task in self.levels:
+            return self.levels[task]
+        recorded = self.store.metadata["references"].get(task)
+        levels = {}
+        for policy in REFERENCE_POLICIES:
+            run_dir = self.out / "references" / task / policy
+            self._evaluate(task, policy, run_dir, f"{task} {policy}")
+            levels[policy] = mean_return(run_dir)
+        entry = {p: {"run_dir": f"references/{task}/{p}", "mean_return": levels[p]} for p in levels}
+        if recorded != entry:
+            self.store.metadata["references"][task] = entry
+            self.store.save()
+        self.levels[task] = levels
+        return levels
+
+    # -- cells -----------------------------------------------------------------------------
+
+    def _run_cell(self, cell: Cell) -> None:
+        from gato_eval.model.checkpoint import CONFIG_FILE, checkpoint_hash
+
+        started = time.perf_counter()
+        key = self.grid.pretrained_key(cell)
+        init = self._pretrained_model(key) if key is not None else None
+        self._references(cell.task)
+        info = self._heldout_info(cell.task)
+        data = self.grid.heldout_data[cell.task]
+        pool = demos.best_positions(info, data.episodes, data.best)
+        positions = demos.nested_subset(pool, cell.n_demos, cell.seed, cell.task)
+        cell_dir = self.out / cell.directory
+        plan = {
+            "cell": asdict(cell),
+            "pretrained": key,
+            "pretrained_sha256": checkpoint_hash(init) if init is not None else None,
+            "demonstrations": demos.describe_demonstrations(info, positions),
+            "finetuning": asdict(self.grid.finetuning),
+            "scratch_model": None if init is not None else asdict(self.grid.pretraining),
+        }
+        self._start_cell_plan(cell_dir, plan)
+        model_dir = cell_dir / "model"
+        if not (model_dir / CONFIG_FILE).is_file():
+            self._finetune(cell, init, info, positions, model_dir)
+        pretrained.remove_training_checkpoints(model_dir)
+        finetuned = time.perf_counter()
+        label = f"{cell.variant} n={cell.n_demos} seed={cell.seed}"
+        self._evaluate(cell.task, str(model_dir), cell_dir / "run", label)
+        row = self._row(cell, plan, model_dir, checkpoint_hash(model_dir))
+        row["wall_s"] = {
+            "finetune_and_setup": round(finetuned - started, 2),
+            "evaluate": round(time.perf_counter() - finetuned, 2),
+        }
+        self.store.append_row(row)
+        self._write_tables()
+        normalized = row["normalized"]
+        score = "-" if normalized is None else f"{100 * normalized:.1f}%"
+        self.progress.cell_finished(
+            f"cell {self.finished + 1}/{self.total} {cell.describe()}: return "
+            f"{_number(row['mean_return'])}, normalized {score}"
+        )
+
+    def _start_cell_plan(self, cell_dir: Path, plan: dict[str, Any]) -> None:
+        """Record the cell's plan; an unfinished cell planned otherwise is redone from scratch."""
+        from gato_eval.results import write_json_atomic
+
+        path = cell_dir / CELL_PLAN_FILE
+        if path.is_file():
+            try:
+                before = json.loads(path.read_text())
+            except (OSError, ValueError):
+                before = None
+            if before == json.loads(json.dumps(plan)):
+                return
+            self.progress.message(f"  {cell_dir} was planned otherwise: starting it again")
+            shutil.rmtree(cell_dir)
+        cell_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, plan)
+
+    def _finetune(self, cell: Cell, init: Path | None, info, positions, model_dir: Path) -> None:
+        from gato_eval.train import finetune
+        from gato_eval.training.checkpoints import list_checkpoints
+
+        episodes = demos.read_positions(info, positions)
+        p, f = self.grid.pretraining, self.grid.finetuning
+        extra: dict[str, Any] = {
+            "threads": self.options.threads,
+            "resume": bool(list_checkpoints(model_dir)),
+        }
+        if init is None:  # scratch: the pretraining preset, fresh, with the same text tokenizer
+            extra.update(
+                context_length=p.context_length,
+                text_characters=p.text_characters,
+                caption_examples=p.caption_examples,
+            )
+        finetune(
+            cell.task,
+            episodes,
+            model_dir,
+            init=init,
+            preset=p.preset,
+            steps=f.steps,
+            lr=f.lr,
+            batch_size=f.batch_size,
+            seed=cell.seed,
+            device=self.options.device,
+            reporter=TrainingStage(self.progress, f"fine-tune {cell.describe()}"),
+            **extra,
+        )
+
+    def _row(self, cell: Cell, plan: dict, model_dir: Path, sha: str) -> dict[str, Any]:
+        from gato_eval.ablation.scores import score_cell_run
+        from gato_eval.model.checkpoint import CONFIG_FILE
+
+        references = self._references(cell.task)
+        run_dir = self.out / cell.directory / "run"
+        score = score_cell_run(run_dir, references["random"], references["expert"])
+        provenance = json.loads((model_dir / CONFIG_FILE).read_text()).get("provenance", {})
+        return {
+            **asdict(cell),
+            "pretrained": plan["pretrained"],
+            "pretrained_sha256": plan["pretrained_sha256"],
+            "demonstrations": plan["demonstrations"],
+            "checkpoint": str(model_dir.relative_to(self.out)),
+            "checkpoint_sha256": sha,
+            "run_dir": str(run_dir.relative_to(self.out)),
+            **score,
+            "finetune": {
+                "steps": provenance.get("step"),
+                "tokens_seen": provenance.get("tokens_seen"),
+                "final_loss": provenance.get("final_loss"),
+                "train_wall_s": provenance.get("wall_s"),
+            },
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+
+    def _write_tables(self) -> None:
+        from gato_eval.ablation.scores import score_ablation
+        from gato_eval.ablation.tables import write_tables
+
+        write_tables(self.out, score_ablation(self.out))
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"

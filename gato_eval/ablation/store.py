@@ -1,0 +1,186 @@
+"""The ablation's results directory: its record, one row per finished cell, and a lock.
+
+    ablation.json     what the directory holds (format 1): the grid (its latest axes), code
+                      provenance, every pretrained model used (path, checkpoint hash, its
+                      training sources and the held-out tasks checked absent from them), the
+                      held-out data sets and pools, the reference runs, the invocation history
+    cells.jsonl       one JSON row per finished cell, appended and fsynced when the cell's
+                      evaluation is complete (gato_eval.results.append_json_line: a torn last
+                      line from a crash is cut before the next append)
+    results.csv/.md   tables recomputed from the cells' run directories (ablation/scores.py)
+    suites/           the one-task suite files the evaluations ran
+    references/TASK/{random,expert}/   run directories of the reference policies
+    pretrained/KEY/   models pretrained here
+    cells/TASK/VARIANT/nN-seedS/{cell.json, model/, run/}   a cell's plan, fine-tuned model
+                      and evaluation run
+
+A cell counts as finished only once its row is in cells.jsonl, so a killed run redoes only the
+unfinished cell, which itself continues from its fine-tuning checkpoint and recorded episodes.
+Only one process may work in a directory at a time (an exclusive lock on `.lock`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from gato_eval.errors import GatoEvalError
+from gato_eval.results import append_json_line, read_json_lines, write_json_atomic
+
+ABLATION_FORMAT = "gato-eval-ablation"
+ABLATION_FORMAT_VERSION = 1
+ABLATION_FILE = "ablation.json"
+CELLS_FILE = "cells.jsonl"
+LOCK_FILE = ".lock"
+ROW_KEYS = ("task", "variant", "n_demos", "seed", "checkpoint", "run_dir")
+
+
+class AblationStore:
+    """A results directory opened for work (locked until `close`)."""
+
+    def __init__(self, path: Path, metadata: dict[str, Any], lock_handle):
+        self.path = path
+        self.metadata = metadata
+        self._lock = lock_handle
+
+    @classmethod
+    def open(cls, path: Path, grid, argv: list[str]) -> AblationStore:
+        """Create the directory for `grid`, or reopen one made by a compatible grid (same
+        settings; the axes may differ: `grid.settings_differences`)."""
+        from gato_eval.ablation.grid import settings_differences
+        from gato_eval.evaluate import RECORDED_PACKAGES
+        from gato_eval.results import code_provenance
+
+        path = Path(path).expanduser()
+        if path.exists() and not path.is_dir():
+            raise GatoEvalError(f"--out {path} exists and is not a directory")
+        record = path / ABLATION_FILE
+        if (
+            not record.exists()
+            and path.is_dir()
+            and any(p.name != LOCK_FILE for p in path.iterdir())
+        ):
+            raise GatoEvalError(
+                f"{path} is not empty and holds no ablation ({ABLATION_FILE}): choose another --out"
+            )
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise GatoEvalError(f"cannot create {path}: {err.strerror or err}") from None
+        lock = _lock(path)
+        try:
+            now = _now()
+            current = grid.to_dict()
+            if record.exists():
+                metadata = read_metadata(path)
+                differences = settings_differences(metadata["grid"], current)
+                if differences:
+                    raise GatoEvalError(
+                        f"{path} holds an ablation with other settings ({', '.join(differences)}):"
+                        " rerun it with its own grid, or choose another --out"
+                    )
+            else:
+                metadata = {
+                    "format": ABLATION_FORMAT,
+                    "format_version": ABLATION_FORMAT_VERSION,
+                    "created": now,
+                    "pretrained": {},
+                    "heldout_data": {},
+                    "references": {},
+                    "history": [],
+                }
+            metadata["grid"] = current
+            metadata["grid_source"] = grid.source
+            metadata["code"] = code_provenance(RECORDED_PACKAGES)
+            metadata["history"].append({"started": now, "argv": list(argv)})
+            store = cls(path, metadata, lock)
+            store.save()
+            return store
+        except BaseException:
+            lock.close()
+            raise
+
+    def save(self) -> None:
+        """Write ablation.json atomically."""
+        self.metadata["updated"] = _now()
+        write_json_atomic(self.path / ABLATION_FILE, self.metadata)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return read_rows(self.path)
+
+    def finished_keys(self) -> set[str]:
+        return {row_key(row) for row in self.rows()}
+
+    def append_row(self, row: dict[str, Any]) -> None:
+        append_json_line(self.path / CELLS_FILE, row)
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
+
+    def __enter__(self) -> AblationStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def row_key(row: dict[str, Any]) -> str:
+    return f"{row['task']}/{row['variant']}/n{row['n_demos']}/seed{row['seed']}"
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """ablation.json of a results directory; a missing or foreign one is a one-line error."""
+    record = Path(path) / ABLATION_FILE
+    if not record.is_file():
+        raise GatoEvalError(f"{path} is not an ablation results directory (no {ABLATION_FILE})")
+    try:
+        metadata = json.loads(record.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise GatoEvalError(f"{record} is corrupt: {err}") from None
+    if (
+        not isinstance(metadata, dict)
+        or metadata.get("format") != ABLATION_FORMAT
+        or metadata.get("format_version") != ABLATION_FORMAT_VERSION
+        or not isinstance(metadata.get("grid"), dict)
+    ):
+        raise GatoEvalError(f"{record} is not a gato-eval ablation record (unknown format)")
+    return metadata
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The finished cells' rows, first row per cell (a correct directory has no other)."""
+    records, _ = read_json_lines(Path(path) / CELLS_FILE)
+    rows, seen = [], set()
+    for number, row in enumerate(records, start=1):
+        if not isinstance(row, dict) or any(key not in row for key in ROW_KEYS):
+            raise GatoEvalError(f"{Path(path) / CELLS_FILE}:{number} is not a cell row")
+        key = row_key(row)
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
+    return rows
+
+
+def _lock(path: Path):
+    """An exclusive, non-blocking lock on PATH/.lock, held while the returned file is open."""
+    handle = open(path / LOCK_FILE, "a")  # noqa: SIM115 (held for the whole run)
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform: run without one
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise GatoEvalError(
+            f"another gato-eval finetune-ablation is working in {path}: wait for it to finish"
+        ) from None
+    return handle
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
