@@ -2,15 +2,70 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
-from gato_eval.cli._common import not_built
-
 
 def finetune_ablation(
-    grid: Path = typer.Argument(None, help="Grid file (default: the `tiny` preset)."),
+    grid: str = typer.Argument(
+        None, help="Grid preset (tiny, small) or a grid .json file (default: tiny)."
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Results directory (default: ablations/GRID_NAME). Rerunning the same command "
+        "continues it; finished cells are never redone.",
+    ),
+    pretrained: list[str] = typer.Option(
+        None,
+        "--pretrained",
+        help="VARIANT=PATH: start VARIANT (all, no-control or same-domain:FAMILY) from this "
+        "checkpoint, or 'bundled', instead of pretraining it. Repeatable. Its recorded "
+        "training data must exclude the held-out tasks.",
+    ),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto (bf16 on CUDA)."),
+    threads: int = typer.Option(
+        None, "--threads", help="CPU threads for torch (1 is fastest on small CPU machines)."
+    ),
+    max_cells: int = typer.Option(
+        None,
+        "--max-cells",
+        help="Stop after finishing this many more cells; rerun to continue.",
+    ),
 ) -> None:
-    """Pretrain variants, fine-tune each on 1..N demonstrations of held-out tasks, evaluate."""
-    raise not_built("finetune-ablation", 10)
+    """Pretrain variants, fine-tune each on 1..N demonstrations of held-out tasks, evaluate.
+
+    For every cell (task x variant x demonstrations x seed): pretrain the variant if it is
+    missing (held-out tasks never in its data), fine-tune on a nested subset of the task's best
+    demonstrations (Adam, constant learning rate), evaluate with the rollout engine, and append
+    a row to DIR/cells.jsonl; DIR/results.csv and results.md hold the table. Missing data sets
+    are collected first.
+
+    Draw the figure with: gato-eval plot ablation DIR
+    """
+    from gato_eval.ablation.grid_file import load_grid
+    from gato_eval.ablation.pretrained import parse_pretrained_options
+    from gato_eval.ablation.progress import RichProgress
+    from gato_eval.ablation.runner import AblationOptions, run_ablation
+
+    loaded = load_grid(grid)
+    options = AblationOptions(
+        grid=loaded,
+        out=out if out is not None else Path("ablations") / loaded.name,
+        pretrained=parse_pretrained_options(pretrained),
+        device=device,
+        threads=threads,
+        max_cells=max_cells,
+        argv=["gato-eval", *sys.argv[1:]],
+    )
+    outcome = run_ablation(options, RichProgress())
+    if not outcome.complete:
+        typer.echo(
+            f"note: {outcome.finished} of {outcome.total} cells finished; rerun the same command "
+            "to continue",
+            err=True,
+        )
+    typer.echo(f"table: {outcome.path / 'results.md'}", err=True)
+    typer.echo(str(outcome.path))

@@ -112,6 +112,33 @@ def plot_tasks(
     typer.echo(str(path))
 
 
+@plot_app.command("ablation")
+def plot_ablation(
+    results_dir: Path = typer.Argument(
+        ..., help="Results directory written by `gato-eval finetune-ablation`."
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Figure file (.png, .pdf or .svg); default: RESULTS_DIR/figures/ablation.png.",
+    ),
+    scale: str = typer.Option(
+        "auto",
+        "--scale",
+        help="auto: normalized score where a task's random and expert levels allow it, else "
+        "return; return: mean return on every panel.",
+    ),
+) -> None:
+    """The fine-tuning ablation figure (paper Sec. 5.2): score versus demonstrations.
+
+    One panel per held-out task (log x), one line per pretraining variant with 95% bootstrap
+    bands over seeds, and the expert and random levels measured under the same evaluation.
+    """
+    from gato_eval.finetune import plot_ablation_dir
+
+    typer.echo(str(plot_ablation_dir(results_dir, out, scale)))
+
+
 def _reference_table(reference: str, table_path: Path | None):
     """(name, table): the shipped source by name, or the user's CSV named after its file."""
     from gato_eval.scoring import check_reference_source, load_reference_table
