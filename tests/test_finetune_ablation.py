@@ -434,3 +434,51 @@ def test_the_cli_does_not_import_torch_or_simulators_for_help():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert "HEAVY []" in result.stdout, result.stdout + result.stderr
     assert "--pretrained" in result.stdout and "--max-cells" in result.stdout
+
+
+def test_json_lines_survive_a_torn_tail(tmp_path):
+    from gato_eval.results import append_json_line, read_json_lines
+
+    path = tmp_path / "cells.jsonl"
+    append_json_line(path, {"cell": 1})
+    append_json_line(path, {"cell": 2})
+    with open(path, "ab") as handle:
+        handle.write(b'{"cell": 3, "tru')  # a crash in the middle of a write
+    assert read_json_lines(path) == ([{"cell": 1}, {"cell": 2}], True)
+    append_json_line(path, {"cell": 3})
+    assert read_json_lines(path) == ([{"cell": 1}, {"cell": 2}, {"cell": 3}], False)
+    path.write_text('{"cell": 1}\nnot json\n{"cell": 3}\n')
+    with pytest.raises(GatoEvalError, match=r"cells.jsonl:2 is corrupt"):
+        read_json_lines(path)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_cell_then_rerun_finishes_every_cell_once(tmp_path):
+    """A real `gato-eval finetune-ablation` process killed with SIGKILL as cell 2 starts."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    grid = tmp_path / "scratch.json"
+    grid.write_text(json.dumps({**TOY_GRID, "variants": ["scratch"], "seeds": [0, 1]}))
+    results = tmp_path / "results"
+    env = {**os.environ, "GATO_EVAL_HOME": str(tmp_path / "home"), "MUJOCO_GL": "egl"}
+    command = [sys.executable, "-m", "gato_eval", "finetune-ablation", str(grid), "--out"]
+    command += [str(results), "--device", "cpu", "--threads", "1"]
+    second = results / f"cells/{TASK}/scratch/n1-seed1/cell.json"
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not second.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    before = rows_of(results)
+    assert [(r["n_demos"], r["seed"]) for r in before] == [(1, 0)]
+    first_model = results / f"cells/{TASK}/scratch/n1-seed0/model/model.safetensors"
+    stamp = first_model.stat().st_mtime_ns
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr
+    rows = rows_of(results)
+    assert sorted((r["n_demos"], r["seed"]) for r in rows) == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    assert rows[0] == before[0] and first_model.stat().st_mtime_ns == stamp

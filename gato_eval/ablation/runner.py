@@ -175,6 +175,18 @@ class _Runner:
             )
         )
         self.store.save()
+        from gato_eval.model.config import get_preset
+
+        p = self.grid.pretraining
+        context = p.context_length or get_preset(p.preset).context_length
+        for key in self.models:
+            supplied = self.store.metadata["pretrained"][key].get("context_length")
+            if supplied != context:  # fine-tuning keeps a model's own context
+                self.progress.message(
+                    f"note: the supplied '{key}' model has context {supplied}, the grid's "
+                    f"pretraining (and scratch) models {context}: variants differ in more than "
+                    "their pretraining data"
+                )
 
     def _keys_to_train(self, cells: list[Cell]) -> list[str]:
         keys = [self.grid.pretrained_key(cell) for cell in cells]
