@@ -8,7 +8,8 @@
 - **Placement.** One actor per worker, each with 1 CPU and `gpus_per_worker` GPUs (fractions
   put several replicas on one GPU). Defaults: one worker per GPU for a model policy on a
   cluster with GPUs, else one per CPU; never more workers than work items. A worker granted
-  no GPU plays a model on its CPU (`--device auto` becomes `cpu` there).
+  no GPU plays a model on its CPU (`--device auto` becomes `cpu` there). Workers are released
+  as soon as the queue holds nothing more for them.
 - **Checks before work.** Every worker must load a policy with the driver's identity
   (checkpoint hash, prompt, sampling) and the same package versions; otherwise the run stops
   with one line naming the node, before any of its episodes is recorded.
