@@ -232,8 +232,9 @@ def append_json_line(path: Path, record: dict[str, Any]) -> None:
 def read_json_lines(path: Path) -> tuple[list[Any], bool]:
     """(records, torn_tail) of a JSON-lines file written by `append_json_line`.
 
-    An unterminated last line that does not parse is a crash's torn tail: skipped, and
-    `torn_tail` is True. Any other unreadable line is a one-line `GatoEvalError`.
+    An unterminated last line is a crash's torn tail, even if it parses (`append_json_line`
+    cuts it away before its next append): skipped, and `torn_tail` is True. Any other
+    unreadable line is a one-line `GatoEvalError`.
     """
     path = Path(path)
     if not path.exists():
@@ -244,11 +245,11 @@ def read_json_lines(path: Path) -> tuple[list[Any], bool]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if number == len(lines):  # no newline after it: never committed
+            return records, True
         try:
             records.append(json.loads(line))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            if number == len(lines) and not raw.endswith(b"\n"):
-                return records, True
             raise GatoEvalError(f"{path}:{number} is corrupt: {err}") from None
     return records, False
 

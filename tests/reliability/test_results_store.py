@@ -16,7 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gato_eval.errors import GatoEvalError
-from gato_eval.results import EPISODES_FILE, EpisodeWriter, create_run, load_run
+from gato_eval.results import (
+    EPISODES_FILE,
+    EpisodeWriter,
+    append_json_line,
+    create_run,
+    load_run,
+    read_json_lines,
+)
 
 TASKS = ["atari-pong", "dmc-cartpole-balance", "babyai-go-to-local"]
 PLANNED = 6  # episodes per task
@@ -78,6 +85,14 @@ def fresh(tmp_path: Path, name: str) -> Path:
     return path.parent / f"{name}-{index}"
 
 
+def crash_points(raw: bytes):
+    """Where a crash may cut the file: any byte, and often just before a newline (a whole
+    record written, its newline not), the cut that readers and writers may disagree on."""
+    newlines = [i for i, byte in enumerate(raw) if byte == ord("\n")]
+    anywhere = st.integers(0, len(raw))
+    return st.one_of(anywhere, st.sampled_from(newlines)) if newlines else anywhere
+
+
 def complete_lines(data: bytes) -> int:
     return data.count(b"\n")
 
@@ -101,7 +116,7 @@ def test_a_crash_at_any_byte_loses_at_most_the_torn_line_and_resume_completes(
     write(run, items)
     path = run.path / EPISODES_FILE
     raw = path.read_bytes()
-    cut = data.draw(st.integers(0, len(raw)), label="cut")
+    cut = data.draw(crash_points(raw), label="cut")
     path.write_bytes(raw[:cut])
 
     crashed = load_run(run.path)  # never raises, whatever the cut
@@ -169,3 +184,31 @@ def test_a_non_finite_return_round_trips_as_a_string_or_number(tmp_path, value):
     write(run, [record])
     (loaded,) = load_run(run.path).episodes
     assert str(loaded["return"]) in ("nan", "inf")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | finite | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=10,
+)
+
+
+@SETTINGS
+@given(rows=st.lists(st.dictionaries(st.text(max_size=8), json_values), max_size=8), data=st.data())
+def test_json_lines_logs_survive_a_crash_at_any_byte(tmp_path, rows, data):
+    # The append-only log of other commands (the ablation's cells.jsonl): the same promise.
+    path = fresh(tmp_path, "log") / "cells.jsonl"
+    path.parent.mkdir(parents=True)
+    path.touch()
+    for row in rows:
+        append_json_line(path, row)
+    raw = path.read_bytes()
+    cut = data.draw(crash_points(raw), label="cut")
+    path.write_bytes(raw[:cut])
+    survivors = complete_lines(raw[:cut])
+    read, torn = read_json_lines(path)
+    assert read == rows[:survivors]
+    assert torn == (cut > 0 and not raw[:cut].endswith(b"\n"))
+    for row in rows[survivors:]:  # the resumed writer appends what the reader lacks
+        append_json_line(path, row)
+    assert read_json_lines(path) == (rows, False)
