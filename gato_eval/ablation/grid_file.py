@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from gato_eval.ablation.grid import (
 )
 from gato_eval.errors import GatoEvalError, close_matches
 
+_FILE_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TOP_KEYS = {
     "format",
     "version",
@@ -102,8 +104,12 @@ def parse_grid(data: Any, source: str = "") -> Grid:
             f"evaluation.seed equals collection_seed ({collection_seed}): evaluation episodes "
             "would start where the demonstrations did; choose another evaluation seed"
         )
+    name = _text(data["name"], "name", nonempty=True)
+    # The name is the default results directory (ablations/<name>): no '../' out of it.
+    if not _FILE_SAFE_NAME.match(name):
+        raise GatoEvalError(f"name must be letters, digits, '.', '_' or '-', got {name!r}")
     return Grid(
-        name=_text(data["name"], "name", nonempty=True),
+        name=name,
         description=_text(data.get("description", ""), "description"),
         estimate=_text(data.get("estimate", ""), "estimate"),
         tasks=tasks,
