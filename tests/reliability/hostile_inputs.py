@@ -33,6 +33,7 @@ SUITE = {
     "tasks": ["dmc-cartpole-balance"],
     "max_episode_steps": {"dmc": 10},
 }
+TINY_GRID = Path(__file__).resolve().parents[2] / "benchmarks" / "ablation_tiny.json"
 TRAIN_FAST = ["--steps", "2", "--batch-size", "2", "--context-length", "64"]
 TRAIN_FAST += ["--device", "cpu", "--threads", "1"]
 
@@ -295,6 +296,23 @@ def _train_on(task: str) -> Callable[[Path, Assets], list]:
                                     *TRAIN_FAST]  # fmt: skip
 
 
+def _ablation(grid, sandbox: Path) -> list:
+    return ["finetune-ablation", grid, "--out", sandbox / "ablation", "--max-cells", "1"]
+
+
+def _grid(change: Callable[[dict], None]) -> Callable[[Path, Assets], list]:
+    """A case that runs a copy of the shipped tiny grid after `change(grid)`."""
+
+    def build(sandbox: Path, assets: Assets) -> list:
+        grid = json.loads(TINY_GRID.read_text())
+        change(grid)
+        path = sandbox / "grid.json"
+        path.write_text(json.dumps(grid))
+        return _ablation(path, sandbox)
+
+    return build
+
+
 def _write(name: str, content: bytes | str) -> Callable[[Path], Path]:
     def make(sandbox: Path) -> Path:
         path = sandbox / name
@@ -544,6 +562,34 @@ CASES: list[Case] = [
             "1000000000000",
         ],
         "--episodes must be",
+    ),
+    # -- fine-tuning ablation grids ----------------------------------------------------------
+    Case(
+        "grid-json-syntax-error",
+        lambda s, a: _ablation(_write("grid.json", "{")(s), s),
+        "is not valid JSON",
+    ),
+    Case(
+        "grid-name-escapes-ablations",
+        _grid(lambda g: g.update(name="../../x")),
+        "name must be letters, digits",
+    ),
+    Case(
+        "grid-negative-demonstrations",
+        _grid(lambda g: g.update(demonstrations=[-1, 5])),
+        "every entry of demonstrations must be an integer >= 1",
+    ),
+    Case(
+        "grid-unknown-variant",
+        _grid(lambda g: g.update(variants=["everything"])),
+        "unknown variant 'everything'",
+    ),
+    Case("unknown-grid-preset", lambda s, a: ["finetune-ablation", "huge"], "neither a preset"),
+    Case(
+        "pretrained-is-a-pickle",
+        lambda s, a: [*_ablation("tiny", s), "--pretrained", f"all={_write('m.pt', b'x')(s)}"],
+        "is not a checkpoint directory",
+        creates=("ablation",),  # its lock and grid record are written before the check
     ),
     # -- scores ------------------------------------------------------------------------------
     Case(
