@@ -267,6 +267,7 @@ def test_a_pretrained_model_that_saw_the_heldout_task_is_refused(sequence, tmp_p
     )  # fmt: skip
     assert code == 1 and stderr.count("\n") == 1
     assert stderr.startswith("error: held-out leakage:") and TASK in stderr
+    assert not (tmp_path / "new").exists()  # refused before anything was written
 
 
 def test_a_supplied_pretrained_model_replaces_pretraining_and_is_kept(sequence, tmp_path):

@@ -246,28 +246,27 @@ def _context_length(config_path: Path) -> int | None:
 
 def adopt_supplied(
     recorded: dict[str, dict],
-    given: dict[str, str],
+    supplied: dict[str, dict],
     needed: set[str],
     heldout: tuple[str, ...],
     results: Path,
 ) -> dict[str, Path]:
-    """key -> checkpoint of every supplied model the grid needs: the ones `given` now (checked,
-    and recorded into `recorded`) and the ones a results directory recorded before (checked
-    unchanged). A key the directory pretrained itself, or a different model for a key it
-    already used, is refused."""
+    """key -> checkpoint of every supplied model the grid needs: the ones `supplied` now
+    (descriptions from `describe_supplied`, recorded into `recorded`) and the ones a results
+    directory recorded before (checked unchanged). A key the directory pretrained itself, or a
+    different model for a key it already used, is refused."""
     models = {}
-    for key, path in given.items():
+    for key, description in supplied.items():
         before = recorded.get(key)
         if before is not None and before.get("trained_here"):
             raise GatoEvalError(
                 f"--pretrained {key}: {results} already pretrained '{key}' itself; use another "
                 "--out to try a supplied model"
             )
-        description = describe_supplied(key, path, heldout)
         if before is not None and before["checkpoint_sha256"] != description["checkpoint_sha256"]:
             raise GatoEvalError(
-                f"--pretrained {key}={path} is not the model {results} used for '{key}' "
-                f"({before['path']}): use another --out"
+                f"--pretrained {key}={description['path']} is not the model {results} used for "
+                f"'{key}' ({before['path']}): use another --out"
             )
         recorded[key] = description
         models[key] = Path(description["path"])

@@ -86,7 +86,12 @@ def run_ablation(
 ) -> AblationOutcome:
     """Run (or continue) the grid into `options.out` (see the module docstring)."""
     _check_options(options)
-    runner = _Runner(options, progress or SilentProgress())
+    # Supplied models are checked (loadable config, no held-out data) before anything is written.
+    supplied = {
+        key: pretrained.describe_supplied(key, path, options.grid.tasks)
+        for key, path in options.pretrained.items()
+    }
+    runner = _Runner(options, progress or SilentProgress(), supplied)
     try:
         return runner.run()
     except KeyboardInterrupt:
@@ -118,8 +123,9 @@ def _check_options(options: AblationOptions) -> None:
 
 
 class _Runner:
-    def __init__(self, options: AblationOptions, progress: AblationProgress):
+    def __init__(self, options: AblationOptions, progress: AblationProgress, supplied: dict):
         self.options = options
+        self.supplied = supplied  # key -> description of a model passed with --pretrained
         self.grid = options.grid
         self.out = Path(options.out).expanduser()
         self.progress = progress
@@ -168,7 +174,7 @@ class _Runner:
         self.models.update(
             pretrained.adopt_supplied(
                 self.store.metadata["pretrained"],
-                self.options.pretrained,
+                self.supplied,
                 needed,
                 self.grid.tasks,
                 self.out,
