@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 
 import pytest
 
 # Before any test imports dm_control or metaworld (GATO: rendering needs it set first).
 os.environ.setdefault("MUJOCO_GL", "egl")
+# Tests never read or write the developer's data sets, models or reference scores: one empty
+# home per test session (tests that need their own still set GATO_EVAL_HOME themselves).
+os.environ["GATO_EVAL_HOME"] = tempfile.mkdtemp(prefix="gato-eval-test-home-")
 
 
 @dataclass

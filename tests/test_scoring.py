@@ -178,7 +178,8 @@ def test_malformed_records_are_a_corrupt_run(tmp_path):
         record = {"task": 5, "episode": 1.5, "seed": 0, "return": 1.0}
         record |= {"length": 1, "success": None, "status": "ok", "error": None}
         handle.write(json.dumps(record) + "\n")
-    with pytest.raises(GatoEvalError, match="malformed: the run is corrupt"):
+    # The run reader refuses the record (line 2, a non-string task) before scoring sees it.
+    with pytest.raises(GatoEvalError, match=r"episodes.jsonl:2 is corrupt: task is not a string"):
         summarize_run(tmp_path / "run", references=REFS)
 
 

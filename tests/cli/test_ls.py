@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from gato_eval.suites.references import available_sources
+
 
 @pytest.fixture(autouse=True)
 def private_home(tmp_path, monkeypatch):
@@ -37,9 +39,13 @@ def test_ls_tasks_lists_every_task(cli):
         "Discrete(18)",
     ]
     assert by_id["atari-boxing"][3].startswith("ale-py ")
-    assert by_id["atari-boxing"][6] == "jat, human"
+    # The references column lists exactly the sources that can normalize the task.
+    assert by_id["atari-boxing"][6] == ", ".join(available_sources("atari-boxing"))
+    assert "human" in by_id["atari-boxing"][6]  # every Atari-57 game has human scores
     assert by_id["dmc-cartpole-swingup"][4] == "Box(-1.0, 1.0, (1,), float32)"
-    assert by_id["dmc-cartpole-swingup"][6] == "-"  # no reference can normalize it yet
+    assert by_id["dmc-cartpole-swingup"][6] == (
+        ", ".join(available_sources("dmc-cartpole-swingup")) or "-"
+    )
     assert by_id["babyai-go-to-local"][1] == "BabyAI-GoToLocal-v0"
 
 
