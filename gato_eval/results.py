@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gato_eval.durable import write_text_atomic
 from gato_eval.errors import GatoEvalError
 
 RUN_FORMAT_VERSION = 1
@@ -31,7 +32,7 @@ METADATA_FILE = "metadata.json"
 EPISODES_FILE = "episodes.jsonl"
 RECORD_FIELDS = ("task", "episode", "seed", "return", "length", "success", "status", "error")
 MAX_EPISODES = 1_000_000  # per task: far above any run (`run suite` allows 100,000)
-_METADATA_TMP = f".{METADATA_FILE}.tmp"  # write_json_atomic's temporary file
+_METADATA_TMP = f".{METADATA_FILE}.tmp"  # write_text_atomic's temporary file
 
 
 @dataclass
@@ -77,15 +78,8 @@ class Run:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON so that a crash leaves either the old file or the new one, never half of one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True, default=_json_default)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    text = json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n"
+    write_text_atomic(Path(path), text)
 
 
 def create_run(path: Path, metadata: dict[str, Any]) -> Run:
@@ -339,16 +333,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

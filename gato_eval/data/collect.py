@@ -35,6 +35,7 @@ from gato_eval.data.minari_io import (
     update_metadata,
     write_staged_episode,
 )
+from gato_eval.durable import file_sha256
 from gato_eval.errors import GatoEvalError
 
 COLLECTION_FILE = "collection.json"
@@ -322,7 +323,7 @@ def _stamp(build, name, header, existing, collection, staging, wanted) -> None:
         "collections": [*collections, collection],
         "episodes": columns,
         "main_file_bytes": main.stat().st_size,
-        "main_file_sha256": store.file_sha256(main),
+        "main_file_sha256": file_sha256(main),
         "complete": True,
     }
     update_metadata(data_path, {"gato_eval": block})

@@ -20,7 +20,6 @@ index, seed, return, length and success.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -32,6 +31,7 @@ from typing import Any
 
 from gato_eval.data.episode import Episode
 from gato_eval.data.minari_io import MAIN_FILE, METADATA_FILE, count_episodes, read_episodes
+from gato_eval.durable import file_sha256, fsync_directory
 from gato_eval.errors import GatoEvalError, close_matches
 from gato_eval.paths import datasets_dir
 
@@ -347,15 +347,6 @@ def load_episodes(
         ) from None
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def install_dataset(build: Path, name: str, data_dir: Path | str | None = None) -> Path:
     """Move a finished data set directory `build` to its final place, replacing an old one.
 
@@ -370,7 +361,7 @@ def install_dataset(build: Path, name: str, data_dir: Path | str | None = None) 
     if final.exists():
         os.replace(final, replaced)
     os.replace(build, final)
-    _fsync_dir(final.parent)
+    fsync_directory(final.parent)
     if replaced.exists():
         shutil.rmtree(replaced)
     return final
@@ -386,14 +377,3 @@ def recover_interrupted_installs(data_dir: Path | str | None = None) -> None:
         final = dataset_path(staged.name, data_dir)
         if replaced.is_dir() and not final.exists():
             os.replace(replaced, final)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

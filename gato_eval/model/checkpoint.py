@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from gato_eval import __version__
+from gato_eval import __version__, durable
 from gato_eval.errors import GatoEvalError
 from gato_eval.model.config import GatoConfig, count_parameters
 from gato_eval.model.device import resolve_device
@@ -40,7 +40,6 @@ CHECKPOINT_FORMAT = "gato-eval-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-_HASH_CHUNK = 1 << 20
 
 
 def save_checkpoint(
@@ -171,11 +170,7 @@ def file_sha256(path: Path) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _file_hashes:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_HASH_CHUNK):
-                digest.update(chunk)
-        _file_hashes[key] = digest.hexdigest()
+        _file_hashes[key] = durable.file_sha256(path)
     return _file_hashes[key]
 
 

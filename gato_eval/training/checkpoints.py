@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gato_eval.durable import fsync_directory
 from gato_eval.errors import GatoEvalError
 from gato_eval.results import write_json_atomic
 
@@ -117,7 +118,7 @@ def save_training_checkpoint(
         if final.exists():
             shutil.rmtree(final)
         os.replace(temporary, final)
-        _fsync_directory(final.parent)
+        fsync_directory(final.parent)
     except OSError as err:
         raise GatoEvalError(f"cannot write the checkpoint {final}: {err}") from None
     for old in list_checkpoints(out)[:-keep] if keep > 0 else []:
@@ -175,16 +176,3 @@ def read_trainer_state(path: Path) -> dict[str, Any]:
         if key not in state:
             raise GatoEvalError(f"{state_path} is missing {key!r}")
     return state
-
-
-def _fsync_directory(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

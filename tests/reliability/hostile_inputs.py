@@ -248,7 +248,7 @@ def _metadata(change: Callable[[dict], None]) -> Callable[[Path], None]:
 
 def _restamp(data: Path) -> None:
     """Record a data set file's new size and SHA-256, as a tool that wrote it would."""
-    from gato_eval.data.datasets import file_sha256
+    from gato_eval.durable import file_sha256
 
     metadata = json.loads((data / "metadata.json").read_text())
     metadata["gato_eval"]["main_file_sha256"] = file_sha256(data / "main_data.hdf5")
