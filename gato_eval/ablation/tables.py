@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gato_eval.ablation.scores import AblationScores, CellScore, TaskLevels
+from gato_eval.durable import write_text_atomic
 
 TABLE_CSV = "results.csv"
 TABLE_MARKDOWN = "results.md"
@@ -38,8 +38,8 @@ CSV_COLUMNS = (
 def write_tables(path: Path, scores: AblationScores) -> tuple[Path, Path]:
     """Write results.csv (one row per cell) and results.md (summary and cells) atomically."""
     csv_path, markdown_path = Path(path) / TABLE_CSV, Path(path) / TABLE_MARKDOWN
-    _write_text(csv_path, cells_csv(scores))
-    _write_text(markdown_path, markdown_report(scores))
+    write_text_atomic(csv_path, cells_csv(scores))
+    write_text_atomic(markdown_path, markdown_report(scores))
     return csv_path, markdown_path
 
 
@@ -155,9 +155,3 @@ def _csv_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
-
-
-def _write_text(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)

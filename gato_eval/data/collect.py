@@ -37,6 +37,7 @@ from gato_eval.data.minari_io import (
 )
 from gato_eval.durable import file_sha256
 from gato_eval.errors import GatoEvalError
+from gato_eval.results import write_json_atomic
 
 COLLECTION_FILE = "collection.json"
 MAX_EPISODES = 1_000_000
@@ -194,9 +195,7 @@ def _prepare_staging(staging: Path, plan: dict[str, Any], restart: bool) -> None
             )
         return
     (staging / "episodes").mkdir(parents=True, exist_ok=True)
-    tmp = staging / f".{COLLECTION_FILE}.tmp"
-    tmp.write_text(json.dumps(_jsonable(plan), indent=2, sort_keys=True))
-    tmp.replace(plan_file)
+    write_json_atomic(plan_file, _jsonable(plan))
 
 
 def _staged_file(staging: Path, index: int) -> Path:

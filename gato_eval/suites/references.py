@@ -23,12 +23,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
+from gato_eval.durable import write_text_atomic
 from gato_eval.errors import GatoEvalError, close_matches
 from gato_eval.paths import home_dir
 from gato_eval.suites.catalog import ATARI_57
@@ -188,17 +188,13 @@ def _read_project_file(path: Path) -> dict[str, dict[str, str]]:
 
 
 def _write_project_file(path: Path, rows: dict[str, dict[str, str]]) -> None:
-    # Write a sibling temporary file, fsync it, then rename over the old one: a crash leaves
-    # either the old table or the new one, never half of one.
+    # Replaced atomically: a crash leaves either the old table or the new one, never half.
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=PROJECT_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows.values())
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=PROJECT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows.values())
+    write_text_atomic(path, buffer.getvalue(), newline="")
 
 
 def _provenance_parts(text: str, row: dict[str, str]) -> dict[str, str]:

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from gato_eval.durable import write_text_atomic
 from gato_eval.errors import GatoEvalError
 
 METRICS_FILE = "metrics.csv"
@@ -45,15 +46,12 @@ class MetricsLog:
         # The kept rows go to a temporary file that replaces metrics.csv in one rename: a kill
         # mid-rewrite must leave the old history, not a truncated one (resume drops nothing
         # that a later resume could restore).
-        temporary = self.path.with_name(f".{METRICS_FILE}.tmp")
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
         try:
-            with open(temporary, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(kept)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
+            write_text_atomic(self.path, buffer.getvalue(), newline="")
             self._handle = open(self.path, "a", newline="")  # noqa: SIM115 (held for appends)
         except OSError as err:
             raise GatoEvalError(f"cannot write {self.path}: {err.strerror}") from None
