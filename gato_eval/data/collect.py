@@ -37,7 +37,7 @@ from gato_eval.data.minari_io import (
 )
 from gato_eval.durable import file_sha256
 from gato_eval.errors import GatoEvalError
-from gato_eval.results import write_json_atomic
+from gato_eval.results import code_provenance, write_json_atomic
 
 COLLECTION_FILE = "collection.json"
 MAX_EPISODES = 1_000_000
@@ -329,8 +329,8 @@ def _stamp(build, name, header, existing, collection, staging, wanted) -> None:
 
 
 def _code_provenance() -> dict[str, Any]:
-    from gato_eval.evaluate import code_provenance
-
+    """`results.code_provenance` under the data-set format's own key names (stored in every
+    collection record since format version 1, so they stay)."""
     provenance = code_provenance()
     return {
         "gato_eval_version": provenance["code_version"],

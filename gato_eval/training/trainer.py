@@ -20,12 +20,12 @@ import torch.nn.functional as F
 
 from gato_eval.data.mixtures import DataCatalog, resolve_mixture
 from gato_eval.errors import GatoEvalError
-from gato_eval.evaluate import code_provenance
 from gato_eval.model.checkpoint import load_checkpoint, save_checkpoint
 from gato_eval.model.config import get_preset
 from gato_eval.model.device import autocast_for, resolve_device
 from gato_eval.model.loss import gato_loss
 from gato_eval.model.transformer import GatoModel
+from gato_eval.results import code_provenance
 from gato_eval.suites.registry import all_tasks, get_suite
 from gato_eval.training.checkpoints import (
     checkpoint_path,
