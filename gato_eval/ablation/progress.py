@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from gato_eval.progress import make_progress
+
 
 class AblationProgress(Protocol):
     """Receives the grid's progress (the CLI draws it; `SilentProgress` ignores it)."""
@@ -125,26 +127,10 @@ class RichProgress:
         self._grid = self._stage = None
 
     def grid_started(self, total: int, done: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
         if not self.console.is_terminal:
             self.message(f"grid: {done} of {total} cells done")
             return
-        self._bars = Progress(
-            TextColumn("{task.description}", markup=False),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-        )
+        self._bars = make_progress(self.console)
         self._bars.start()
         self._grid = self._bars.add_task("cells", total=total, completed=done)
         self._stage = self._bars.add_task("", total=None, visible=False)

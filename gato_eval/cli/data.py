@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from gato_eval.progress import make_progress
+
 data_app = typer.Typer(help="Collect and inspect demonstration data sets.", no_args_is_help=True)
 
 DATA_DIR_HELP = "Data set root (default: $GATO_EVAL_HOME/datasets)."
@@ -216,25 +218,7 @@ class RichCollectionProgress:
     """One bar of episodes, with episodes/s and env steps/s; starts only when work starts."""
 
     def __init__(self, console):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
+        self.progress = make_progress(console, stats_field="rate")
         self.bar = None
         self.clock = time.perf_counter()
         self.episodes = self.env_steps = self.failed = 0

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from gato_eval.progress import make_progress
+
 run_app = typer.Typer(
     help="Evaluate a model (or another policy) on a suite of tasks.", no_args_is_help=True
 )
@@ -166,25 +168,7 @@ class RichRunProgress:
     """Progress bars: one for the whole run, one for the current task, episodes/s and steps/s."""
 
     def __init__(self, console):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
+        self.progress = make_progress(console, stats_field="rate")
         self.overall = None
         self.tasks = {}
         self.started = time.perf_counter()

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from gato_eval.durable import write_text_atomic
 from gato_eval.errors import GatoEvalError
+from gato_eval.progress import make_progress
 
 METRICS_FILE = "metrics.csv"
 BASE_COLUMNS = (
@@ -143,26 +144,9 @@ class RichReporter:
         self.console.print(text, markup=False, highlight=False)
 
     def start(self, first_step: int, total_steps: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
         if not self.console.is_terminal:
             return
-        self._progress = Progress(
-            TextColumn("train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-        )
+        self._progress = make_progress(self.console, stats_field="stats")
         self._progress.start()
         self._task = self._progress.add_task(
             "train", total=total_steps, completed=first_step, stats=""
