@@ -8,19 +8,12 @@ from pathlib import Path
 
 import typer
 
+from gato_eval.cli.console import make_console
 from gato_eval.progress import make_progress
 
 data_app = typer.Typer(help="Collect and inspect demonstration data sets.", no_args_is_help=True)
 
 DATA_DIR_HELP = "Data set root (default: $GATO_EVAL_HOME/datasets)."
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    console = Console(stderr=stderr)
-    # Piped or captured output keeps one row per line (grep-able) instead of wrapping at 80.
-    return console if console.is_terminal else Console(stderr=stderr, width=200)
 
 
 @data_app.command("collect")
@@ -54,7 +47,7 @@ def data_collect(
     """
     from gato_eval.data.collect import collect_demonstrations
 
-    with RichCollectionProgress(_console(stderr=True)) as progress:
+    with RichCollectionProgress(make_console(stderr=True)) as progress:
         info = collect_demonstrations(
             task,
             episodes,
@@ -115,7 +108,7 @@ def data_ls(
             demonstrator_label(info.demonstrator),
             _size(info.size_bytes),
         )
-    console = _console()
+    console = make_console()
     console.print(table)
     for name, text in problems:
         console.print(f"{name}: {text}", markup=False, highlight=False)
@@ -198,7 +191,7 @@ def data_reference(
     from gato_eval.suites import references
 
     info = dataset_info(dataset, noise, data_dir)
-    with RichCollectionProgress(_console(stderr=True)) as progress:
+    with RichCollectionProgress(make_console(stderr=True)) as progress:
         progress.started(f"random {info.task_id}", random_episodes, 0)
         random = measure_random_score(
             info.task_id, random_episodes, seed=seed, num_envs=num_envs, progress=progress

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from gato_eval.cli.console import make_console
+
 ls_app = typer.Typer(help="List tasks and suites.", no_args_is_help=True)
-
-
-def _console():
-    from rich.console import Console
-
-    console = Console()
-    # Piped or captured output keeps one row per line (grep-able) instead of wrapping at 80.
-    return console if console.is_terminal else Console(width=200)
 
 
 @ls_app.command("tasks")
@@ -54,7 +48,7 @@ def ls_tasks(
             str(spec.max_episode_steps),
             ", ".join(sources) if sources else "-",
         )
-    _console().print(table)
+    make_console().print(table)
 
 
 @ls_app.command("suites")
@@ -77,4 +71,4 @@ def ls_suites() -> None:
             caps or "-",
             suite.description,
         )
-    _console().print(table)
+    make_console().print(table)
