@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from gato_eval.errors import GatoEvalError
+from gato_eval.normalization import ReferenceLike
 from gato_eval.score_tables import build_score_group
 from gato_eval.scoring import (
-    ReferenceLike,
     ensure_run,
     format_number,
     format_percent,

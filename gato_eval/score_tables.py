@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from gato_eval.errors import GatoEvalError
+from gato_eval.normalization import ReferenceLike, check_reference_source, resolve_normalizers
 from gato_eval.results import Run, load_run
 from gato_eval.scoring import (
-    ReferenceLike,
-    check_reference_source,
     collect_task_episodes,
-    resolve_normalizers,
     run_label,
     run_warnings,
     suite_task_ids,
@@ -151,7 +149,7 @@ def load_score_groups(
     """Load run directories, group seeds of one agent, score them; returns (groups, warnings).
 
     `references` (task id -> object with `random` and `expert`, e.g. from
-    scoring.load_reference_table) replaces the shipped table; `reference` then only names it.
+    normalization.load_reference_table) replaces the shipped table; `reference` then only names it.
     """
     if references is None:
         check_reference_source(reference)

@@ -12,12 +12,11 @@ import pytest
 from rich.console import Console
 
 from gato_eval.errors import GatoEvalError
+from gato_eval.normalization import load_reference_table, resolve_normalizers
 from gato_eval.results import EPISODES_FILE, METADATA_FILE, EpisodeWriter, create_run, load_run
 from gato_eval.score_tables import build_score_group, group_runs, load_score_groups
 from gato_eval.scoring import (
-    load_reference_table,
     print_summary,
-    resolve_normalizers,
     run_label,
     run_warnings,
     summarize_run,

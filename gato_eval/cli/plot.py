@@ -46,12 +46,13 @@ def plot_thresholds(
     suite) with different seeds are pooled: their bands come from a bootstrap over seeds. A single
     run's bands come from a bootstrap over its episodes within each task (shown in the figure).
     """
+    from gato_eval.normalization import choose_reference_table
     from gato_eval.plotting import plot_thresholds as draw_thresholds
     from gato_eval.plotting import save_figure
     from gato_eval.score_tables import load_score_groups
     from gato_eval.stats import threshold_curves
 
-    reference, table = _reference_table(reference, references)
+    reference, table = choose_reference_table(reference, references)
     groups, warnings = load_score_groups(run_dirs, reference, separate=separate, references=table)
     _report_unscored(groups, warnings, reference)
     curves = [
@@ -88,11 +89,12 @@ def plot_tasks(
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
 ) -> None:
     """Per-task normalized score bars grouped by domain, with bootstrap error bars over episodes."""
+    from gato_eval.normalization import choose_reference_table
     from gato_eval.plotting import plot_task_scores, save_figure
     from gato_eval.score_tables import load_score_groups
     from gato_eval.stats import task_intervals
 
-    reference, references_table = _reference_table(reference, references)
+    reference, references_table = choose_reference_table(reference, references)
     groups, warnings = load_score_groups([run_dir], reference, references=references_table)
     _report_unscored(groups, warnings, reference)
     group = groups[0]
@@ -137,15 +139,6 @@ def plot_ablation(
     from gato_eval.finetune import plot_ablation_dir
 
     typer.echo(str(plot_ablation_dir(results_dir, out, scale)))
-
-
-def _reference_table(reference: str, table_path: Path | None):
-    """(name, table): the shipped source by name, or the user's CSV named after its file."""
-    from gato_eval.scoring import check_reference_source, load_reference_table
-
-    if table_path is None:
-        return check_reference_source(reference), None
-    return table_path.name, load_reference_table(table_path)
 
 
 def _report_unscored(groups, warnings: list[str], reference: str) -> None:

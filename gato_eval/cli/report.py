@@ -34,14 +34,10 @@ def report(
     Prints the paths of report.html and report.md; summary.json and the PNG figures are written
     next to them.
     """
+    from gato_eval.normalization import choose_reference_table
     from gato_eval.report import write_report
-    from gato_eval.scoring import check_reference_source, load_reference_table
 
-    table = None
-    if references is not None:
-        reference, table = references.name, load_reference_table(references)
-    else:
-        check_reference_source(reference)
+    reference, table = choose_reference_table(reference, references)
     files = write_report(
         run_dir,
         out,

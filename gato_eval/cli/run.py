@@ -123,7 +123,8 @@ def run_suite(
 
     from gato_eval.distributed.ray_backend import RayOptions
     from gato_eval.evaluate import RunOptions, evaluate_suite
-    from gato_eval.scoring import check_reference_source, print_summary, run_warnings, summarize_run
+    from gato_eval.normalization import check_reference_source
+    from gato_eval.scoring import print_summary, run_warnings, summarize_run
 
     check_reference_source(reference)
     ray_options = RayOptions(address, workers, gpus_per_worker, item_size)

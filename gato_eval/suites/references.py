@@ -29,12 +29,12 @@ from functools import cache
 from pathlib import Path
 
 from gato_eval.durable import write_text_atomic
-from gato_eval.errors import GatoEvalError, close_matches
+from gato_eval.errors import GatoEvalError
+from gato_eval.normalization import REFERENCE_SOURCES, can_normalize, check_reference_source
 from gato_eval.paths import home_dir
 from gato_eval.suites.catalog import ATARI_57
 from gato_eval.suites.registry import get_task
 
-SOURCES = ("project", "jat", "human")
 PACKAGE_DIR = Path(__file__).resolve().parent
 ATARI_HUMAN_FILE = PACKAGE_DIR / "atari57_random_human.csv"
 JAT_FILE = PACKAGE_DIR / "jat_reference_scores.csv"
@@ -56,13 +56,7 @@ class Reference:
     @property
     def normalizable(self) -> bool:
         """Both numbers known and finite, and expert > random."""
-        return (
-            self.random is not None
-            and self.expert is not None
-            and math.isfinite(self.random)
-            and math.isfinite(self.expert)
-            and self.expert > self.random
-        )
+        return can_normalize(self.random, self.expert)
 
 
 def user_reference_file() -> Path:
@@ -72,11 +66,7 @@ def user_reference_file() -> Path:
 
 def get_reference(task_id: str, source: str = "project") -> Reference:
     """The reference of a registered task in `source` ("project", "jat" or "human")."""
-    if source not in SOURCES:
-        raise GatoEvalError(
-            f"unknown reference source '{source}'{close_matches(source, SOURCES)}; "
-            f"sources: {', '.join(SOURCES)}"
-        )
+    check_reference_source(source)
     spec = get_task(task_id)
     if source == "project":
         return _project_reference(task_id)
@@ -96,7 +86,7 @@ def get_reference(task_id: str, source: str = "project") -> Reference:
 
 def available_sources(task_id: str) -> list[str]:
     """The sources that can normalize `task_id` (normalizable references only)."""
-    return [source for source in SOURCES if get_reference(task_id, source).normalizable]
+    return [source for source in REFERENCE_SOURCES if get_reference(task_id, source).normalizable]
 
 
 def record_project_reference(
