@@ -176,6 +176,24 @@ def plot_task_scores(
     return figure
 
 
+def plot_group_task_scores(group, low: np.ndarray, high: np.ndarray, *, title: str) -> Figure:
+    """`plot_task_scores` for one scored agent: a `gato_eval.score_tables.ScoredGroup` whose
+    table is not None. Its scored tasks get bars with error bars `low`, `high` ((num_tasks,),
+    e.g. from `stats.task_intervals`); the tasks it could not score are listed with the reason,
+    each under its own family."""
+    table = group.table
+    return plot_task_scores(
+        table.task_ids,
+        table.domains,
+        table.task_scores(),
+        low=low,
+        high=high,
+        unscored=group.unscored,
+        unscored_domains=group.families,
+        title=title,
+    )
+
+
 def save_figure(figure: Figure, path: str | Path, *, dpi: int = 150) -> Path:
     """Write `figure` to `path` (.png, .pdf or .svg, chosen by the suffix); returns the path."""
     path = Path(path)

@@ -64,7 +64,7 @@ def write_report(
 ) -> ReportFiles:
     """Write report.md, report.html, summary.json and the figures to `out_dir`
     (default RUN_DIR/report). `references` / `human_references` replace the shipped tables."""
-    from gato_eval.plotting import figure_bytes, plot_task_scores, plot_thresholds
+    from gato_eval.plotting import figure_bytes, plot_group_task_scores, plot_thresholds
     from gato_eval.stats import aggregate_scores, task_intervals, threshold_curves
 
     run = ensure_run(run_dir)
@@ -86,15 +86,8 @@ def write_report(
                 "Tasks whose mean normalized score is at least x% of expert (paper Figure 5).",
             )
         )
-        tasks_figure = plot_task_scores(
-            table.task_ids,
-            table.domains,
-            table.task_scores(),
-            low=low,
-            high=high,
-            unscored=group.unscored,
-            unscored_domains=group.families,
-            title=f"{label}: normalized score per task",
+        tasks_figure = plot_group_task_scores(
+            group, low, high, title=f"{label}: normalized score per task"
         )
         caption = (
             f"Normalized score per task; error bars: {100 * confidence:g}% bootstrap interval."

@@ -90,7 +90,7 @@ def plot_tasks(
 ) -> None:
     """Per-task normalized score bars grouped by domain, with bootstrap error bars over episodes."""
     from gato_eval.normalization import choose_reference_table
-    from gato_eval.plotting import plot_task_scores, save_figure
+    from gato_eval.plotting import plot_group_task_scores, save_figure
     from gato_eval.score_tables import load_score_groups
     from gato_eval.stats import task_intervals
 
@@ -98,18 +98,9 @@ def plot_tasks(
     groups, warnings = load_score_groups([run_dir], reference, references=references_table)
     _report_unscored(groups, warnings, reference)
     group = groups[0]
-    table = group.table
-    low, high = task_intervals(table, reps=reps, confidence=confidence, seed=seed)
-    figure = plot_task_scores(
-        table.task_ids,
-        table.domains,
-        table.task_scores(),
-        low=low,
-        high=high,
-        unscored=group.unscored,
-        unscored_domains=group.families,
-        title=f"{group.label}: normalized score per task ({reference} reference)",
-    )
+    low, high = task_intervals(group.table, reps=reps, confidence=confidence, seed=seed)
+    title = f"{group.label}: normalized score per task ({reference} reference)"
+    figure = plot_group_task_scores(group, low, high, title=title)
     path = save_figure(figure, out if out is not None else run_dir / "figures" / "tasks.png")
     typer.echo(str(path))
 
