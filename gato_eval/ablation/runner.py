@@ -43,7 +43,6 @@ from gato_eval.errors import GatoEvalError
 
 REFERENCE_POLICIES = ("random", "expert")
 CELL_PLAN_FILE = "cell.json"
-DEVICES = ("cpu", "cuda", "auto")
 
 
 @dataclass
@@ -105,8 +104,9 @@ def run_ablation(
 
 
 def _check_options(options: AblationOptions) -> None:
-    if options.device not in DEVICES:
-        raise GatoEvalError(f"unknown device {options.device!r}: choose {', '.join(DEVICES)}")
+    from gato_eval.policies.loading import check_device
+
+    check_device(options.device)  # the evaluations load the policy with this device name
     if options.threads is not None and options.threads < 1:
         raise GatoEvalError(f"--threads must be >= 1, got {options.threads}")
     if options.max_cells is not None and options.max_cells < 1:
