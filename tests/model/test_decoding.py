@@ -24,14 +24,6 @@ TOL = 1e-4  # fp32 (the acceptance tolerance); observed differences are ~1e-7
 ACTION_RANGE = TEST_LAYOUT.value_range(7)  # the test sequences' actions use 7 values
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_ragged_appends_in_any_row_order_match_full_forward():
     rng = np.random.default_rng(0)
     model = make_model(layers=2)

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
 from model_sequences import TEST_LAYOUT, make_model, random_sequence, stack
 
 from gato_eval.model.loss import gato_loss
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_forward_shapes_and_padding_does_not_change_valid_positions():
