@@ -18,3 +18,14 @@ def close_matches(name: str, choices, limit: int = 3) -> str:
 
     matches = difflib.get_close_matches(name, list(choices), n=limit, cutoff=0.5)
     return f" (did you mean: {', '.join(matches)}?)" if matches else ""
+
+
+def check_choice(value: str, choices, what: str) -> str:
+    """`value` when it is one of `choices`; else a GatoEvalError naming `what`, the choices and
+    the close matches: "unknown WHAT 'x': choose one of a, b (did you mean: a?)"."""
+    if value not in choices:
+        raise GatoEvalError(
+            f"unknown {what} {value!r}: choose one of {', '.join(choices)}"
+            + close_matches(str(value), choices)
+        )
+    return value

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from gato_eval.errors import GatoEvalError, close_matches
+from gato_eval.errors import GatoEvalError, check_choice
 
 REFERENCE_SOURCES = ("project", "jat", "human")
 
@@ -60,12 +60,7 @@ class Normalizer:
 
 def check_reference_source(source: str) -> str:
     """`source` when it names a shipped reference source, else a one-line error with a hint."""
-    if source not in REFERENCE_SOURCES:
-        raise GatoEvalError(
-            f"unknown reference source {source!r}: choose one of {', '.join(REFERENCE_SOURCES)}"
-            + close_matches(source, REFERENCE_SOURCES)
-        )
-    return source
+    return check_choice(source, REFERENCE_SOURCES, "reference source")
 
 
 def resolve_normalizers(

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.errors import GatoEvalError, check_choice
 from gato_eval.suites.spec import TaskSpec
 
 INSTALL_HINT = 'pip install "gato-eval[ray]"'
@@ -193,13 +193,7 @@ BACKENDS = ("local", "ray")
 def check_backend(backend: str, options: RayOptions | None) -> None:
     """Refuse, before anything is loaded or written: an unknown backend, Ray options without
     `--backend ray` (they would be silently ignored), bad Ray options, or a missing Ray."""
-    if backend not in BACKENDS:
-        from gato_eval.errors import close_matches
-
-        raise GatoEvalError(
-            f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}"
-            + close_matches(backend, BACKENDS)
-        )
+    check_choice(backend, BACKENDS, "backend")
     if backend == "local":
         if options is not None and not options.is_default:
             raise GatoEvalError(

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.errors import GatoEvalError, check_choice
 from gato_eval.model.device import autocast_for
 from gato_eval.model.transformer import GatoModel
 from gato_eval.tokenizer.batch import ACTION_LOCAL_POSITION, PATCH_SIZE, TokenBatch
@@ -123,10 +123,7 @@ class KVCacheDecoder:
     ):
         if model.training:
             raise ValueError("KVCacheDecoder needs an eval-mode model: call model.eval() first")
-        if window not in WINDOW_MODES:
-            raise GatoEvalError(
-                f"unknown window mode {window!r}: choose {' or '.join(WINDOW_MODES)}"
-            )
+        check_choice(window, WINDOW_MODES, "window mode")
         config = model.config
         self.model = model
         self.num_rows = int(num_rows)

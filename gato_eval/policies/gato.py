@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.errors import GatoEvalError, check_choice
 from gato_eval.policies.base import BatchedObservation
 from gato_eval.policies.prompting import (
     PROMPT_STRATEGIES,
@@ -62,8 +62,7 @@ class GatoPolicy:
         checkpoint: Path | None = None,
         checkpoint_sha256: str | None = None,
     ):
-        if prompt not in PROMPT_STRATEGIES:
-            raise GatoEvalError(f"unknown prompt strategy {prompt!r}")
+        check_choice(prompt, PROMPT_STRATEGIES, "prompt strategy")
         self.model = model
         self.config = model.config
         self.text = text

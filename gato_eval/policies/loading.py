@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.errors import GatoEvalError, check_choice
 from gato_eval.paths import BUNDLED_DIR
 from gato_eval.policies.base import Policy
 from gato_eval.policies.plugin import is_plugin_spec, load_plugin_policy
@@ -68,8 +68,7 @@ def load_policy(
     check_device(device)
     if temperature < 0 or temperature != temperature:
         raise GatoEvalError(f"--temperature must be >= 0, got {temperature}")
-    if window not in WINDOWS:
-        raise GatoEvalError(f"unknown window {window!r}: choose {' or '.join(WINDOWS)}")
+    check_choice(window, WINDOWS, "window")
     if spec == "random":
         from gato_eval.policies.random import RandomPolicy
 
@@ -119,20 +118,11 @@ def policy_identity(description: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_prompt_strategy(prompt: str) -> str:
-    if prompt not in PROMPT_STRATEGIES:
-        from gato_eval.errors import close_matches
-
-        raise GatoEvalError(
-            f"unknown prompt strategy {prompt!r}: choose one of {', '.join(PROMPT_STRATEGIES)}"
-            + close_matches(prompt, PROMPT_STRATEGIES)
-        )
-    return prompt
+    return check_choice(prompt, PROMPT_STRATEGIES, "prompt strategy")
 
 
 def check_device(device: str) -> str:
-    if device not in DEVICES:
-        raise GatoEvalError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
-    return device
+    return check_choice(device, DEVICES, "device")
 
 
 def _simple_description(spec: str, kind: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gato_eval.data.episode import Episode
-from gato_eval.errors import GatoEvalError
+from gato_eval.errors import GatoEvalError, check_choice
 
 PROMPT_STRATEGIES = ("first", "end", "uniform", "none")
 PROMPT_STREAM = 0x9207  # mixed into the episode seed: the prompt draw is its own random stream
@@ -91,8 +91,7 @@ def prompt_window(
     begins; position 0 must be one). The window holds whole timesteps and at most `max_tokens`
     positions; (0, 0) when the strategy is `none` or not one timestep fits. `uniform` needs `rng`.
     """
-    if strategy not in PROMPT_STRATEGIES:
-        raise GatoEvalError(f"unknown prompt strategy {strategy!r}")
+    check_choice(strategy, PROMPT_STRATEGIES, "prompt strategy")
     length = len(timestep_start)
     if strategy == "none" or max_tokens <= 0 or length == 0:
         return 0, 0

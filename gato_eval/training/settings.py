@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.errors import GatoEvalError, check_choice
 
 OPTIMIZERS = ("adamw", "adam")
 MAX_BATCH_SIZE = 65_536  # sequences per step (the paper: 512)
@@ -101,10 +101,8 @@ def check_settings(settings: TrainSettings) -> None:
         value = getattr(settings, name)
         if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
             raise GatoEvalError(f"--{name.replace('_', '-')} must be a finite number > 0")
-    if settings.optimizer not in OPTIMIZERS:
-        raise GatoEvalError(f"unknown optimizer {settings.optimizer!r}: choose {OPTIMIZERS}")
-    if settings.schedule not in SCHEDULES:
-        raise GatoEvalError(f"unknown schedule {settings.schedule!r}: choose {SCHEDULES}")
+    check_choice(settings.optimizer, OPTIMIZERS, "optimizer")
+    check_choice(settings.schedule, SCHEDULES, "schedule")
     if not 0.0 <= settings.eval_fraction < 1.0:
         raise GatoEvalError(f"eval_fraction must be in [0, 1), got {settings.eval_fraction}")
     # Absurd sizes fail fast here instead of as a numpy/torch allocation traceback minutes in.
