@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 
 from gato_eval.errors import GatoEvalError
 from gato_eval.model import GatoModel, get_preset, save_checkpoint
+from gato_eval.paths import BUNDLED_DIR
 from gato_eval.policies.gato import GatoPolicy
 from gato_eval.policies.loading import load_policy, policy_identity
 from gato_eval.policies.random import RandomPolicy
@@ -177,10 +179,14 @@ def test_prompts_come_from_the_task_data_set(model, tmp_path, monkeypatch):
     from gato_eval.policies.prompting import load_prompt_demonstrations
 
     monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path))
-    assert len(load_prompt_demonstrations("dmc-cartpole-balance")) == 0
+    # With no local data set, the prompts shipped with the package serve (default-suite tasks).
+    bundled = load_prompt_demonstrations("dmc-cartpole-balance")
+    assert len(bundled) >= 1 and BUNDLED_DIR in Path(bundled.info.path).parents
+    assert len(load_prompt_demonstrations("dmc-cartpole-swingup")) == 0  # not bundled
     collect_demonstrations("dmc-cartpole-balance", episodes=2, seed=3)
     demos = load_prompt_demonstrations("dmc-cartpole-balance")
     assert len(demos) >= 1 and demos[0].length == 1000
+    assert tmp_path in Path(demos.info.path).parents  # a local data set comes first
     policy = GatoPolicy(model, prompt="end", prompt_tokens=63)
     sources = policy.prepare([CARTPOLE])["prompt_sources"]["dmc-cartpole-balance"]
     assert sources["dataset"] == "dmc-cartpole-balance" and len(sources["sha256"]) == 64

@@ -90,21 +90,21 @@ def test_packaged_project_table_has_the_documented_columns():
 
 
 def test_project_reference_missing_until_recorded(private_home):
-    before = get_reference("dmc-cartpole-swingup")
+    before = get_reference("dmc-walker-walk")
     assert before.random is None and not before.normalizable and "not measured" in before.note
     path = record_project_reference(
-        "dmc-cartpole-swingup", random=27.5, episodes=50, provenance="uniform random, seeds 0-49"
+        "dmc-walker-walk", random=27.5, episodes=50, provenance="uniform random, seeds 0-49"
     )
     assert path == user_reference_file() == private_home / "reference_scores.csv"
-    partial = get_reference("dmc-cartpole-swingup")
+    partial = get_reference("dmc-walker-walk")
     assert partial.random == 27.5 and partial.expert is None and not partial.normalizable
     record_project_reference(
-        "dmc-cartpole-swingup", expert=850.0, episodes=20, provenance="energy-based swing-up"
+        "dmc-walker-walk", expert=850.0, episodes=20, provenance="energy-based swing-up"
     )
-    full = get_reference("dmc-cartpole-swingup")
+    full = get_reference("dmc-walker-walk")
     assert (full.random, full.expert) == (27.5, 850.0) and full.normalizable
     assert "random: uniform random" in full.note and "expert: energy-based" in full.note
-    assert available_sources("dmc-cartpole-swingup") == ["project"]
+    assert available_sources("dmc-walker-walk") == ["project"]
 
 
 def test_recording_keeps_other_rows_and_the_user_file_wins(tmp_path, monkeypatch):
