@@ -23,6 +23,7 @@ import datetime as dt
 import io
 import json
 import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from gato_eval.durable import file_sha256
 from gato_eval.errors import GatoEvalError
 from gato_eval.results import code_provenance, write_json_atomic
 
-COLLECTION_FILE = "collection.json"
+COLLECTION_FILE = store.COLLECTION_PLAN_FILE
 MAX_EPISODES = 1_000_000
 
 
@@ -98,7 +99,7 @@ def collect_demonstrations(
     first = existing.episodes if existing is not None and append else 0
     staging = store.staging_path(name, data_dir)
     plan = {"name": name, "seed": int(seed), "first_index": first, **header}
-    _prepare_staging(staging, plan, restart)
+    collection_id = _prepare_staging(staging, plan, restart)
     wanted = list(range(first, first + episodes))
     staged = _staged_files(staging, wanted)
     missing = [i for i in wanted if i not in staged]
@@ -119,6 +120,7 @@ def collect_demonstrations(
         "first_index": first,
         "episodes": episodes,
         "num_envs": int(num_envs),
+        "collection_id": collection_id,
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **_code_provenance(),
     }
@@ -178,7 +180,13 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
-def _prepare_staging(staging: Path, plan: dict[str, Any], restart: bool) -> None:
+def _prepare_staging(staging: Path, plan: dict[str, Any], restart: bool) -> str:
+    """Start or reopen the staging directory of `plan`; returns the collection's id.
+
+    The id is random, written once into the plan file and stamped into the installed data
+    set's collection record: a staging directory left behind by a process killed right after
+    the install is recognized by it (`datasets.recover_interrupted_installs`) and removed.
+    """
     plan_file = staging / COLLECTION_FILE
     if staging.exists() and restart:
         shutil.rmtree(staging)
@@ -187,15 +195,18 @@ def _prepare_staging(staging: Path, plan: dict[str, Any], restart: bool) -> None
             old = json.loads(plan_file.read_text())
         except (OSError, ValueError):
             old = None
-        if old != _jsonable(plan):
+        settings = {k: v for k, v in old.items() if k != "collection_id"} if old else None
+        if settings != _jsonable(plan):
             raise GatoEvalError(
                 f"an unfinished collection of {plan['name']} with other settings is in "
                 f"{staging}: rerun it with its own settings to resume it, or pass --restart "
                 "to discard it"
             )
-        return
+        return str(old.get("collection_id", ""))
     (staging / "episodes").mkdir(parents=True, exist_ok=True)
-    write_json_atomic(plan_file, _jsonable(plan))
+    collection_id = uuid.uuid4().hex
+    write_json_atomic(plan_file, _jsonable({**plan, "collection_id": collection_id}))
+    return collection_id
 
 
 def _staged_file(staging: Path, index: int) -> Path:

@@ -38,6 +38,7 @@ from gato_eval.paths import datasets_dir
 FORMAT_VERSION = 1
 MINARI_SUFFIX = "-v0"
 STAGING = ".staging"
+COLLECTION_PLAN_FILE = "collection.json"  # the plan of an unfinished collection, in its staging dir
 _NOISE_SUFFIX = re.compile(r"^(?P<task>.+)-noise(?P<noise>\d+(?:p\d+)?)$")
 
 
@@ -368,7 +369,13 @@ def install_dataset(build: Path, name: str, data_dir: Path | str | None = None) 
 
 
 def recover_interrupted_installs(data_dir: Path | str | None = None) -> None:
-    """Put back a data set whose replacement was interrupted between its two renames."""
+    """Finish what a killed collection left half done in the staging directory.
+
+    - A data set whose replacement stopped between its two renames is put back.
+    - A staging directory whose collection is already installed (the process died after the
+      install, before removing it) is removed: the installed data set's collection records
+      carry the id of the plan in that staging directory.
+    """
     staging_root = datasets_root(data_dir) / STAGING
     if not staging_root.is_dir():
         return
@@ -377,3 +384,19 @@ def recover_interrupted_installs(data_dir: Path | str | None = None) -> None:
         final = dataset_path(staged.name, data_dir)
         if replaced.is_dir() and not final.exists():
             os.replace(replaced, final)
+        if _collection_already_installed(staged, final):
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def _collection_already_installed(staged: Path, final: Path) -> bool:
+    plan_file = staged / COLLECTION_PLAN_FILE
+    if not (plan_file.is_file() and final.is_dir()):
+        return False
+    try:
+        collection_id = json.loads(plan_file.read_text()).get("collection_id")
+        installed = read_dataset_info(final).collections
+    except (OSError, ValueError, AttributeError, GatoEvalError):
+        return False  # unreadable either way: leave it for the user to see
+    return bool(collection_id) and any(
+        isinstance(c, dict) and c.get("collection_id") == collection_id for c in installed
+    )

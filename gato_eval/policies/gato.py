@@ -30,6 +30,7 @@ from gato_eval.errors import GatoEvalError, check_choice
 from gato_eval.policies.base import BatchedObservation
 from gato_eval.policies.prompting import (
     PROMPT_STRATEGIES,
+    check_finite_demonstration,
     choose_demonstration,
     default_prompt_tokens,
     load_prompt_demonstrations,
@@ -144,6 +145,8 @@ class GatoPolicy:
             demos = self._demonstrations_of(task.task_id)
             if len(demos) == 0:
                 missing.append(task.task_id)
+            else:
+                check_finite_demonstration(demos, 0)  # a broken data set fails before any write
             info = getattr(demos, "info", None)
             sources[task.task_id] = {
                 "candidates": len(demos),
@@ -228,7 +231,7 @@ class GatoPolicy:
         index = choose_demonstration(len(self._candidates), rng)
         if index in self._prompt_cache:
             return self._prompt_cache[index]
-        demo = self._candidates[index]
+        demo = check_finite_demonstration(self._candidates, index)
         counts = self._timestep_token_counts(demo)  # (T,)
         offsets = np.concatenate([[0], np.cumsum(counts)])  # (T + 1,) timestep starts, total
         starts = np.zeros(int(offsets[-1]), dtype=bool)

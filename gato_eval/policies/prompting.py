@@ -138,6 +138,28 @@ def load_prompt_demonstrations(task_id: str) -> Sequence[Episode]:
     return []
 
 
+def check_finite_demonstration(demonstrations: Sequence[Episode], position: int) -> Episode:
+    """demonstrations[position], or a one-line error naming its data set when one of its float
+    observations or actions is NaN or infinite (it would poison the prompt's tokens)."""
+    episode = demonstrations[position]
+    arrays = {f"observation {key!r}": value for key, value in episode.observations.items()}
+    arrays["actions"] = episode.actions
+    for label, value in arrays.items():
+        array = np.asarray(value) if not isinstance(value, list | tuple) else None
+        if array is None or array.dtype.kind != "f" or np.isfinite(array).all():
+            continue
+        step = int(np.argwhere(~np.isfinite(array))[0][0])
+        info = getattr(demonstrations, "info", None)
+        source = f"data set {info.name} ({info.path})" if info is not None else "the demonstrations"
+        stored = getattr(demonstrations, "indices", None)
+        number = stored[position] if stored is not None else position
+        raise GatoEvalError(
+            f"prompt episode {number} of {source} has a non-finite {label} at step {step}; "
+            "recollect it with `gato-eval data collect ... --overwrite` or run with --prompt none"
+        )
+    return episode
+
+
 class DatasetDemonstrations(Sequence):
     """The successful episodes of one data set, each read from disk when first asked for.
 

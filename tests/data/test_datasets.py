@@ -351,6 +351,34 @@ def test_an_install_interrupted_between_its_renames_is_recovered(small_dataset):
     assert info.episodes == 3 and final.is_dir() and not replaced.exists()
 
 
+def test_a_kill_after_the_install_leaves_no_unfinished_collection_behind(monkeypatch):
+    # The process dies between installing the data set and removing its staging directory.
+    import gato_eval.data.collect as collect_module
+
+    def die(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(collect_module.shutil, "rmtree", die)
+        with pytest.raises(KeyboardInterrupt):
+            collect_demonstrations("babyai-go-to-local", 2)
+    staging = store.staging_path("babyai-go-to-local")
+    assert (staging / store.COLLECTION_PLAN_FILE).is_file()
+    assert store.dataset_info("babyai-go-to-local").episodes == 2  # installed, staging stale
+    assert not staging.exists()
+    assert not any(name == "babyai-go-to-local" for name, _ in store.find_problems())
+
+
+def test_an_overwrite_in_progress_is_not_mistaken_for_an_installed_one(small_dataset):
+    # Same task, seed and settings as the installed data set, but a new collection: its staged
+    # episodes must survive the recovery that every lookup runs.
+    with pytest.raises(KeyboardInterrupt):
+        collect_demonstrations("babyai-go-to-local", 3, overwrite=True, progress=StopAfter(1))
+    staging = store.staging_path("babyai-go-to-local")
+    store.dataset_info("babyai-go-to-local")
+    assert len(list((staging / "episodes").glob("episode-*.hdf5"))) >= 1
+
+
 # -- CLI and references -----------------------------------------------------------------------
 
 

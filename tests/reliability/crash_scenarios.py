@@ -372,3 +372,116 @@ def crash_collect(
     stale = staging_of(task, crashed_dir)
     assert not stale.exists(), f"a finished collection left its staging directory: {stale}"
     return figures
+
+
+# -- finetune-ablation -------------------------------------------------------------------------
+
+# A grid small enough for a kill loop: one held-out task, a pretrained variant and scratch, two
+# demonstration counts; every stage (collection, pretraining, fine-tuning, evaluation) is hit.
+CRASH_GRID = {
+    "format": "gato-eval-ablation-grid",
+    "version": 1,
+    "name": "crash",
+    "description": "kill-loop grid",
+    "estimate": "about a minute",
+    "tasks": ["dmc-cartpole-swingup"],
+    "variants": ["all", "scratch"],
+    "demonstrations": [1, 2],
+    "seeds": [0],
+    "heldout_data": {"dmc-cartpole-swingup": {"episodes": 3, "noise": 0.3, "best": 2}},
+    "pretraining_data": [{"task": "dmc-cartpole-balance", "episodes": 2, "noise": 0.5}],
+    "collection_seed": 0,
+    "pretraining": {
+        "preset": "gato-tiny", "context_length": 128, "steps": 40, "batch_size": 2,
+        "lr": 0.001, "warmup": 5, "seed": 0, "text_characters": 20000, "caption_examples": 200,
+    },
+    "finetuning": {"steps": 30, "lr": 0.0005, "batch_size": 2},
+    "evaluation": {
+        "episodes": 2, "envs": 2, "seed": 1000, "max_episode_steps": {"dmc": 100},
+        "prompt": "first",
+    },
+}  # fmt: skip
+# What must match the uninterrupted run, per cell (timings and paths aside).
+CELL_FIELDS = ("mean_return", "normalized", "checkpoint_sha256", "pretrained_sha256", "failed")
+
+
+def tree_size(root: Path) -> int:
+    """Files under `root` (-1 when it does not exist): the progress of a multi-stage command."""
+    if not root.is_dir():
+        return -1
+    return sum(1 for p in root.rglob("*") if p.is_file())
+
+
+def _cell_rows(out: Path) -> list[dict]:
+    path = out / "cells.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _cell_outcomes(out: Path, row: dict) -> tuple:
+    """A finished cell's recorded figures, fine-tuning loss and per-episode results."""
+    episodes = episode_outcomes(out / row["run_dir"])
+    figures = [row[k] for k in CELL_FIELDS]
+    return (*figures, row["finetune"]["final_loss"], tuple(sorted(episodes.items())))
+
+
+def crash_finetune_ablation(workdir: Path, *, kills: int, seed: int) -> CrashFigures:
+    """`gato-eval finetune-ablation GRID --out DIR` killed `kills` times, rerun with the same
+    command each time; every cell must equal the uninterrupted run's, none lost or repeated."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    grid_file = workdir / "grid.json"
+    grid_file.write_text(json.dumps(CRASH_GRID))
+    reference_dir, crashed_dir = workdir / "reference", workdir / "crashed"
+
+    def command(out: Path) -> list[str]:
+        return gato_eval_command(
+            "finetune-ablation", grid_file, "--out", out, "--device", "cpu", "--threads", 1
+        )
+
+    # Separate homes: each run collects its own data sets and builds its own text corpus, so
+    # kills land in collection and corpus building too.
+    reference = measure_uninterrupted(
+        command(reference_dir),
+        subprocess_env(workdir / "reference-home"),
+        workdir,
+        workdir / "logs" / "reference",
+        progress=lambda: tree_size(reference_dir),
+    )
+    report = kill_and_resume(
+        command(crashed_dir),
+        command(crashed_dir),
+        kills=kills,
+        reference=reference,
+        rng=random.Random(seed),
+        env=subprocess_env(workdir / "crashed-home"),
+        cwd=workdir,
+        logs=workdir / "logs" / "loop",
+        started=lambda: True,  # the same command starts and continues a results directory
+        progress=lambda: tree_size(crashed_dir),
+    )
+    key = ("task", "variant", "n_demos", "seed")
+    expected = {tuple(r[k] for k in key): r for r in _cell_rows(reference_dir)}
+    rows = _cell_rows(crashed_dir)
+    got = {tuple(r[k] for k in key): r for r in rows}
+    lost = len(set(expected) - set(got))
+    repeated = len(rows) - len(got)
+    differing = sum(
+        1
+        for cell in set(expected) & set(got)
+        if _cell_outcomes(reference_dir, expected[cell]) != _cell_outcomes(crashed_dir, got[cell])
+    )
+    figures = _figures(
+        f"finetune-ablation <{len(expected)}-cell grid: collect, pretrain, fine-tune, evaluate>",
+        report,
+        "cells",
+        len(expected),
+        len(got),
+        lost,
+        repeated,
+        differing,
+        reference.wall_s,
+    )
+    assert len(expected) == 4, f"the reference run finished {len(expected)} of 4 cells"
+    assert lost == 0 and repeated == 0 and differing == 0, figures
+    return figures

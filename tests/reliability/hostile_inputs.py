@@ -296,6 +296,13 @@ def _train_on(task: str) -> Callable[[Path, Assets], list]:
                                     *TRAIN_FAST]  # fmt: skip
 
 
+def _run_prompted_on(task: str) -> Callable[[Path, Assets], list]:
+    """run suite of the tiny checkpoint on `task`, prompted from the home's data sets."""
+    return lambda sandbox, assets: ["run", "suite", _suite(sandbox, tasks=[task]), "--model",
+                                    assets.checkpoint, "--device", "cpu", "--out",
+                                    sandbox / "out"]  # fmt: skip
+
+
 def _ablation(grid, sandbox: Path) -> list:
     return ["finetune-ablation", grid, "--out", sandbox / "ablation", "--max-cells", "1"]
 
@@ -535,6 +542,11 @@ CASES: list[Case] = [
         "contains nan",
         preamble=True,
         creates=("train", "home/corpus", "home/tokenizers"),
+    ),
+    Case(
+        "nan-observation-in-a-prompt-data-set",
+        _with_home(_nan_observation, _run_prompted_on("dmc-cartpole-balance")),
+        "data set dmc-cartpole-balance (",
     ),
     Case(
         "data-set-of-the-wrong-task",

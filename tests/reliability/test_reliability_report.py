@@ -6,7 +6,8 @@ and in order: `pytest tests/reliability/test_reliability_report.py -m slow -s -p
 
 Kill loops (>= 10 SIGKILLs each, at random start-up or mid-work moments, resumed every time;
 see crash_loop.py): `run suite` with the random policy, the expert policy and a tiny
-random-init Gato checkpoint; `train` (tiny preset); `data collect` then `data collect --append`.
+random-init Gato checkpoint; `train` (tiny preset); `data collect` then `data collect --append`;
+`finetune-ablation` on a 4-cell grid (collection, pretraining, fine-tuning and evaluation).
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from crash_scenarios import CrashFigures, crash_collect, crash_run_suite, crash_train
+from crash_scenarios import (
+    CrashFigures,
+    crash_collect,
+    crash_finetune_ablation,
+    crash_run_suite,
+    crash_train,
+)
 from env_faults import check_faulty_run
 from hostile_inputs import CASES, build_assets, check_case, run_cli
 
@@ -95,6 +102,10 @@ def test_kill_loop_data_collect(tmp_path):
     record(figures)
 
 
+def test_kill_loop_finetune_ablation(tmp_path):
+    record(crash_finetune_ablation(tmp_path, kills=KILLS, seed=5))
+
+
 def test_faulty_environments(tmp_path):
     FIGURES["faults"] = check_faulty_run(run_cli, tmp_path)
 
@@ -120,7 +131,7 @@ def test_write_the_report():
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text)
     assert not missing, f"run the whole module in order; missing: {missing}"
-    assert len(crash) == 5
+    assert len(crash) == 6
     assert sum(c["lost"] + c["repeated"] + c["differing"] for c in crash) == 0
 
 
@@ -181,7 +192,8 @@ def render(figures: dict, missing: list[str]) -> str:
         "For `run suite`, 30% of kills were followed by cutting episodes.jsonl inside its last "
         "line (a power cut mid-write). Units are episodes, except optimizer steps for `train`, "
         "whose final model, tokenizer, last checkpoint and optimizer state were also compared "
-        "byte for byte.",
+        "byte for byte, and cells for `finetune-ablation`, whose figures, fine-tuning loss, "
+        "fine-tuned checkpoint hash and every evaluation episode were compared.",
         "",
         "| command | kills (in start-up) | torn tails | units | expected | recovered | lost "
         "| repeated | different | reference s | loop s |",
