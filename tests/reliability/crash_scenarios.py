@@ -401,8 +401,9 @@ CRASH_GRID = {
         "prompt": "first",
     },
 }  # fmt: skip
-# What must match the uninterrupted run, per cell (timings and paths aside).
-CELL_FIELDS = ("mean_return", "normalized", "checkpoint_sha256", "pretrained_sha256", "failed")
+# What must match the uninterrupted run, per cell. Checkpoint hashes cover config.json, whose
+# provenance records wall times, so the weight files are compared instead (`_weight_hashes`).
+CELL_FIELDS = ("mean_return", "normalized", "failed", "demonstrations")
 
 
 def tree_size(root: Path) -> int:
@@ -422,8 +423,17 @@ def _cell_rows(out: Path) -> list[dict]:
 def _cell_outcomes(out: Path, row: dict) -> tuple:
     """A finished cell's recorded figures, fine-tuning loss and per-episode results."""
     episodes = episode_outcomes(out / row["run_dir"])
-    figures = [row[k] for k in CELL_FIELDS]
-    return (*figures, row["finetune"]["final_loss"], tuple(sorted(episodes.items())))
+    figures = [json.dumps(row[k], sort_keys=True) for k in CELL_FIELDS]
+    weights = _weight_hashes(out / row["checkpoint"])
+    return (*figures, row["finetune"]["final_loss"], weights, tuple(sorted(episodes.items())))
+
+
+def _weight_hashes(model_dir: Path) -> tuple:
+    """(file name, sha256) of every file a checkpoint's config.json lists (weights, tokenizer)."""
+    from gato_eval.durable import file_sha256
+
+    listed = json.loads((model_dir / "config.json").read_text())["files"]
+    return tuple((name, file_sha256(model_dir / name)) for name in sorted(listed))
 
 
 def crash_finetune_ablation(workdir: Path, *, kills: int, seed: int) -> CrashFigures:
@@ -484,4 +494,8 @@ def crash_finetune_ablation(workdir: Path, *, kills: int, seed: int) -> CrashFig
     )
     assert len(expected) == 4, f"the reference run finished {len(expected)} of 4 cells"
     assert lost == 0 and repeated == 0 and differing == 0, figures
+    pretrained = sorted(p.name for p in (reference_dir / "pretrained").iterdir())
+    for key in pretrained:  # the pretrained models, bit for bit
+        reference_weights = _weight_hashes(reference_dir / "pretrained" / key)
+        assert reference_weights == _weight_hashes(crashed_dir / "pretrained" / key), key
     return figures
