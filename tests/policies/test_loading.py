@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import numpy as np
@@ -94,9 +95,11 @@ def test_bad_settings_are_refused():
         load_policy("random", temperature=-1.0)
 
 
-def test_missing_bundled_model_says_what_to_do():
-    if bundled_model_dir().is_dir():
-        pytest.skip("the bundled model is installed")
+def test_missing_bundled_model_says_what_to_do(monkeypatch, tmp_path):
+    # An install without the model files (e.g. a stripped wheel) must say so, not crash.
+    import gato_eval.policies.loading as loading
+
+    monkeypatch.setattr(loading, "bundled_model_dir", lambda: tmp_path / "model")
     with pytest.raises(GatoEvalError, match="bundled model is not installed"):
         load_policy("bundled")
 
@@ -106,3 +109,18 @@ def test_identity_ignores_where_a_checkpoint_lives():
     b = dict(a, checkpoint="/b", spec="/b")
     assert policy_identity(a) == policy_identity(b)
     assert policy_identity(a) != policy_identity(dict(a, checkpoint_sha256="y"))
+
+
+def test_the_bundled_model_runs_out_of_the_box_with_the_bundled_prompts(cli, tmp_path):
+    # The session's GATO_EVAL_HOME holds no data set: the prompts must come from the package.
+    suite = tmp_path / "suite.json"
+    suite.write_text(
+        '{"name": "bundled-check", "version": 1, "episodes": 2, "tasks": ["babyai-go-to-red-ball"]}'
+    )
+    result = cli("run", "suite", suite, "--model", "bundled", "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    metadata = json.loads((tmp_path / "run" / "metadata.json").read_text())
+    source = metadata["policy"]["prompt_sources"]["babyai-go-to-red-ball"]
+    assert source["path"].endswith("bundled/prompts/babyai-go-to-red-ball-v0")
+    assert metadata["policy"]["checkpoint"] == str(bundled_model_dir())
+    assert metadata["policy"]["name"] == "gato-tiny"
