@@ -193,7 +193,7 @@ def render(figures: dict, missing: list[str]) -> str:
         "line (a power cut mid-write). Units are episodes, except optimizer steps for `train`, "
         "whose final model, tokenizer, last checkpoint and optimizer state were also compared "
         "byte for byte, and cells for `finetune-ablation`, whose figures, fine-tuning loss, "
-        "fine-tuned checkpoint hash and every evaluation episode were compared.",
+        "fine-tuned and pretrained weight files and every evaluation episode were compared.",
         "",
         "| command | kills (in start-up) | torn tails | units | expected | recovered | lost "
         "| repeated | different | reference s | loop s |",
