@@ -7,6 +7,7 @@ and random levels are dashed and dotted reference lines with gids `task|expert`,
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 from matplotlib.figure import Figure
@@ -43,9 +44,12 @@ def plot_ablation(
     if title:
         figure.suptitle(title)
     if note:
-        strip = 0.35 / figure.get_figheight()
+        # Wrapped to the figure's width (7-point text: about 16 characters per inch), with a
+        # strip at the bottom tall enough for its lines, so a one- or two-panel figure keeps it all.
+        lines = textwrap.wrap(note, width=int(figure.get_figwidth() * 16))
+        strip = (0.12 + 0.13 * len(lines)) / figure.get_figheight()
         figure.get_layout_engine().set(rect=(0.0, strip, 1.0, 1.0 - strip))
-        figure.text(0.01, strip * 0.8, note, fontsize=7, color="0.35", va="top")
+        figure.text(0.01, strip * 0.9, "\n".join(lines), fontsize=7, color="0.35", va="top")
     return figure
 
 
