@@ -3,7 +3,7 @@
 | family    | demonstrator                                             | tasks                  |
 |-----------|----------------------------------------------------------|------------------------|
 | metaworld | metaworld's own scripted policies (`metaworld.policies`) | all 50 v3 tasks        |
-| babyai    | minigrid's `BabyAIBot`                                   | every level            |
+| babyai    | minigrid's `BabyAIBot`; a simulator search where it fails | every level            |
 | dmc       | analytic controllers (LQR, energy swing-up, IK + PD)     | `DMC_TASKS` below      |
 | atari     | players reading the emulator RAM                         | pong, breakout, boxing |
 
