@@ -162,6 +162,33 @@ def crash_run_suite(
     return figures
 
 
+def _same_command_loop(workdir: Path, command, *, kills: int, seed: int, started, progress):
+    """The reference run into workdir/reference and the kill loop into workdir/crashed, each
+    with its own GATO_EVAL_HOME, for a command that resumes by being rerun unchanged.
+    `command(out)`, `started(out)` and `progress(out)` take the output directory."""
+    reference_dir, crashed_dir = workdir / "reference", workdir / "crashed"
+    reference = measure_uninterrupted(
+        command(reference_dir),
+        subprocess_env(workdir / "reference-home"),
+        workdir,
+        workdir / "logs" / "reference",
+        progress=lambda: progress(reference_dir),
+    )
+    report = kill_and_resume(
+        command(crashed_dir),
+        command(crashed_dir),
+        kills=kills,
+        reference=reference,
+        rng=random.Random(seed),
+        env=subprocess_env(workdir / "crashed-home"),
+        cwd=workdir,
+        logs=workdir / "logs" / "loop",
+        started=lambda: started(crashed_dir),
+        progress=lambda: progress(crashed_dir),
+    )
+    return reference, report
+
+
 # -- train -------------------------------------------------------------------------------------
 
 
@@ -188,24 +215,13 @@ def crash_train(
         return root.is_dir() and any(p.name.startswith("step-") for p in root.iterdir())
 
     # Separate homes: the killed run builds its own text corpus cache, so kills hit that too.
-    reference = measure_uninterrupted(
-        command(reference_dir),
-        subprocess_env(workdir / "reference-home"),
+    reference, report = _same_command_loop(
         workdir,
-        workdir / "logs" / "reference",
-        progress=lambda: file_size(reference_dir / "metrics.csv"),
-    )
-    report = kill_and_resume(
-        command(crashed_dir),
-        command(crashed_dir),
+        command,
         kills=kills,
-        reference=reference,
-        rng=random.Random(seed),
-        env=subprocess_env(workdir / "crashed-home"),
-        cwd=workdir,
-        logs=workdir / "logs" / "loop",
-        started=lambda: has_checkpoint(crashed_dir),
-        progress=lambda: file_size(crashed_dir / "metrics.csv"),
+        seed=seed,
+        started=has_checkpoint,
+        progress=lambda out: file_size(out / "metrics.csv"),
     )
     expected, got = metric_rows(reference_dir), metric_rows(crashed_dir)
     steps_seen = [int(row["step"]) for row in got]
@@ -451,24 +467,13 @@ def crash_finetune_ablation(workdir: Path, *, kills: int, seed: int) -> CrashFig
 
     # Separate homes: each run collects its own data sets and builds its own text corpus, so
     # kills land in collection and corpus building too.
-    reference = measure_uninterrupted(
-        command(reference_dir),
-        subprocess_env(workdir / "reference-home"),
+    reference, report = _same_command_loop(
         workdir,
-        workdir / "logs" / "reference",
-        progress=lambda: tree_size(reference_dir),
-    )
-    report = kill_and_resume(
-        command(crashed_dir),
-        command(crashed_dir),
+        command,
         kills=kills,
-        reference=reference,
-        rng=random.Random(seed),
-        env=subprocess_env(workdir / "crashed-home"),
-        cwd=workdir,
-        logs=workdir / "logs" / "loop",
-        started=lambda: True,  # the same command starts and continues a results directory
-        progress=lambda: tree_size(crashed_dir),
+        seed=seed,
+        started=lambda out: True,  # the same command starts and continues a results directory
+        progress=tree_size,
     )
     key = ("task", "variant", "n_demos", "seed")
     expected = {tuple(r[k] for k in key): r for r in _cell_rows(reference_dir)}
