@@ -84,10 +84,16 @@ def markdown_report(scores: AblationScores) -> str:
     code = metadata.get("code", {})
     total = len(grid["tasks"]) * len(grid["variants"]) * len(grid["demonstrations"])
     total *= len(grid["seeds"])
+    in_grid = sum(1 for cell in scores.cells if _in_grid(cell, grid))
+    # A directory keeps the cells of earlier, larger axes (a grid may shrink): say so, and
+    # count them apart from the current grid's.
+    extra = len(scores.cells) - in_grid
+    beyond = f" (and {extra} more from earlier axes of this directory)" if extra else ""
     lines = [
         f"# Fine-tuning ablation: {scores.name}",
         "",
-        f"{len(scores.cells)} of {total} cells finished. Grid: `{metadata.get('grid_source', '')}`;"
+        f"{in_grid} of {total} cells finished{beyond}. Grid: "
+        f"`{metadata.get('grid_source', '')}`;"
         f" gato-eval {code.get('code_version')}, git {str(code.get('git_revision'))[:12]}"
         f"{' (dirty)' if code.get('git_dirty') else ''}.",
         "Scores are recomputed from the run directories; normalized = (return - random) / "
@@ -141,6 +147,15 @@ def markdown_report(scores: AblationScores) -> str:
             f"`{cell.checkpoint}` ({cell.checkpoint_sha256[:19]}) | `{cell.run_dir}` |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _in_grid(cell: CellScore, grid: dict[str, Any]) -> bool:
+    return (
+        cell.task in grid["tasks"]
+        and cell.variant in grid["variants"]
+        and cell.n_demos in grid["demonstrations"]
+        and cell.seed in grid["seeds"]
+    )
 
 
 def _fmt(value: float | None) -> str:
