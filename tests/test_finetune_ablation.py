@@ -303,6 +303,22 @@ def test_a_results_directory_refuses_a_grid_with_other_settings(sequence, tmp_pa
     assert "other settings (finetuning)" in stderr
 
 
+def test_shrunk_axes_keep_the_earlier_cells_and_count_them_apart(sequence, tmp_path):
+    # A directory may be continued with fewer demonstration counts: its finished cells of the
+    # dropped count stay in the table, counted apart from the grid's own cells.
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(sequence["results"], results)
+    grid = tmp_path / "shrunk.json"
+    grid.write_text(json.dumps({**TOY_GRID, "demonstrations": [1]}))
+    code, _, stderr = run_cli("finetune-ablation", grid, "--out", results, "--threads", "1")
+    assert code == 0, stderr
+    markdown = (results / "results.md").read_text()
+    assert "4 of 4 cells finished (and 4 more from earlier axes of this directory)" in markdown
+    assert len(rows_of(results)) == 8
+
+
 def test_one_process_at_a_time_per_results_directory(sequence):
     from gato_eval.ablation.grid_file import load_grid
     from gato_eval.ablation.store import AblationStore
