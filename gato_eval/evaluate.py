@@ -62,6 +62,7 @@ class RunOptions:
     seed: int | None = None
     prompt: str | None = None
     prompt_tokens: int | None = None
+    prompt_source: str | None = None
     temperature: float | None = None
     window: str | None = None
     device: str = "auto"
@@ -124,6 +125,7 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
         "device": options.device,
         "prompt": settings["prompt"],
         "prompt_tokens": settings["prompt_tokens"],
+        "prompt_source": settings["prompt_source"],
         "temperature": settings["temperature"],
         "window": settings["window"],
     }
@@ -317,6 +319,7 @@ def _resolve_settings(options: RunOptions, previous: Run | None) -> dict[str, An
             "num_envs": meta.get("num_envs"),
             "prompt": prompt.get("strategy"),
             "prompt_tokens": prompt.get("tokens"),
+            "prompt_source": prompt.get("source"),
             "temperature": sampling.get("temperature"),
             "window": sampling.get("window"),
             "videos": meta.get("videos"),
@@ -329,6 +332,7 @@ def _resolve_settings(options: RunOptions, previous: Run | None) -> dict[str, An
         "num_envs": DEFAULT_NUM_ENVS,
         "prompt": "first",
         "prompt_tokens": None,  # the policy's default
+        "prompt_source": "auto",
         "temperature": 0.0,
         "window": "recompute",
         "videos": 0,
@@ -341,6 +345,7 @@ def _resolve_settings(options: RunOptions, previous: Run | None) -> dict[str, An
         "num_envs": options.num_envs,
         "prompt": options.prompt,
         "prompt_tokens": options.prompt_tokens,
+        "prompt_source": options.prompt_source,
         "temperature": options.temperature,
         "window": options.window,
         "videos": options.videos,

@@ -49,6 +49,13 @@ def run_suite(
         "--prompt-tokens",
         help="Prompt length in tokens (default: half the model's context).",
     ),
+    prompt_source: str = typer.Option(
+        None,
+        "--prompt-source",
+        help="Where prompt demonstrations come from: auto (the task's local data set, else the "
+        "bundled ones), bundled (only those: the same prompts on every machine) or local "
+        "(default: auto).",
+    ),
     temperature: float = typer.Option(
         None, "--temperature", help="Action sampling temperature; 0 is greedy (default: 0)."
     ),
@@ -136,6 +143,7 @@ def run_suite(
         seed=seed,
         prompt=prompt,
         prompt_tokens=prompt_tokens,
+        prompt_source=prompt_source,
         temperature=temperature,
         window=window,
         device=device,

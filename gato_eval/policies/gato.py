@@ -20,6 +20,7 @@ The model's weights never hold rollout state: caches, prompts and tokenizers liv
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import numpy as np
 from gato_eval.errors import GatoEvalError, check_choice
 from gato_eval.policies.base import BatchedObservation
 from gato_eval.policies.prompting import (
+    PROMPT_SOURCES,
     PROMPT_STRATEGIES,
     check_finite_demonstration,
     choose_demonstration,
@@ -46,8 +48,8 @@ class GatoPolicy:
     model: an eval-mode `GatoModel`; text: its `TextTokenizer` (None for models without text);
     prompt: `first`, `end`, `uniform` or `none`; prompt_tokens: prompt length (default half the
     context); temperature: 0 = greedy; demonstrations: task id -> the successful demonstrations
-    to prompt with, a sequence of episodes (default: `load_prompt_demonstrations`); window: the
-    decoder's sliding-window mode.
+    to prompt with, a sequence of episodes (default: `load_prompt_demonstrations` from
+    `prompt_source`: auto, bundled or local); window: the decoder's sliding-window mode.
     """
 
     def __init__(
@@ -59,11 +61,13 @@ class GatoPolicy:
         prompt_tokens: int | None = None,
         temperature: float = 0.0,
         demonstrations=None,
+        prompt_source: str = "auto",
         window: str = "recompute",
         checkpoint: Path | None = None,
         checkpoint_sha256: str | None = None,
     ):
         check_choice(prompt, PROMPT_STRATEGIES, "prompt strategy")
+        check_choice(prompt_source, PROMPT_SOURCES, "prompt source")
         self.model = model
         self.config = model.config
         self.text = text
@@ -80,7 +84,11 @@ class GatoPolicy:
             )
         self.temperature = float(temperature)
         self.window = window
-        self.demonstrations = demonstrations or load_prompt_demonstrations
+        # A caller's own demonstrations have no named source.
+        self.prompt_source = None if demonstrations else prompt_source
+        self.demonstrations = demonstrations or functools.partial(
+            load_prompt_demonstrations, source=prompt_source
+        )
         self.checkpoint = checkpoint
         self.checkpoint_sha256 = checkpoint_sha256
         self._task: TaskSpec | None = None
@@ -96,6 +104,7 @@ class GatoPolicy:
         prompt_tokens: int | None = None,
         temperature: float = 0.0,
         window: str = "recompute",
+        prompt_source: str = "auto",
     ) -> GatoPolicy:
         """Load a checkpoint directory onto `device` (see `gato_eval.model.checkpoint`)."""
         from gato_eval.model import checkpoint_hash, load_checkpoint
@@ -111,6 +120,7 @@ class GatoPolicy:
             prompt_tokens=prompt_tokens,
             temperature=temperature,
             window=window,
+            prompt_source=prompt_source,
             checkpoint=path.resolve(),
             checkpoint_sha256=checkpoint_hash(path),
         )
@@ -123,7 +133,7 @@ class GatoPolicy:
             "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
             "checkpoint_sha256": self.checkpoint_sha256,
             "model_config": self.config.to_dict(),
-            "prompt": {"strategy": self.prompt, "tokens": self.prompt_tokens},
+            "prompt": self._prompt_description(),
             "sampling": {
                 "temperature": self.temperature,
                 "masked": True,
@@ -131,6 +141,12 @@ class GatoPolicy:
                 "device": str(next(self.model.parameters()).device),
             },
         }
+
+    def _prompt_description(self) -> dict[str, Any]:
+        prompt = {"strategy": self.prompt, "tokens": self.prompt_tokens}
+        if self.prompt_source not in (None, "auto"):  # "auto" runs keep their earlier identity
+            prompt["source"] = self.prompt_source
+        return prompt
 
     def prepare(self, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
         """Find every task's prompt demonstrations before a run writes anything.

@@ -23,7 +23,7 @@ from gato_eval.errors import GatoEvalError, check_choice
 from gato_eval.paths import BUNDLED_DIR
 from gato_eval.policies.base import Policy
 from gato_eval.policies.plugin import is_plugin_spec, load_plugin_policy
-from gato_eval.policies.prompting import PROMPT_STRATEGIES
+from gato_eval.policies.prompting import PROMPT_SOURCES, PROMPT_STRATEGIES
 
 KEYWORDS = ("bundled", "random", "expert")
 WINDOWS = ("recompute", "xl")  # gato_eval.model.decoding.WINDOW_MODES, without importing torch
@@ -54,17 +54,20 @@ def load_policy(
     temperature: float = 0.0,
     window: str = "recompute",
     expert_noise: float = 0.0,
+    prompt_source: str = "auto",
 ) -> LoadedPolicy:
     """Build the policy named by `spec` (see the module table).
 
-    `device`, `prompt`, `prompt_tokens`, `temperature` and `window` (the KV cache's sliding
-    window: "recompute", exact, or "xl", Transformer-XL memory) matter for Gato checkpoints only;
+    `device`, `prompt`, `prompt_tokens`, `prompt_source` (auto, bundled or local), `temperature`
+    and `window` (the KV cache's sliding window: "recompute", exact, or "xl", Transformer-XL
+    memory) matter for Gato checkpoints only;
     `expert_noise` for `expert` only. Anything a user can get wrong is a `GatoEvalError`.
     """
     spec = str(spec).strip()
     if not spec:
         raise GatoEvalError("--model must not be empty")
     check_prompt_strategy(prompt)
+    check_choice(prompt_source, PROMPT_SOURCES, "prompt source")
     check_device(device)
     if temperature < 0 or temperature != temperature:
         raise GatoEvalError(f"--temperature must be >= 0, got {temperature}")
@@ -95,6 +98,7 @@ def load_policy(
             prompt_tokens=prompt_tokens,
             temperature=temperature,
             window=window,
+            prompt_source=prompt_source,
         )
         description = policy.describe()
         description["spec"] = spec

@@ -34,6 +34,9 @@ from gato_eval.data.episode import Episode
 from gato_eval.errors import GatoEvalError, check_choice
 
 PROMPT_STRATEGIES = ("first", "end", "uniform", "none")
+# Where prompt demonstrations come from: the task's local data set, else the bundled ones
+# ("auto"); only the bundled ones, so runs compare across machines ("bundled"); only local.
+PROMPT_SOURCES = ("auto", "bundled", "local")
 PROMPT_STREAM = 0x9207  # mixed into the episode seed: the prompt draw is its own random stream
 GOOD_RETURN_FRACTION = 0.8  # of the best return, for data sets without a success flag (Sec. 3)
 
@@ -119,17 +122,20 @@ def _last_boundary_within(boundaries: np.ndarray, limit: int) -> int:
     return int(boundaries[max(index, 0)])
 
 
-def load_prompt_demonstrations(task_id: str) -> Sequence[Episode]:
+def load_prompt_demonstrations(task_id: str, source: str = "auto") -> Sequence[Episode]:
     """The successful demonstrations of `task_id` to prompt with, read lazily.
 
-    From the task's local data set (`gato-eval data collect`; the clean one, else the one with
-    the least noise), else from the bundled prompt demonstrations, a data sets root of the same
-    layout at `gato_eval/bundled/prompts/`. Empty when neither has the task.
+    source "auto": from the task's local data set (`gato-eval data collect`; the clean one, else
+    the one with the least noise), else from the bundled prompt demonstrations, a data sets
+    root of the same layout at `gato_eval/bundled/prompts/`; "local" or "bundled": only that
+    one. Empty when none has the task.
     """
     from gato_eval.data.datasets import list_datasets
     from gato_eval.paths import BUNDLED_DIR
 
-    for root in (None, BUNDLED_DIR / "prompts"):
+    check_choice(source, PROMPT_SOURCES, "prompt source")
+    roots = {"auto": (None, BUNDLED_DIR / "prompts"), "local": (None,)}
+    for root in roots.get(source, (BUNDLED_DIR / "prompts",)):
         if root is not None and not root.is_dir():
             continue
         found = [info for info in list_datasets(root) if info.task_id == task_id]

@@ -124,3 +124,39 @@ def test_the_bundled_model_runs_out_of_the_box_with_the_bundled_prompts(cli, tmp
     assert source["path"].endswith("bundled/prompts/babyai-go-to-red-ball-v0")
     assert metadata["policy"]["checkpoint"] == str(bundled_model_dir())
     assert metadata["policy"]["name"] == "gato-tiny"
+
+
+def test_prompt_source_pins_where_prompts_come_from(cli, tmp_path, monkeypatch):
+    from gato_eval.data.collect import collect_demonstrations
+
+    monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
+    collect_demonstrations("babyai-go-to-red-ball", 3)  # a local data set shadows the bundled one
+    suite = tmp_path / "suite.json"
+    suite.write_text(
+        '{"name": "sources", "version": 1, "episodes": 1, "tasks": ["babyai-go-to-red-ball"]}'
+    )
+
+    def source_of(*options) -> dict:
+        out = tmp_path / "-".join(["run", *options])
+        result = cli("run", "suite", suite, "--model", "bundled", "--out", out, *options)
+        assert result.exit_code == 0, result.stderr
+        policy = json.loads((out / "metadata.json").read_text())["policy"]
+        return policy["prompt"], policy["prompt_sources"]["babyai-go-to-red-ball"]["path"]
+
+    prompt, path = source_of()
+    assert path.startswith(str(tmp_path / "home")) and "source" not in prompt
+    prompt, path = source_of("--prompt-source", "bundled")
+    assert path.endswith("bundled/prompts/babyai-go-to-red-ball-v0")
+    assert prompt["source"] == "bundled"
+    prompt, path = source_of("--prompt-source", "local")
+    assert path.startswith(str(tmp_path / "home")) and prompt["source"] == "local"
+    # Resuming a finished bundled-prompt run with another source is refused: other episodes.
+    result = cli("run", "suite", "--resume", "--out", tmp_path / "run---prompt-source-bundled",
+                 "--prompt-source", "local")  # fmt: skip
+    assert result.exit_code == 1 and "cannot resume" in result.stderr
+
+
+def test_an_unknown_prompt_source_is_a_one_line_error(cli, tmp_path):
+    result = cli("run", "suite", "--prompt-source", "cloud", "--out", tmp_path / "run")
+    assert result.exit_code != 0 and result.stderr.count("\n") == 1
+    assert "prompt source" in result.stderr and not (tmp_path / "run").exists()
