@@ -32,7 +32,6 @@ from gato_eval.policies.base import BatchedObservation
 from gato_eval.policies.prompting import (
     PROMPT_SOURCES,
     PROMPT_STRATEGIES,
-    check_finite_demonstration,
     choose_demonstration,
     default_prompt_tokens,
     load_prompt_demonstrations,
@@ -162,7 +161,7 @@ class GatoPolicy:
             if len(demos) == 0:
                 missing.append(task.task_id)
             else:
-                check_finite_demonstration(demos, 0)  # a broken data set fails before any write
+                demos[0]  # read (and checked) now: a broken data set fails before any write
             info = getattr(demos, "info", None)
             sources[task.task_id] = {
                 "candidates": len(demos),
@@ -247,7 +246,7 @@ class GatoPolicy:
         index = choose_demonstration(len(self._candidates), rng)
         if index in self._prompt_cache:
             return self._prompt_cache[index]
-        demo = check_finite_demonstration(self._candidates, index)
+        demo = self._candidates[index]
         counts = self._timestep_token_counts(demo)  # (T,)
         offsets = np.concatenate([[0], np.cumsum(counts)])  # (T + 1,) timestep starts, total
         starts = np.zeros(int(offsets[-1]), dtype=bool)

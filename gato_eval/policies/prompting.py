@@ -134,8 +134,9 @@ def load_prompt_demonstrations(task_id: str, source: str = "auto") -> Sequence[E
     from gato_eval.paths import BUNDLED_DIR
 
     check_choice(source, PROMPT_SOURCES, "prompt source")
-    roots = {"auto": (None, BUNDLED_DIR / "prompts"), "local": (None,)}
-    for root in roots.get(source, (BUNDLED_DIR / "prompts",)):
+    local, bundled = None, BUNDLED_DIR / "prompts"  # None: the user's data sets root
+    roots = {"auto": (local, bundled), "local": (local,), "bundled": (bundled,)}[source]
+    for root in roots:
         if root is not None and not root.is_dir():
             continue
         found = [info for info in list_datasets(root) if info.task_id == task_id]
@@ -144,26 +145,18 @@ def load_prompt_demonstrations(task_id: str, source: str = "auto") -> Sequence[E
     return []
 
 
-def check_finite_demonstration(demonstrations: Sequence[Episode], position: int) -> Episode:
-    """demonstrations[position], or a one-line error naming its data set when one of its float
-    observations or actions is NaN or infinite (it would poison the prompt's tokens)."""
-    episode = demonstrations[position]
+def _first_non_finite(episode: Episode) -> str | None:
+    """'observation KEY at step T' (or 'actions at step T') where a float array of `episode`
+    first holds NaN or inf; None when all are finite. Such a value would poison the prompt."""
     arrays = {f"observation {key!r}": value for key, value in episode.observations.items()}
     arrays["actions"] = episode.actions
     for label, value in arrays.items():
-        array = np.asarray(value) if not isinstance(value, list | tuple) else None
-        if array is None or array.dtype.kind != "f" or np.isfinite(array).all():
+        if isinstance(value, list | tuple):  # text
             continue
-        step = int(np.argwhere(~np.isfinite(array))[0][0])
-        info = getattr(demonstrations, "info", None)
-        source = f"data set {info.name} ({info.path})" if info is not None else "the demonstrations"
-        stored = getattr(demonstrations, "indices", None)
-        number = stored[position] if stored is not None else position
-        raise GatoEvalError(
-            f"prompt episode {number} of {source} has a non-finite {label} at step {step}; "
-            "recollect it with `gato-eval data collect ... --overwrite` or run with --prompt none"
-        )
-    return episode
+        array = np.asarray(value)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            return f"{label} at step {int(np.argwhere(~np.isfinite(array))[0][0])}"
+    return None
 
 
 class DatasetDemonstrations(Sequence):
@@ -195,6 +188,14 @@ class DatasetDemonstrations(Sequence):
                 f"data set {self.info.name} ({self.info.path}) is corrupted: reading prompt "
                 f"episode {stored} failed ({type(err).__name__}: {err})"
             ) from None
+        # Checked once per read from disk, not per prompt: a cached episode was checked.
+        where = _first_non_finite(episode)
+        if where is not None:
+            raise GatoEvalError(
+                f"prompt episode {stored} of data set {self.info.name} ({self.info.path}) has a "
+                f"non-finite {where}; recollect it with `gato-eval data collect ... --overwrite` "
+                "or run with --prompt none"
+            )
         if len(self._recent) >= self.KEEP_IN_MEMORY:
             self._recent.pop(next(iter(self._recent)))
         self._recent[position] = episode
