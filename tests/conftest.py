@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
-from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+
+# Importlib mode leaves sys.path alone: put this folder on it for the shared helper modules.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cli_runner import invoke_cli
 
 # Before any test imports dm_control or metaworld (GATO: rendering needs it set first).
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -15,26 +22,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ["GATO_EVAL_HOME"] = tempfile.mkdtemp(prefix="gato-eval-test-home-")
 
 
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
-def cli(capsys):
+def cli():
     """Run `gato-eval ARGS...` through the real console-script entry point, in-process."""
-    from gato_eval.cli import main
-
-    def invoke(*args: str) -> CliResult:
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        captured = capsys.readouterr()
-        return CliResult(code, captured.out, captured.err)
-
-    return invoke
+    return invoke_cli

@@ -8,15 +8,14 @@ to the end; run again (nothing to do). The tests check what each left behind.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import itertools
 import json
 import os
 from pathlib import Path
 
 import pytest
+from cli_runner import invoke_cli
 from matplotlib.image import imread
 
 from gato_eval.ablation.grid_file import parse_grid
@@ -53,18 +52,10 @@ CELL_ORDER = [
 INTERRUPTED_STAGE = f"fine-tune {TASK} no-control n=1 seed=0"
 
 
-def run_cli(*args: str):
-    """The real entry point in-process: (exit code, stdout, stderr)."""
-    from gato_eval.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 0
-    return code, out.getvalue(), err.getvalue()
+def run_cli(*args: object) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the real entry point, in-process."""
+    result = invoke_cli(*args)
+    return result.exit_code, result.stdout, result.stderr
 
 
 def rows_of(results: Path) -> list[dict]:

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli_runner import invoke_cli as run_cli  # the real entry point, in-process
+
 SUITE = {
     "name": "hostile",
     "version": 1,
@@ -36,27 +38,6 @@ SUITE = {
 TINY_GRID = Path(__file__).resolve().parents[2] / "benchmarks" / "ablation_tiny.json"
 TRAIN_FAST = ["--steps", "2", "--batch-size", "2", "--context-length", "64"]
 TRAIN_FAST += ["--device", "cpu", "--threads", "1"]
-
-
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-def run_cli(*args: object) -> CliResult:
-    """`gato-eval ARGS...` through the real entry point, in this process, output captured."""
-    from gato_eval.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 # -- assets: made once, only ever copied -------------------------------------------------------
