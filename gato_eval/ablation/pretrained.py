@@ -100,22 +100,12 @@ def check_heldout_excluded(sources: list[str], heldout: tuple[str, ...], where: 
 
 def describe_supplied(key: str, path_text: str, heldout: tuple[str, ...]) -> dict[str, Any]:
     """Check a supplied pretrained model (loadable config, no held-out data) and describe it."""
-    from gato_eval.model.checkpoint import CONFIG_FILE, checkpoint_hash
+    from gato_eval.model.checkpoint import CONFIG_FILE
 
     path = resolve_model_path(path_text)
     if not (path / CONFIG_FILE).is_file():
         raise GatoEvalError(f"--pretrained {key}={path_text}: {path} is not a checkpoint directory")
-    sources = pretraining_sources(path / CONFIG_FILE)
-    check_heldout_excluded(sources, heldout, f"--pretrained {key}={path_text}")
-    return {
-        "key": key,
-        "path": str(path),
-        "trained_here": False,
-        "checkpoint_sha256": checkpoint_hash(path),
-        "context_length": _context_length(path / CONFIG_FILE),
-        "sources": sources,
-        "heldout_excluded": list(heldout),
-    }
+    return _describe_checkpoint(key, path, heldout, f"--pretrained {key}={path_text}", False)
 
 
 def plan_for_key(key: str, grid) -> tuple[str, list]:
@@ -215,25 +205,38 @@ def remove_training_checkpoints(out: Path) -> None:
 
 def describe_trained(key: str, out: Path, datasets: list[dict], heldout: tuple[str, ...]):
     """Check a model trained here (held-out exclusion from its config) and describe it."""
-    from gato_eval.model.checkpoint import CONFIG_FILE, checkpoint_hash
+    from gato_eval.model.checkpoint import CONFIG_FILE
 
-    sources = pretraining_sources(out / CONFIG_FILE)
-    check_heldout_excluded(sources, heldout, str(out))
+    description = _describe_checkpoint(key, out, heldout, str(out), True)
     provenance = json.loads((out / CONFIG_FILE).read_text())["provenance"]
     return {
-        "key": key,
-        "path": str(out),
-        "trained_here": True,
-        "checkpoint_sha256": checkpoint_hash(out),
-        "context_length": _context_length(out / CONFIG_FILE),
-        "sources": sources,
+        **description,
         "datasets": datasets,
-        "heldout_excluded": list(heldout),
         "steps": provenance.get("step"),
         "tokens_seen": provenance.get("tokens_seen"),
         "final_loss": provenance.get("final_loss"),
         "final_eval_loss": provenance.get("final_eval_loss"),
         "wall_s": provenance.get("wall_s"),
+    }
+
+
+def _describe_checkpoint(
+    key: str, path: Path, heldout: tuple[str, ...], where: str, trained_here: bool
+) -> dict[str, Any]:
+    """What every pretrained model's record holds, after checking its recorded training
+    sources exclude the held-out tasks (`where` names it in the error)."""
+    from gato_eval.model.checkpoint import CONFIG_FILE, checkpoint_hash
+
+    sources = pretraining_sources(path / CONFIG_FILE)
+    check_heldout_excluded(sources, heldout, where)
+    return {
+        "key": key,
+        "path": str(path),
+        "trained_here": trained_here,
+        "checkpoint_sha256": checkpoint_hash(path),
+        "context_length": _context_length(path / CONFIG_FILE),
+        "sources": sources,
+        "heldout_excluded": list(heldout),
     }
 
 
