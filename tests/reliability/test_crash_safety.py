@@ -16,7 +16,7 @@ from gato_eval.results import EpisodeWriter, load_run
 SHORT_SUITE = {
     "name": "crash-short",
     "version": 1,
-    "episodes": 10,
+    "episodes": 30,
     "tasks": ["babyai-go-to-red-ball", "dmc-cartpole-balance"],
     "max_episode_steps": {"dmc": 100},
 }
@@ -27,7 +27,7 @@ def test_run_suite_survives_three_kills_with_the_uninterrupted_episodes(tmp_path
         tmp_path, SHORT_SUITE, ["--model", "random", "--envs", "2"], kills=3, seed=12
     )
     assert figures.kills == 3
-    assert figures.expected == figures.recovered == 20
+    assert figures.expected == figures.recovered == 60
     assert figures.lost == figures.repeated == figures.differing == 0
 
 
