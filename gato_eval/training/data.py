@@ -359,3 +359,16 @@ def _text_tokenizer(path, layout, corpus, captions, episodes, log):
         },
     }
     return tokenizer, info
+
+
+def data_identity(provenance: dict[str, Any]) -> dict[str, Any]:
+    """The parts of the data provenance that must not change for a resume to be exact."""
+    datasets = provenance.get("datasets", {})
+    return {
+        "mixture": provenance.get("mixture", {}).get("components"),
+        "datasets": {
+            task: [info["train_episodes"], info["eval_episodes"], info["steps"]]
+            for task, info in datasets.items()
+        },
+        "text": (provenance.get("text") or {}).get("sha256"),
+    }

@@ -1,4 +1,5 @@
-"""What a training run shows and logs: a rich progress bar and `metrics.csv`.
+"""What a training run shows and logs (a rich progress bar and `metrics.csv`), and how Ctrl-C
+asks it to stop (`StopRequest`).
 
 metrics.csv has one row per optimizer step:
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -169,3 +172,23 @@ class RichReporter:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+class StopRequest:
+    """Ctrl-C asks the loop to stop after the current step (a checkpoint is saved there); a
+    second Ctrl-C interrupts at once. Only in the main thread, where signals can be caught."""
+
+    def __enter__(self) -> StopRequest:
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

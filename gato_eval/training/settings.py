@@ -135,3 +135,16 @@ def settings_from_options(out: Path, resume: bool, given: dict[str, Any]) -> Tra
             base["init"] = Path(base["init"])
         values = {**base, **values}
     return TrainSettings(out=Path(out), resume=resume, **values)
+
+
+def check_resume_settings(recorded: dict[str, Any], settings: TrainSettings, where: Path) -> None:
+    """Refuse to resume a run whose recorded settings differ (runtime settings may change)."""
+    current = settings.to_dict()
+    names = [f.name for f in fields(TrainSettings) if f.name not in RUNTIME_SETTINGS]
+    changed = [n for n in names if n in recorded and recorded[n] != current[n]]
+    if changed:
+        details = ", ".join(f"{n}: {recorded[n]!r} -> {current[n]!r}" for n in changed)
+        raise GatoEvalError(
+            f"cannot resume {where}: settings differ from the checkpoint's ({details}); "
+            "resume with the same settings, or start a new --out"
+        )

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import math
 import shutil
-import signal
-import threading
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,12 @@ from gato_eval.training.checkpoints import (
     save_training_checkpoint,
     step_seed,
 )
-from gato_eval.training.data import TOKENIZER_FILE, DataOptions, prepare_training_data
+from gato_eval.training.data import (
+    TOKENIZER_FILE,
+    DataOptions,
+    data_identity,
+    prepare_training_data,
+)
 from gato_eval.training.optim import (
     learning_rate_at,
     make_adam,
@@ -42,8 +45,8 @@ from gato_eval.training.optim import (
     restore_optimizer_state,
     set_learning_rate,
 )
-from gato_eval.training.progress import MetricsLog
-from gato_eval.training.settings import RUNTIME_SETTINGS, TrainResult, TrainSettings
+from gato_eval.training.progress import MetricsLog, StopRequest
+from gato_eval.training.settings import TrainResult, check_resume_settings
 
 
 class Trainer:
@@ -119,7 +122,7 @@ class Trainer:
                 "pass --resume to continue it, or choose another --out"
             )
         checkpoint = load_training_checkpoint(existing[-1])
-        _check_same_settings(checkpoint.state["settings"], self.settings, checkpoint.path)
+        check_resume_settings(checkpoint.state["settings"], self.settings, checkpoint.path)
         self.reporter.message(f"resuming from {checkpoint.path} (step {checkpoint.step})")
         return checkpoint
 
@@ -185,7 +188,7 @@ class Trainer:
     def _restore(self, checkpoint) -> None:
         state = checkpoint.state
         recorded = state.get("data", {})
-        current = _data_identity(self.data.provenance)
+        current = data_identity(self.data.provenance)
         if recorded != current:
             raise GatoEvalError(
                 f"{checkpoint.path}: the training data changed since this checkpoint (mixture "
@@ -211,7 +214,7 @@ class Trainer:
         loss_value = eval_loss = None
         self.reporter.start(self.step, settings.steps)
         try:
-            with _StopRequest() as stop:
+            with StopRequest() as stop:
                 while self.step < settings.steps:
                     loss_value, eval_loss = self._one_step(eval_batches, loss_value, eval_loss)
                     if stop.requested:
@@ -369,7 +372,7 @@ class Trainer:
             "settings": self.settings.to_dict(),
             "tokens_seen": self.tokens_seen,
             "wall_s": self._wall(),
-            "data": _data_identity(self.data.provenance),
+            "data": data_identity(self.data.provenance),
             "sampler": {"seed": self.settings.seed, "next_step": self.step},
             "rng": "per step: torch.manual_seed(step_seed(seed, step)); batches from "
             "numpy default_rng([seed, stream, step])",
@@ -392,49 +395,4 @@ class Trainer:
             self.out,
             tokenizer_path=self.tokenizer_path,
             provenance=self._provenance(loss, eval_loss),
-        )
-
-
-class _StopRequest:
-    """Ctrl-C asks the loop to stop after the current step (a checkpoint is saved there); a
-    second Ctrl-C interrupts at once. Only in the main thread, where signals can be caught."""
-
-    def __enter__(self) -> _StopRequest:
-        self.requested = False
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        self.requested = True
-        signal.signal(signal.SIGINT, self._previous)
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-def _data_identity(provenance: dict[str, Any]) -> dict[str, Any]:
-    """The parts of the data provenance that must not change for a resume to be exact."""
-    datasets = provenance.get("datasets", {})
-    return {
-        "mixture": provenance.get("mixture", {}).get("components"),
-        "datasets": {
-            task: [info["train_episodes"], info["eval_episodes"], info["steps"]]
-            for task, info in datasets.items()
-        },
-        "text": (provenance.get("text") or {}).get("sha256"),
-    }
-
-
-def _check_same_settings(recorded: dict[str, Any], settings: TrainSettings, where: Path) -> None:
-    current = settings.to_dict()
-    names = [f.name for f in fields(TrainSettings) if f.name not in RUNTIME_SETTINGS]
-    changed = [n for n in names if n in recorded and recorded[n] != current[n]]
-    if changed:
-        details = ", ".join(f"{n}: {recorded[n]!r} -> {current[n]!r}" for n in changed)
-        raise GatoEvalError(
-            f"cannot resume {where}: settings differ from the checkpoint's ({details}); "
-            "resume with the same settings, or start a new --out"
         )
