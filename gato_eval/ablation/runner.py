@@ -20,7 +20,6 @@ evaluations from their recorded episodes, the grid from its rows. A cell whose p
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import sys
@@ -38,7 +37,7 @@ from gato_eval.ablation.progress import (
     SilentProgress,
     TrainingStage,
 )
-from gato_eval.ablation.store import AblationStore
+from gato_eval.ablation.store import AblationStore, cell_row
 from gato_eval.errors import GatoEvalError
 
 REFERENCE_POLICIES = ("random", "expert")
@@ -331,7 +330,8 @@ class _Runner:
         finetuned = time.perf_counter()
         label = f"{cell.variant} n={cell.n_demos} seed={cell.seed}"
         self._evaluate(cell.task, str(model_dir), cell_dir / "run", label)
-        row = self._row(cell, plan, model_dir, checkpoint_hash(model_dir))
+        references = self._references(cell.task)
+        row = cell_row(self.out, cell, plan, model_dir, checkpoint_hash(model_dir), references)
         row["wall_s"] = {
             "finetune_and_setup": round(finetuned - started, 2),
             "evaluate": round(time.perf_counter() - finetuned, 2),
@@ -392,32 +392,6 @@ class _Runner:
             reporter=TrainingStage(self.progress, f"fine-tune {cell.describe()}"),
             **extra,
         )
-
-    def _row(self, cell: Cell, plan: dict, model_dir: Path, sha: str) -> dict[str, Any]:
-        from gato_eval.ablation.scores import score_cell_run
-        from gato_eval.model.checkpoint import CONFIG_FILE
-
-        references = self._references(cell.task)
-        run_dir = self.out / cell.directory / "run"
-        score = score_cell_run(run_dir, references["random"], references["expert"])
-        provenance = json.loads((model_dir / CONFIG_FILE).read_text()).get("provenance", {})
-        return {
-            **asdict(cell),
-            "pretrained": plan["pretrained"],
-            "pretrained_sha256": plan["pretrained_sha256"],
-            "demonstrations": plan["demonstrations"],
-            "checkpoint": str(model_dir.relative_to(self.out)),
-            "checkpoint_sha256": sha,
-            "run_dir": str(run_dir.relative_to(self.out)),
-            **score,
-            "finetune": {
-                "steps": provenance.get("step"),
-                "tokens_seen": provenance.get("tokens_seen"),
-                "final_loss": provenance.get("final_loss"),
-                "train_wall_s": provenance.get("wall_s"),
-            },
-            "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
 
     def _write_tables(self) -> None:
         from gato_eval.ablation.scores import score_ablation

@@ -128,6 +128,39 @@ class AblationStore:
         self.close()
 
 
+def cell_row(
+    out: Path, cell, plan: dict[str, Any], model_dir: Path, sha: str, references: dict
+) -> dict[str, Any]:
+    """The row of a finished cell: the cell, its plan, its fine-tuned checkpoint (relative to
+    the results directory `out`), the score of its run against the task's `references` (random
+    and expert mean returns) and the fine-tuning figures from the checkpoint's provenance."""
+    from dataclasses import asdict
+
+    from gato_eval.ablation.scores import score_cell_run
+    from gato_eval.model.checkpoint import CONFIG_FILE
+
+    run_dir = out / cell.directory / "run"
+    score = score_cell_run(run_dir, references["random"], references["expert"])
+    provenance = json.loads((model_dir / CONFIG_FILE).read_text()).get("provenance", {})
+    return {
+        **asdict(cell),
+        "pretrained": plan["pretrained"],
+        "pretrained_sha256": plan["pretrained_sha256"],
+        "demonstrations": plan["demonstrations"],
+        "checkpoint": str(model_dir.relative_to(out)),
+        "checkpoint_sha256": sha,
+        "run_dir": str(run_dir.relative_to(out)),
+        **score,
+        "finetune": {
+            "steps": provenance.get("step"),
+            "tokens_seen": provenance.get("tokens_seen"),
+            "final_loss": provenance.get("final_loss"),
+            "train_wall_s": provenance.get("wall_s"),
+        },
+        "finished_at": _now(),
+    }
+
+
 def row_key(row: dict[str, Any]) -> str:
     return f"{row['task']}/{row['variant']}/n{row['n_demos']}/seed{row['seed']}"
 
