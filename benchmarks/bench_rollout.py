@@ -38,6 +38,7 @@ cpu_clock = time.process_time
 HARNESS_TASKS = ("dmc-cartpole-balance", "babyai-go-to-local", "atari-pong", "metaworld-reach")
 GATO_TASKS = ("dmc-cartpole-balance", "metaworld-reach")
 NUM_ENVS = 8
+MIN_EPISODES = 4  # per Gato timing: one 73-step episode on one env is too short to time
 OVERHEAD_TARGET = 1.10
 BATCH_TARGET = 4.0
 
@@ -134,7 +135,8 @@ def bench_overhead(quick: bool) -> list[str]:
 
 
 def time_gato(task, num_envs, steps_per_env, model, window):
-    """env-steps/s of the Gato policy on `num_envs` envs, one capped episode each."""
+    """env-steps/s of the Gato policy on `num_envs` envs, one capped episode each; a single env
+    plays MIN_EPISODES episodes back to back, so that its timing is not one short episode's."""
     from gato_eval.policies.gato import GatoPolicy
     from gato_eval.rollout import plan_episodes, run_episodes
     from gato_eval.suites.registry import make_env
@@ -147,7 +149,7 @@ def time_gato(task, num_envs, steps_per_env, model, window):
     run_episodes(
         capped,
         GatoPolicy(model, prompt="none", window=window),
-        plan_episodes(0, task.task_id, range(num_envs)),
+        plan_episodes(0, task.task_id, range(max(num_envs, MIN_EPISODES))),
         num_envs=num_envs,
         on_steps=counted.append,
         make_env=lambda spec: next(pool),
