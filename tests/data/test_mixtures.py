@@ -201,3 +201,23 @@ def test_the_real_registry_holds_out_the_papers_tasks_from_every_implicit_mixtur
         assert not HELDOUT & set(mixture.task_ids), text
         assert math.isclose(sum(c.weight for c in mixture.components), 1.0)
     assert len(resolve_mixture("control", everything).task_ids) == len(installed.families) - 3
+
+
+def test_the_shipped_rebalanced_mixture_resolves_with_its_stated_shares():
+    from pathlib import Path
+
+    from gato_eval.suites.registry import all_tasks, get_suite
+
+    path = Path(__file__).parents[2] / "benchmarks" / "default_mixture_rebalanced.json"
+    tasks = get_suite("default").tasks
+    families = {spec.task_id: spec.family for spec in all_tasks()}
+    real = DataCatalog(families=families, with_data=frozenset(tasks), heldout=HELDOUT)
+    weights = {c.source: c.weight for c in load_mixture_file(path, real).components}
+    assert set(weights) == {*tasks, "text", "captions"}
+    by_family = {}
+    for source, weight in weights.items():
+        family = families.get(source, source)
+        by_family[family] = by_family.get(family, 0.0) + weight
+    stated = {"atari": 0.06, "dmc": 0.32, "metaworld": 0.18, "babyai": 0.30}
+    assert {f: round(by_family[f], 6) for f in stated} == stated
+    assert weights["dmc-cartpole-balance"] > weights["dmc-point-mass-easy"]
