@@ -41,12 +41,12 @@ from __future__ import annotations
 import numpy as np
 
 from gato_eval.experts import babyai_search
+from gato_eval.experts.babyai_search import DONE, FORWARD, LEFT, RIGHT
 from gato_eval.experts.base import Demonstrator
 from gato_eval.policies.base import BatchedObservation
 
 MAX_SEARCHES_PER_STEP = 500
 MAX_STALLS_PER_EPISODE = 3
-LEFT, RIGHT, FORWARD, DONE = 0, 1, 2, 6
 # Levels the bot does not solve (results/demonstrators.md, before the search): searched from the
 # first step.
 SEARCH_LEVELS = frozenset(

@@ -46,7 +46,8 @@ from typing import Any
 
 MAX_EXPANSIONS = 4000  # search nodes per plan; the seven levels need at most a few hundred
 NEAREST_DROPS = 2
-LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE = 0, 1, 2, 3, 4, 5
+# minigrid's action numbers (`minigrid.core.actions.Actions`), shared with experts/babyai.py.
+LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = 0, 1, 2, 3, 4, 5, 6
 DIR_TO_VEC = ((1, 0), (0, 1), (-1, 0), (0, -1))  # minigrid's: 0 = east, 1 = south, ...
 
 

@@ -129,7 +129,7 @@ def settings_from_options(out: Path, resume: bool, given: dict[str, Any]) -> Tra
     existing = list_checkpoints(Path(out)) if resume else []
     if existing:
         recorded = read_trainer_state(existing[-1])["settings"]
-        names = {f.name for f in fields(TrainSettings)} - RUNTIME_SETTINGS
+        names = _defining_settings()
         base = {key: value for key, value in recorded.items() if key in names}
         if base.get("init") is not None:
             base["init"] = Path(base["init"])
@@ -140,11 +140,15 @@ def settings_from_options(out: Path, resume: bool, given: dict[str, Any]) -> Tra
 def check_resume_settings(recorded: dict[str, Any], settings: TrainSettings, where: Path) -> None:
     """Refuse to resume a run whose recorded settings differ (runtime settings may change)."""
     current = settings.to_dict()
-    names = [f.name for f in fields(TrainSettings) if f.name not in RUNTIME_SETTINGS]
-    changed = [n for n in names if n in recorded and recorded[n] != current[n]]
+    changed = [n for n in _defining_settings() if n in recorded and recorded[n] != current[n]]
     if changed:
         details = ", ".join(f"{n}: {recorded[n]!r} -> {current[n]!r}" for n in changed)
         raise GatoEvalError(
             f"cannot resume {where}: settings differ from the checkpoint's ({details}); "
             "resume with the same settings, or start a new --out"
         )
+
+
+def _defining_settings() -> list[str]:
+    """Names of the settings a checkpoint fixes (all but RUNTIME_SETTINGS), in field order."""
+    return [f.name for f in fields(TrainSettings) if f.name not in RUNTIME_SETTINGS]
