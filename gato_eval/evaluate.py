@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from gato_eval.errors import GatoEvalError
 from gato_eval.results import EpisodeWriter, Run, code_provenance, create_run, load_run
+from gato_eval.run_identity import check_same_run, recorded_suite
 
 DEFAULT_SUITE = "default"
 DEFAULT_MODEL = "bundled"
@@ -116,7 +117,7 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
         _refuse_existing_run(Path(options.out).expanduser())  # before a model is loaded
     settings = _resolve_settings(options, previous)
     if previous is not None and options.suite is None:
-        suite = _recorded_suite(registry, previous)  # works for suites from a file, too
+        suite = recorded_suite(registry, previous)  # works for suites from a file, too
     else:
         suite = registry.get_suite(settings["suite"])
     episodes_per_task = settings["episodes"] or suite.episodes
@@ -148,7 +149,7 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
     if previous is None:
         run = create_run(_output_dir(options, suite.name), metadata)
     else:
-        _check_same_run(previous, metadata, policy_identity)
+        check_same_run(previous, metadata, policy_identity)
         run = previous
     missing = run.missing_episodes()
     if progress is not None:
@@ -357,61 +358,6 @@ def _resolve_settings(options: RunOptions, previous: Run | None) -> dict[str, An
             value = stored.get(name)
         settings[name] = default if value is None else value
     return settings
-
-
-def _check_same_run(previous: Run, metadata: dict[str, Any], policy_identity) -> None:
-    """Refuse to resume when anything that decides the episodes differs."""
-    old = previous.metadata
-    where = previous.path
-    checks = [
-        ("suite", _suite_identity(old.get("suite")), _suite_identity(metadata["suite"])),
-        ("episodes per task", old.get("episodes_per_task"), metadata["episodes_per_task"]),
-        ("seed", old.get("seed"), metadata["seed"]),
-        (
-            "policy",
-            policy_identity(old.get("policy") or {}),
-            policy_identity(metadata["policy"]),
-        ),
-    ]
-    for what, before, now in checks:
-        if before != now:
-            raise GatoEvalError(
-                f"cannot resume {where}: its {what} was {_short(before)}, now {_short(now)}"
-            )
-    for task_id, spec in metadata["tasks"].items():
-        before = (old.get("tasks") or {}).get(task_id)
-        if before is not None and before != spec:
-            raise GatoEvalError(
-                f"cannot resume {where}: task {task_id} is set up differently now "
-                "(its spec or environment version changed)"
-            )
-
-
-def _recorded_suite(registry, run: Run):
-    """The suite a run recorded, rebuilt from its metadata (its tasks are checked later)."""
-    data = run.metadata["suite"]
-    try:
-        return registry.Suite(
-            name=str(data["name"]),
-            version=int(data["version"]),
-            task_ids=tuple(data["tasks"]),
-            episodes=int(run.metadata["episodes_per_task"]),
-            description=str(data.get("description", "")),
-            max_episode_steps=dict(data.get("max_episode_steps") or {}),
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        raise GatoEvalError(f"{run.path}: the recorded suite is malformed ({err})") from None
-
-
-def _suite_identity(suite: Any) -> Any:
-    if not isinstance(suite, dict):
-        return suite
-    return {key: suite.get(key) for key in ("name", "version", "tasks", "max_episode_steps")}
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _output_dir(options: RunOptions, suite_name: str) -> Path:

@@ -1,0 +1,68 @@
+"""What makes a resumed run the same run (`gato-eval run suite --resume`).
+
+`recorded_suite` rebuilds the suite a run directory recorded (suites from a file included);
+`check_same_run` refuses to continue it when anything that decides its episodes differs: the
+suite, the episodes per task, the seed, the policy's identity or a task's set-up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gato_eval.errors import GatoEvalError
+from gato_eval.results import Run
+
+
+def check_same_run(previous: Run, metadata: dict[str, Any], policy_identity) -> None:
+    """Refuse to resume when anything that decides the episodes differs."""
+    old = previous.metadata
+    where = previous.path
+    checks = [
+        ("suite", _suite_identity(old.get("suite")), _suite_identity(metadata["suite"])),
+        ("episodes per task", old.get("episodes_per_task"), metadata["episodes_per_task"]),
+        ("seed", old.get("seed"), metadata["seed"]),
+        (
+            "policy",
+            policy_identity(old.get("policy") or {}),
+            policy_identity(metadata["policy"]),
+        ),
+    ]
+    for what, before, now in checks:
+        if before != now:
+            raise GatoEvalError(
+                f"cannot resume {where}: its {what} was {_short(before)}, now {_short(now)}"
+            )
+    for task_id, spec in metadata["tasks"].items():
+        before = (old.get("tasks") or {}).get(task_id)
+        if before is not None and before != spec:
+            raise GatoEvalError(
+                f"cannot resume {where}: task {task_id} is set up differently now "
+                "(its spec or environment version changed)"
+            )
+
+
+def recorded_suite(registry, run: Run):
+    """The suite a run recorded, rebuilt from its metadata (its tasks are checked later)."""
+    data = run.metadata["suite"]
+    try:
+        return registry.Suite(
+            name=str(data["name"]),
+            version=int(data["version"]),
+            task_ids=tuple(data["tasks"]),
+            episodes=int(run.metadata["episodes_per_task"]),
+            description=str(data.get("description", "")),
+            max_episode_steps=dict(data.get("max_episode_steps") or {}),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise GatoEvalError(f"{run.path}: the recorded suite is malformed ({err})") from None
+
+
+def _suite_identity(suite: Any) -> Any:
+    if not isinstance(suite, dict):
+        return suite
+    return {key: suite.get(key) for key in ("name", "version", "tasks", "max_episode_steps")}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 160 else text[:157] + "..."
