@@ -9,12 +9,8 @@ import numpy as np
 import pytest
 
 from gato_eval.data.captions import PALETTE, CaptionSet, render_caption_example
-from gato_eval.data.corpus import (
-    build_text_corpus,
-    generate_procedural_paragraphs,
-    load_text_corpus,
-    split_prose_paragraphs,
-)
+from gato_eval.data.corpus import build_text_corpus, load_text_corpus, split_prose_paragraphs
+from gato_eval.data.procedural_text import generate_procedural_paragraphs
 from gato_eval.errors import GatoEvalError
 
 # --- text corpus ------------------------------------------------------------------------------
@@ -79,7 +75,7 @@ def test_procedural_text_is_grammatical_and_seeded():
     for sentence in sentences:  # the arithmetic is right
         match = re.match(r"(\w+) plus (\w+) is (\w+)\.", sentence)
         if match:
-            from gato_eval.data.corpus import NUMBER_WORDS
+            from gato_eval.data.procedural_text import NUMBER_WORDS
 
             a, b, total = (NUMBER_WORDS.index(w.lower()) for w in match.groups())
             assert a + b == total

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gato_eval.data.captions import CaptionSet
-from gato_eval.data.corpus import generate_procedural_paragraphs
+from gato_eval.data.procedural_text import generate_procedural_paragraphs
 from gato_eval.data.sequences import (
     CaptionSource,
     EpisodeSource,
