@@ -22,7 +22,8 @@ the kept window: their hidden states in layers >= 2 attended to the dropped toke
   re-prefill cost is amortized over the next chunk of tokens.
 - `window="xl"`: Transformer-XL-style memory, as the paper deployed Gato (App. C.2): drop just
   enough old timesteps and keep the surviving keys/values without recomputing. Cheaper and
-  smoother, exact only for a one-layer model.
+  smoother, exact only for a one-layer model. A drop moves the row's ring head, nothing else
+  (see gato_eval.model.cache_step).
 
 Sampling draws Gumbel noise from one generator per row, seeded by `reset_rows`, so a row's samples
 never depend on which other rows share the batch.
@@ -37,70 +38,12 @@ import numpy as np
 import torch
 
 from gato_eval.errors import GatoEvalError, check_choice
+from gato_eval.model.cache_step import CacheStep
 from gato_eval.model.device import autocast_for
 from gato_eval.model.transformer import GatoModel
 from gato_eval.tokenizer.batch import ACTION_LOCAL_POSITION, PATCH_SIZE, TokenBatch
 
 WINDOW_MODES = ("recompute", "xl")
-
-
-class _CacheStep:
-    """One call's view of the caches: where the new tokens go and what they may attend to.
-
-    rows: int64 (R,) cache rows; starts: int64 (R,) their lengths before the call; n_valid:
-    int64 (R,) new valid tokens per row (>= 1); T: padded number of new tokens.
-    """
-
-    def __init__(
-        self,
-        decoder: KVCacheDecoder,
-        rows: np.ndarray,
-        starts: np.ndarray,
-        n_valid: np.ndarray,
-        T: int,
-    ):
-        self.decoder = decoder
-        device = decoder.device
-        steps = np.arange(T)
-        valid = steps[None, :] < n_valid[:, None]  # (R, T)
-        self.valid = torch.from_numpy(valid).to(device)
-        self.row_index = torch.from_numpy(np.repeat(rows, n_valid)).to(device)  # (N,)
-        self.pos_index = torch.from_numpy((starts[:, None] + steps[None, :])[valid]).to(device)
-        self.span = int((starts + n_valid).max())  # S: keys any query of this call may see
-        first = int(rows[0])
-        contiguous = np.array_equal(rows, np.arange(first, first + len(rows)))
-        self.row_slice = slice(first, first + len(rows)) if contiguous else None
-        self.rows_t = torch.from_numpy(rows).to(device)
-        # A prefill of equal rows into empty caches is plain causal attention (the fast kernel).
-        self.is_causal = bool(T > 1 and np.all(starts == 0) and np.all(n_valid == T))
-        if self.is_causal or (T == 1 and np.all(starts == starts[0])):
-            self.mask = None  # (or one new token per row, all rows S long: every key visible)
-        else:
-            # Query j of row r sees keys 0..starts[r] + j; padded queries see the row's last valid
-            # key (their outputs are discarded, but a fully masked row would give NaNs).
-            limit = starts[:, None] + np.minimum(steps[None, :], n_valid[:, None] - 1)  # (R, T)
-            mask = np.arange(self.span)[None, None, :] <= limit[:, :, None]  # (R, T, S)
-            self.mask = torch.from_numpy(mask).unsqueeze(1).to(device)  # (R, 1, T, S)
-
-    def extend(self, layer: int, keys: torch.Tensor, values: torch.Tensor):
-        """Write the valid new keys/values (R, H, T, K) of `layer`; return (R, H, S, K) views."""
-        cache_k, cache_v = self.decoder._keys[layer], self.decoder._values[layer]
-        # (R, H, T, K) -> (R, T, H, K) -> (N, H, K): only valid positions enter the cache.
-        cache_k[self.row_index, :, self.pos_index] = keys.transpose(1, 2)[self.valid].to(
-            cache_k.dtype
-        )
-        cache_v[self.row_index, :, self.pos_index] = values.transpose(1, 2)[self.valid].to(
-            cache_v.dtype
-        )
-        if self.row_slice is not None:
-            return (
-                cache_k[self.row_slice, :, : self.span],
-                cache_v[self.row_slice, :, : self.span],
-                self.mask,
-            )
-        k = cache_k[:, :, : self.span].index_select(0, self.rows_t)  # (R, H, S, K)
-        v = cache_v[:, :, : self.span].index_select(0, self.rows_t)  # (R, H, S, K)
-        return k, v, self.mask
 
 
 class KVCacheDecoder:
@@ -158,6 +101,7 @@ class KVCacheDecoder:
             ) from None
         self._timestep_start = np.zeros((self.num_rows, self.context), dtype=bool)
         self._lengths = np.zeros(self.num_rows, dtype=np.int64)
+        self._heads = np.zeros(self.num_rows, dtype=np.int64)  # ring slot of logical position 0
         self._dropped = np.zeros(self.num_rows, dtype=np.int64)
         # Final hidden state at each row's last position: logits are computed from it on demand.
         self._last_hidden = torch.zeros(self.num_rows, config.width, device=self.device)
@@ -186,6 +130,7 @@ class KVCacheDecoder:
         if seeds is not None and len(seeds) != len(rows):
             raise ValueError(f"{len(seeds)} seeds for {len(rows)} rows")
         self._lengths[rows] = 0
+        self._heads[rows] = 0
         self._dropped[rows] = 0
         self._has_hidden[rows] = False
         self._timestep_start[rows] = False
@@ -196,11 +141,15 @@ class KVCacheDecoder:
     # ---- appending tokens --------------------------------------------------------------------
 
     @torch.inference_mode()
-    def append(self, rows: Sequence[int], batch: TokenBatch) -> torch.Tensor:
+    def append(
+        self, rows: Sequence[int], batch: TokenBatch, *, logits: bool = True
+    ) -> torch.Tensor | None:
         """Append batch row i to cache row rows[i]; return float32 logits (R, vocab) at each
         row's last valid position (a row with no valid tokens returns its previous logits).
 
         batch: a right-padded TokenBatch with R rows (a prompt, or an observation + separator).
+        logits=False returns None and skips the full-vocabulary head: a caller that goes on to
+        `decode_action_tokens` only needs the action ranges, which that computes itself.
         """
         rows = self._check_rows(rows)
         if batch.shape[0] != len(rows):
@@ -210,7 +159,7 @@ class KVCacheDecoder:
         with autocast_for(self.device):
             x = self.model.embed(batch.to_torch(self.device))  # (R, T, width)
             self._extend(rows, x.float(), n_valid, batch.timestep_start)
-            return self._row_logits(rows)
+            return self._row_logits(rows) if logits else None
 
     @torch.inference_mode()
     def decode_action_tokens(
@@ -305,9 +254,9 @@ class KVCacheDecoder:
         """Push x (R, T, width) through the model into rows that have room for it."""
         R, T = x.shape[:2]
         starts = self._lengths[rows]
-        step = _CacheStep(self, rows, starts, n_valid, T)
+        step = CacheStep(self, rows, self._heads[rows], starts, n_valid, T)
         if self._inputs is not None:
-            self._inputs[step.row_index, step.pos_index] = x[step.valid]  # (N, width)
+            step.write_inputs(self._inputs, x)
         steps = np.arange(T)
         flat_rows = np.repeat(rows, n_valid)
         flat_pos = (starts[:, None] + steps[None, :])[steps[None, :] < n_valid[:, None]]
@@ -334,8 +283,9 @@ class KVCacheDecoder:
             self._timestep_start[row, : length - cut] = self._timestep_start[row, cut:length].copy()
             self._dropped[row] += cut
             if self.window == "xl":
-                for cache in (*self._keys, *self._values):
-                    cache[row, :, : length - cut] = cache[row, :, cut:length].clone()
+                # The kept keys/values stay in their slots; the ring head moves past the dropped
+                # ones. An emptied row starts again at slot 0 (a plain causal prefill).
+                self._heads[row] = (self._heads[row] + cut) % self.context if cut < length else 0
                 self._lengths[row] = length - cut
             else:
                 slid.append(int(row))

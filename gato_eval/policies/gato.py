@@ -224,8 +224,8 @@ class GatoPolicy:
         waiting = [int(r) for r in rows if int(r) in self._pending_prompts]
         if waiting:
             prompts = [self._pending_prompts.pop(r) for r in waiting]
-            self.decoder.append(waiting, stack_rows(prompts))
-        self.decoder.append(rows, self.tokenizer.encode_observations(observations))
+            self.decoder.append(waiting, stack_rows(prompts), logits=False)
+        self.decoder.append(rows, self.tokenizer.encode_observations(observations), logits=False)
         ids = self.decoder.decode_action_tokens(rows, self.ranges, self.temperature)
         return self.tokenizer.decode_actions(ids)
 

@@ -203,6 +203,42 @@ def test_xl_window_is_approximate_for_deeper_models():
     assert max(errors) > 1e-3  # not after it
 
 
+def _xl_logits(decoder, plays, steps):
+    """Greedy XL decoding of whole timesteps, with `plays` = [(rows, {row: sequence})] calls
+    per step; returns {row: [observation logits per step]}."""
+    logits = {}
+    for t in range(steps):
+        for rows, seqs in plays:
+            observations = []
+            for r in rows:
+                bounds = timestep_bounds(seqs[r])
+                observations.append(window(seqs[r], bounds[t], bounds[t + 1] - 2))
+            out = decoder.append(rows, stack(observations))
+            for i, r in enumerate(rows):
+                logits.setdefault(r, []).append(out[i])
+            decoder.decode_action_tokens(rows, [ACTION_RANGE] * 2)
+    return logits
+
+
+def test_xl_ring_matches_across_lockstep_and_ragged_batches():
+    # The XL window moves a ring head instead of copying the kept keys/values. Batched in
+    # lockstep (slices, one shared mask) or ragged (scattered slots, per-row masks, rows at
+    # different ring phases), the same row's history must give the same logits.
+    rng = np.random.default_rng(13)
+    model = make_model(layers=2)
+    seq = random_sequence(rng, TEST_LAYOUT, 14)
+    other = random_sequence(rng, TEST_LAYOUT, 14, max_obs=3)
+    lockstep = KVCacheDecoder(model, num_rows=2, context=32, window="xl")
+    together = _xl_logits(lockstep, [([0, 1], {0: seq, 1: seq})], steps=14)
+    ragged = KVCacheDecoder(model, num_rows=3, context=32, window="xl")
+    apart = _xl_logits(ragged, [([2, 0], {0: seq, 2: other}), ([1], {1: seq})], steps=14)
+    assert lockstep._heads.any() and len(set(ragged._heads.tolist())) > 1  # rings have wrapped
+    for r in (0, 1):
+        for a, b in zip(together[r], apart[r], strict=True):
+            assert torch.allclose(a, b, atol=TOL, rtol=0)
+    assert torch.equal(together[0][-1], together[1][-1])
+
+
 def test_padding_never_enters_the_cache():
     rng = np.random.default_rng(9)
     model = make_model(layers=2)
