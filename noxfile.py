@@ -28,9 +28,26 @@ def _install(session: nox.Session, extras: str = "") -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The CI test suite (everything not marked slow); Ray for the ray backend's tests."""
+    """The CI test suite (everything not marked slow); Ray for the ray backend's tests.
+
+    No CI test needs more than about a minute: one that hangs fails after 300 s with every
+    thread's stack printed, instead of holding CI until its 90-minute limit. (The thread method:
+    the rollout engine's step timeout owns SIGALRM.)
+    """
     _install(session, "[dev,ray]")
-    session.run("pytest", "-m", "not slow", "-n", "2", *session.posargs, env=HEADLESS)
+    session.run(
+        "pytest",
+        "-m",
+        "not slow",
+        "-n",
+        "2",
+        "--timeout",
+        "300",
+        "--timeout-method",
+        "thread",
+        *session.posargs,
+        env=HEADLESS,
+    )
 
 
 @nox.session(python=PYTHON)
