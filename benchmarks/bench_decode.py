@@ -68,15 +68,21 @@ def make_timesteps(layout: TokenLayout, num_tokens: int, rows: int, seed: int = 
 
 def cached_sampler(model: GatoModel, position: int, tokens: int, repeats: int):
     """A function timing `tokens` cached action tokens (seconds per token), the context ending
-    at `position` after `repeats` calls: one prefill, then the context grows while measured."""
+    at `position` after `repeats` calls: one prefill, then the context grows while measured.
+
+    Each sample decodes the tokens and appends one more token, the pass that brings the last
+    action token into the cache (see KVCacheDecoder): tokens + 1 positions, divided by tokens.
+    """
     layout = model.config.layout
     action_ranges = [layout.value_range()] * tokens
     decoder = KVCacheDecoder(model, num_rows=1, context=position)
-    decoder.append([0], make_timesteps(layout, position - tokens * repeats, rows=1))
+    decoder.append([0], make_timesteps(layout, position - (tokens + 1) * repeats, rows=1))
+    next_token = make_timesteps(layout, 1, rows=1)
 
     def sample() -> float:
         start = time.perf_counter()
         decoder.decode_action_tokens([0], action_ranges)
+        decoder.append([0], next_token, logits=False)
         return (time.perf_counter() - start) / tokens
 
     return sample

@@ -8,6 +8,10 @@ Gato policy calls, per control step:
     decoder.append(rows, observation_batch)             # observation tokens + separator
     ids = decoder.decode_action_tokens(rows, ranges, temperature)   # (R, n) action ids
 
+A decoded action's last token enters the cache with the row's next `append`, in the same forward
+pass as the next observation (nothing reads its hidden state before that): one pass per control
+step fewer, the same result. `reset_rows` discards it.
+
 Rows are ragged: each has its own length, padded positions of a TokenBatch never enter a cache,
 and rows not named in a call are untouched.
 
@@ -106,13 +110,17 @@ class KVCacheDecoder:
         # Final hidden state at each row's last position: logits are computed from it on demand.
         self._last_hidden = torch.zeros(self.num_rows, config.width, device=self.device)
         self._has_hidden = np.zeros(self.num_rows, dtype=bool)
+        # The last decoded action token of each row, until its next append (see module doc).
+        self._waiting = np.zeros(self.num_rows, dtype=bool)
+        self._waiting_ids = torch.zeros(self.num_rows, dtype=torch.long, device=self.device)
         self._generators = [torch.Generator().manual_seed(row) for row in range(self.num_rows)]
 
     # ---- state -------------------------------------------------------------------------------
 
     @property
     def lengths(self) -> np.ndarray:
-        """int64 (num_rows,): cached positions per row."""
+        """int64 (num_rows,): cached positions per row (an action's last token is counted once
+        the next append has brought it in)."""
         return self._lengths.copy()
 
     @property
@@ -133,6 +141,7 @@ class KVCacheDecoder:
         self._heads[rows] = 0
         self._dropped[rows] = 0
         self._has_hidden[rows] = False
+        self._waiting[rows] = False
         self._timestep_start[rows] = False
         for i, row in enumerate(rows):
             seed = int(row) if seeds is None else int(seeds[i])
@@ -157,8 +166,11 @@ class KVCacheDecoder:
         batch.check()  # shapes, dtypes, right padding, one patch per image position
         n_valid = batch.valid.sum(axis=1).astype(np.int64)
         with autocast_for(self.device):
-            x = self.model.embed(batch.to_torch(self.device))  # (R, T, width)
-            self._extend(rows, x.float(), n_valid, batch.timestep_start)
+            x = self.model.embed(batch.to_torch(self.device)).float()  # (R, T, width)
+            x, n_valid, starts = self._bring_in_waiting_actions(
+                rows, x, n_valid, batch.timestep_start
+            )
+            self._extend(rows, x, n_valid, starts)
             return self._row_logits(rows) if logits else None
 
     @torch.inference_mode()
@@ -173,7 +185,9 @@ class KVCacheDecoder:
         ranges[k] = (lo, hi): token k is drawn from ids [lo, hi) only (GATO.md section 3).
         temperature 0 is greedy (argmax); otherwise softmax(logits / temperature) sampling with
         each row's own generator. Each sampled token is appended (local position
-        ACTION_LOCAL_POSITION) before the next is drawn. Returns int64 (R, len(ranges)).
+        ACTION_LOCAL_POSITION) before the next is drawn; the last one waits for the row's next
+        `append` (module doc), so a row must see an append before its next decode. Returns
+        int64 (R, len(ranges)).
         """
         rows = self._check_rows(rows)
         if not np.all(self._has_hidden[rows]):
@@ -195,9 +209,14 @@ class KVCacheDecoder:
                     logits = logits / temperature + self._gumbel_noise(rows, hi - lo)
                 choice = logits.argmax(dim=-1) + lo  # (R,), stays on the device: no sync
                 chosen.append(choice)
+                if len(chosen) == len(ranges):
+                    break  # the last token waits for the next append
                 x = self._embed_action_tokens(choice)  # (R, 1, width)
                 ones = np.ones(len(rows), dtype=np.int64)
                 self._extend(rows, x, ones, np.zeros((len(rows), 1), dtype=bool))
+        self._waiting_ids[rows_t] = chosen[-1]
+        self._waiting[rows] = True
+        self._has_hidden[rows] = False  # the last hidden state is before the waiting token
         return torch.stack(chosen, dim=1).cpu().numpy()  # (R, n)
 
     # ---- internals ---------------------------------------------------------------------------
@@ -228,6 +247,33 @@ class KVCacheDecoder:
             "patch_col_interval": torch.zeros((0, 2), dtype=torch.long, device=self.device),
         }
         return self.model.embed(batch).float()
+
+    def _bring_in_waiting_actions(
+        self, rows: np.ndarray, x: torch.Tensor, n_valid: np.ndarray, timestep_start: np.ndarray
+    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """Put each waiting action token in front of its row's new tokens.
+
+        x: (R, T, width) right-padded embeddings, n_valid (R,), timestep_start (R, T) ->
+        (R, T or T + 1, width), n_valid + 1 where a token waited, and the shifted flags.
+        """
+        waiting = self._waiting[rows]  # (R,)
+        if not waiting.any():
+            return x, n_valid, timestep_start
+        self._waiting[rows] = False
+        R, T, width = x.shape
+        ids = self._waiting_ids[torch.from_numpy(rows[waiting]).to(self.device)]  # (P,)
+        actions = self._embed_action_tokens(ids)  # (P, 1, width)
+        flags = np.zeros((R, T + 1), dtype=bool)  # an action token never starts a timestep
+        flags[waiting, 1:] = timestep_start[waiting, :T]
+        flags[~waiting, :T] = timestep_start[~waiting, :T]
+        if waiting.all():  # the rollout's usual case: every row just acted
+            return torch.cat([actions, x], dim=1), n_valid + 1, flags
+        shifted = x.new_zeros(R, T + 1, width)
+        on = torch.from_numpy(waiting).to(self.device)
+        shifted[on, :1] = actions
+        shifted[on, 1:] = x[on]
+        shifted[~on, :T] = x[~on]
+        return shifted, n_valid + waiting, flags
 
     def _gumbel_noise(self, rows: np.ndarray, n: int) -> torch.Tensor:
         """float32 (R, n) Gumbel(0, 1) noise, row i from row rows[i]'s own generator."""

@@ -239,6 +239,28 @@ def test_xl_ring_matches_across_lockstep_and_ragged_batches():
     assert torch.equal(together[0][-1], together[1][-1])
 
 
+def test_a_waiting_action_token_joins_the_next_append_row_by_row():
+    # The last decoded action token enters the cache with the next append. In one append, a row
+    # with a waiting token and a freshly reset row (none waiting) must both match a full pass.
+    rng = np.random.default_rng(14)
+    model = make_model(layers=2)
+    seqs = [random_sequence(rng, TEST_LAYOUT, 2) for _ in range(2)]
+    first = [window(s, 0, timestep_bounds(s)[1] - 2) for s in seqs]  # observation + separator
+    decoder = KVCacheDecoder(model, num_rows=2, context=64)
+    decoder.append([0, 1], stack(first))
+    ids = decoder.decode_action_tokens([0, 1], [ACTION_RANGE] * 2)
+    assert decoder.lengths.tolist() == [first[0].shape[1] + 1, first[1].shape[1] + 1]
+    with pytest.raises(ValueError, match="append an observation"):
+        decoder.decode_action_tokens([0], [ACTION_RANGE])  # its last token has not entered yet
+    decoder.reset_rows([1])
+    nxt = [window(s, timestep_bounds(s)[1], timestep_bounds(s)[2] - 2) for s in seqs]
+    logits = decoder.append([1, 0], stack([nxt[1], nxt[0]]))
+    history = concat([first[0], action_tokens(ids[0]), nxt[0]])
+    assert torch.allclose(logits[1], full_logits(model, history)[-1], atol=TOL, rtol=0)
+    assert torch.allclose(logits[0], full_logits(model, nxt[1])[-1], atol=TOL, rtol=0)
+    assert decoder.lengths.tolist() == [history.shape[1], nxt[1].shape[1]]
+
+
 def test_padding_never_enters_the_cache():
     rng = np.random.default_rng(9)
     model = make_model(layers=2)

@@ -85,8 +85,12 @@ def test_first_action_equals_a_full_forward_pass_over_prompt_and_observation(mod
     lo, hi = policy.tokenizer.action_token_range(0)
     expected = policy.tokenizer.decode_actions(np.array([[lo + int(logits[lo:hi].argmax())]]))
     np.testing.assert_array_equal(action, expected)
-    # The context now holds prompt + observation + separator + the action token.
-    assert policy.decoder.lengths[0] == context.lengths[0] + 1
+    # The context holds prompt + observation + separator; the action token waits for the next
+    # observation and enters the cache with it.
+    assert policy.decoder.lengths[0] == context.lengths[0]
+    observation, *_ = env.step(action[0])
+    policy.act({key: value[None] for key, value in observation.items()}, np.array([0]))
+    assert policy.decoder.lengths[0] == context.lengths[0] + 1 + 6
     policy.reset(0, seed + 1)  # a new episode in the slot: its context starts empty
     assert policy.decoder.lengths[0] == 0
     policy.close()
