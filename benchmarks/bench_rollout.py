@@ -8,7 +8,9 @@
 2. Batching: env-steps/s of the Gato policy (a randomly initialised `gato-tiny`, no prompt,
    greedy) with 16 envs against 1 env on the same task, alternated and repeated: while the
    context fills, and once it slides (exact `recompute` window, and Transformer-XL `xl`).
-   Target: >= 4x.
+   Target: >= 4x. For each case one more 16-env run, under torch's profiler and untimed, splits
+   its CPU time into attention, matrix multiplies, other model ops and the rest (envs, harness,
+   Python, profiler): where batching's limit comes from.
 
 Times are CPU times of this one-threaded process (`time.process_time`), so the load other
 processes put on a shared machine does not enter them.
@@ -24,6 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import argparse
+import contextlib
 import platform
 import time
 from dataclasses import replace
@@ -41,6 +44,7 @@ NUM_ENVS = 8
 MIN_EPISODES = 4  # per Gato timing: one 73-step episode on one env is too short to time
 OVERHEAD_TARGET = 1.10
 BATCH_TARGET = 4.0
+SPLIT_COLUMNS = (("attention", 9), ("matmul", 7), ("other ops", 9), ("rest", 5))
 
 
 class ZeroCostPolicy:
@@ -134,9 +138,10 @@ def bench_overhead(quick: bool) -> list[str]:
     return lines
 
 
-def time_gato(task, num_envs, steps_per_env, model, window):
-    """env-steps/s of the Gato policy on `num_envs` envs, one capped episode each; a single env
-    plays MIN_EPISODES episodes back to back, so that its timing is not one short episode's."""
+def play_gato(task, num_envs, steps_per_env, model, window, around=None):
+    """(env steps, CPU seconds) of the Gato policy on `num_envs` envs, one capped episode each;
+    a single env plays MIN_EPISODES episodes back to back, so that its timing is not one short
+    episode's. `around`: a context manager entered around the timed run only (a profiler)."""
     from gato_eval.policies.gato import GatoPolicy
     from gato_eval.rollout import plan_episodes, run_episodes
     from gato_eval.suites.registry import make_env
@@ -145,16 +150,42 @@ def time_gato(task, num_envs, steps_per_env, model, window):
     envs = [make_env(task) for _ in range(num_envs)]
     pool = iter(envs)
     counted = []
-    started = cpu_clock()
-    run_episodes(
-        capped,
-        GatoPolicy(model, prompt="none", window=window),
-        plan_episodes(0, task.task_id, range(max(num_envs, MIN_EPISODES))),
-        num_envs=num_envs,
-        on_steps=counted.append,
-        make_env=lambda spec: next(pool),
-    )
-    return sum(counted) / (cpu_clock() - started)
+    with around or contextlib.nullcontext():
+        started = cpu_clock()
+        run_episodes(
+            capped,
+            GatoPolicy(model, prompt="none", window=window),
+            plan_episodes(0, task.task_id, range(max(num_envs, MIN_EPISODES))),
+            num_envs=num_envs,
+            on_steps=counted.append,
+            make_env=lambda spec: next(pool),
+        )
+        elapsed = cpu_clock() - started
+    return sum(counted), elapsed
+
+
+def time_gato(task, num_envs, steps_per_env, model, window):
+    """env-steps/s of the Gato policy (see play_gato)."""
+    steps, elapsed = play_gato(task, num_envs, steps_per_env, model, window)
+    return steps / elapsed
+
+
+def time_split(task, steps_per_env, model, window) -> dict[str, float]:
+    """Shares of one 16-env run's CPU time, under torch's profiler (which adds to 'rest')."""
+    from torch.profiler import ProfilerActivity, profile
+
+    profiler = profile(activities=[ProfilerActivity.CPU])
+    _, total = play_gato(task, 16, steps_per_env, model, window, around=profiler)
+    ops = {event.key: event.self_cpu_time_total / 1e6 for event in profiler.key_averages()}
+    attention = sum(t for key, t in ops.items() if "scaled_dot_product" in key)
+    matmul = sum(ops.get(key, 0.0) for key in ("aten::addmm", "aten::mm", "aten::bmm"))
+    model_ops = sum(ops.values())
+    return {
+        "attention": attention / total,
+        "matmul": matmul / total,
+        "other ops": (model_ops - attention - matmul) / total,
+        "rest": 1 - model_ops / total,
+    }
 
 
 def tokens_per_step(task, layout) -> int:
@@ -187,6 +218,7 @@ def bench_batching(quick: bool) -> list[str]:
         f"{'task':22} {'tokens/step':>11} {'phase (steps)':>18} {'1 env steps/CPU-s':>18} "
         f"{'16 envs steps/CPU-s':>20} {'speed-up':>9}",
     ]
+    splits = []
     for task_id in GATO_TASKS:
         task = get_task(task_id)
         per_step = tokens_per_step(task, model.config.layout)
@@ -209,6 +241,17 @@ def bench_batching(quick: bool) -> list[str]:
                 f"{max(sixteens):20.1f} {speedup:8.2f}x  "
                 f"({verdict} >= {BATCH_TARGET:.0f}x)"
             )
+            splits.append((task_id, label, time_split(task, steps, model, window)))
+    lines += [
+        "",
+        "where a 16-env run's CPU time goes (one more run of each case, under torch's profiler: "
+        "'rest' = envs, harness, Python and the profiler itself)",
+        f"{'task':22} {'phase (steps)':>18} {'attention':>10} {'matmuls':>8} "
+        f"{'other ops':>10} {'rest':>6}",
+    ]
+    for task_id, label, split in splits:
+        shares = [f"{100 * split[key]:{width}.0f}%" for key, width in SPLIT_COLUMNS]
+        lines.append(f"{task_id:22} {label:>18} " + " ".join(shares))
     return lines
 
 
