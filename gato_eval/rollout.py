@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import signal
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
@@ -59,6 +57,7 @@ from gato_eval.recording import (
     render_fps,
     stack_observations,
 )
+from gato_eval.step_timeout import StepTimeoutError, alarm_available, alarm_handler, deadline
 from gato_eval.suites.spec import TaskSpec
 
 __all__ = [
@@ -108,10 +107,6 @@ def assign_quotas(
 EnvFactory = Callable[[TaskSpec], Any]
 
 
-class StepTimeoutError(RuntimeError):
-    """An env's reset or step ran longer than the allowed time."""
-
-
 @dataclass
 class _Slot:
     """What the engine knows about one environment slot while it runs its quota."""
@@ -158,7 +153,7 @@ def run_episodes(
         raise GatoEvalError(f"{task.task_id}: episode indices must be unique")
     make_env = make_env or _registry_make_env
     engine = _Engine(task, policy, make_env, record_trajectories, set(video_episodes))
-    engine.step_timeout_s = step_timeout_s if _can_use_alarm() else None
+    engine.step_timeout_s = step_timeout_s if alarm_available() else None
     quotas = assign_quotas(episodes, num_envs)
     results: dict[int, EpisodeResult] = {}
 
@@ -168,11 +163,17 @@ def run_episodes(
             on_episode(result)
 
     engine.finish = finish
-    previous_handler = _install_alarm_handler() if engine.step_timeout_s else None
+    with alarm_handler(engine.step_timeout_s is not None):
+        _play(engine, policy, task, quotas, on_steps)
+    return [results[index] for index, _ in episodes]
+
+
+def _play(engine, policy: Policy, task: TaskSpec, quotas, on_steps) -> None:
+    """Open the slots, play every quota to its end, and always close the policy and envs."""
     try:
         engine.open(quotas)
         if all(env is None for env in engine.envs):
-            return [results[index] for index, _ in episodes]  # every episode failed already
+            return  # every episode failed already
         policy.start(task, engine.envs)
         for slot in engine.slots:
             engine.begin_next_episode(slot)
@@ -187,9 +188,6 @@ def run_episodes(
         with contextlib.suppress(Exception):
             policy.close()
         engine.close()
-        if previous_handler is not None:
-            signal.signal(signal.SIGALRM, previous_handler)
-    return [results[index] for index, _ in episodes]
 
 
 def _registry_make_env(task: TaskSpec):
@@ -239,7 +237,7 @@ class _Engine:
             slot.episode, slot.seed = episode, seed
             slot.started = time.perf_counter()
             try:
-                with self._deadline():
+                with deadline(self.step_timeout_s):
                     observation, _ = self.envs[slot.index].reset(seed=seed)
             except Exception as err:
                 self._fail_episode(slot, f"reset failed: {_describe(err)}")
@@ -269,7 +267,7 @@ class _Engine:
         for row, slot in enumerate(active):
             action = actions[row]
             try:
-                with self._deadline():
+                with deadline(self.step_timeout_s):
                     observation, reward, terminated, truncated, info = self.envs[slot.index].step(
                         action
                     )
@@ -363,41 +361,7 @@ class _Engine:
         if slot.frames is not None:
             slot.frames.capture(self.envs[slot.index], slot.observation)
 
-    # -- timeouts -----------------------------------------------------------------------------
-
-    def _deadline(self):
-        if self.step_timeout_s is None:
-            return contextlib.nullcontext()
-        return _alarm(self.step_timeout_s)
-
 
 def _describe(err: BaseException) -> str:
     text = " ".join(str(err).split()) or "(no message)"
     return f"{type(err).__name__}: {text}"[:500]
-
-
-def _can_use_alarm() -> bool:
-    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-
-
-def _install_alarm_handler():
-    """Make SIGALRM raise StepTimeoutError; returns the handler to restore afterwards."""
-
-    def on_alarm(signum, frame):
-        raise StepTimeoutError("no answer within the step timeout")
-
-    return signal.signal(signal.SIGALRM, on_alarm)
-
-
-@contextlib.contextmanager
-def _alarm(seconds: float):
-    """Raise StepTimeoutError in this (main) thread if the block runs longer than `seconds`.
-
-    Python signal handlers run between bytecodes, so a hang inside one long C call is cut when
-    that call returns to Python; a loop (in Python or calling back into it) is cut on time.
-    """
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
