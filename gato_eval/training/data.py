@@ -33,8 +33,8 @@ from gato_eval.data.sequences import (
     EpisodeSource,
     SequenceSampler,
     TextSource,
-    TokenStream,
 )
+from gato_eval.data.token_stream import TokenStream
 from gato_eval.errors import GatoEvalError
 from gato_eval.paths import home_dir
 from gato_eval.tokenizer.layout import TokenLayout

@@ -14,9 +14,9 @@ from gato_eval.data.sequences import (
     EpisodeSource,
     SequenceSampler,
     TextSource,
-    TokenStream,
     assemble_rows,
 )
+from gato_eval.data.token_stream import TokenStream
 from gato_eval.errors import GatoEvalError
 from gato_eval.rollout import run_episodes
 from gato_eval.suites.registry import get_task, make_env
