@@ -255,11 +255,29 @@ class KVCacheDecoder:
 
         x: (R, T, width) right-padded embeddings, n_valid (R,), timestep_start (R, T) ->
         (R, T or T + 1, width), n_valid + 1 where a token waited, and the shifted flags.
+
+        A token that joined new tokens starting a timestep would keep its own timestep in the
+        window; where that timestep plus the new tokens exceed the context, it enters alone
+        first, so the new timestep may still drop all history (as without the waiting).
         """
         waiting = self._waiting[rows]  # (R,)
         if not waiting.any():
             return x, n_valid, timestep_start
         self._waiting[rows] = False
+        full = waiting & (self._lengths[rows] + 1 + n_valid > self.context)  # (R,) must slide
+        alone = full.copy()
+        if full.any():
+            alone[full] = self._current_timestep_lengths(rows[full]) + 1 + n_valid[full] > (
+                self.context
+            )
+        if alone.any():
+            count = int(alone.sum())
+            ids = self._waiting_ids[torch.from_numpy(rows[alone]).to(self.device)]  # (A,)
+            ones, no_start = np.ones(count, dtype=np.int64), np.zeros((count, 1), dtype=bool)
+            self._extend(rows[alone], self._embed_action_tokens(ids), ones, no_start)
+            waiting = waiting & ~alone
+            if not waiting.any():
+                return x, n_valid, timestep_start
         R, T, width = x.shape
         ids = self._waiting_ids[torch.from_numpy(rows[waiting]).to(self.device)]  # (P,)
         actions = self._embed_action_tokens(ids)  # (P, 1, width)
@@ -274,6 +292,14 @@ class KVCacheDecoder:
         shifted[on, 1:] = x[on]
         shifted[~on, :T] = x[~on]
         return shifted, n_valid + waiting, flags
+
+    def _current_timestep_lengths(self, rows: np.ndarray) -> np.ndarray:
+        """int64 (R,): cached positions of each row's last (current) timestep."""
+        lengths = self._lengths[rows]
+        live = np.arange(self.context)[None, :] < lengths[:, None]  # (R, C)
+        starts = self._timestep_start[rows] & live  # (R, C): flags past a row's length are stale
+        last = self.context - 1 - np.argmax(starts[:, ::-1], axis=1)  # (R,) last start
+        return lengths - np.where(starts.any(axis=1), last, 0)
 
     def _gumbel_noise(self, rows: np.ndarray, n: int) -> torch.Tensor:
         """float32 (R, n) Gumbel(0, 1) noise, row i from row rows[i]'s own generator."""

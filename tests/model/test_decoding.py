@@ -261,6 +261,21 @@ def test_a_waiting_action_token_joins_the_next_append_row_by_row():
     assert decoder.lengths.tolist() == [history.shape[1], nxt[1].shape[1]]
 
 
+def test_timesteps_longer_than_half_the_context_still_slide_exactly():
+    # A waiting action token joins the next observation only where the window can keep its
+    # timestep; otherwise it enters alone and the new timestep may drop all history.
+    rng = np.random.default_rng(15)
+    model = make_model(layers=2)
+    seqs = [random_sequence(rng, TEST_LAYOUT, 8, max_obs=5) for _ in range(2)]
+    longest = max(np.diff(timestep_bounds(s)).max() for s in seqs)
+    context = int(longest) + 3
+    assert 2 * longest > context  # a timestep and the next observation never fit together
+    decoder = KVCacheDecoder(model, num_rows=2, context=context, recompute_chunk=1)
+    errors, _ = _roll_out(decoder, model, [0, 1], seqs, steps=8)
+    assert max(errors) < TOL
+    assert (decoder.dropped > 0).all()
+
+
 def test_padding_never_enters_the_cache():
     rng = np.random.default_rng(9)
     model = make_model(layers=2)
