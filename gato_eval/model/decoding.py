@@ -45,6 +45,7 @@ from gato_eval.errors import GatoEvalError, check_choice
 from gato_eval.model.cache_step import CacheStep
 from gato_eval.model.device import autocast_for
 from gato_eval.model.transformer import GatoModel
+from gato_eval.model.window_cuts import choose_cut, current_timestep_lengths
 from gato_eval.tokenizer.batch import ACTION_LOCAL_POSITION, PATCH_SIZE, TokenBatch
 
 WINDOW_MODES = ("recompute", "xl")
@@ -267,9 +268,9 @@ class KVCacheDecoder:
         full = waiting & (self._lengths[rows] + 1 + n_valid > self.context)  # (R,) must slide
         alone = full.copy()
         if full.any():
-            alone[full] = self._current_timestep_lengths(rows[full]) + 1 + n_valid[full] > (
-                self.context
-            )
+            tight = rows[full]
+            current = current_timestep_lengths(self._timestep_start[tight], self._lengths[tight])
+            alone[full] = current + 1 + n_valid[full] > self.context
         if alone.any():
             count = int(alone.sum())
             ids = self._waiting_ids[torch.from_numpy(rows[alone]).to(self.device)]  # (A,)
@@ -292,14 +293,6 @@ class KVCacheDecoder:
         shifted[on, 1:] = x[on]
         shifted[~on, :T] = x[~on]
         return shifted, n_valid + waiting, flags
-
-    def _current_timestep_lengths(self, rows: np.ndarray) -> np.ndarray:
-        """int64 (R,): cached positions of each row's last (current) timestep."""
-        lengths = self._lengths[rows]
-        live = np.arange(self.context)[None, :] < lengths[:, None]  # (R, C)
-        starts = self._timestep_start[rows] & live  # (R, C): flags past a row's length are stale
-        last = self.context - 1 - np.argmax(starts[:, ::-1], axis=1)  # (R,) last start
-        return lengths - np.where(starts.any(axis=1), last, 0)
 
     def _gumbel_noise(self, rows: np.ndarray, n: int) -> torch.Tensor:
         """float32 (R, n) Gumbel(0, 1) noise, row i from row rows[i]'s own generator."""
@@ -350,8 +343,15 @@ class KVCacheDecoder:
         for row, n, starts_timestep in zip(
             rows[overflow], n_valid[overflow], new_starts[overflow], strict=True
         ):
-            cut = self._choose_cut(int(row), int(n), bool(starts_timestep))
             length = int(self._lengths[row])
+            cut = choose_cut(
+                self._timestep_start[row, :length],
+                int(n),
+                self.context,
+                self.window,
+                self.recompute_chunk,
+                bool(starts_timestep),
+            )
             self._timestep_start[row, : length - cut] = self._timestep_start[row, cut:length].copy()
             self._dropped[row] += cut
             if self.window == "xl":
@@ -365,29 +365,6 @@ class KVCacheDecoder:
                 self._lengths[row] = 0
         if slid:
             self._reprefill(np.array(slid, dtype=np.int64), kept)
-
-    def _choose_cut(self, row: int, n: int, new_starts_timestep: bool) -> int:
-        """How many oldest positions of `row` to drop so that n more tokens fit (see module doc)."""
-        length = int(self._lengths[row])
-        if n > self.context:
-            raise GatoEvalError(
-                f"{n} tokens cannot be appended at once to a context of {self.context}"
-            )
-        boundaries = np.flatnonzero(self._timestep_start[row, 1:length]) + 1
-        if new_starts_timestep:
-            boundaries = np.append(boundaries, length)  # dropping every cached token is allowed
-        fitting = boundaries[length - boundaries + n <= self.context]
-        if fitting.size == 0:
-            raise GatoEvalError(
-                f"the context of {self.context} tokens cannot hold the current timestep plus "
-                f"{n} new tokens: a timestep (with its prompt-free history cut) is longer than "
-                "the context; use a longer context or fewer observation tokens"
-            )
-        if self.window == "xl":
-            return int(fitting[0])
-        target = self.context - self.recompute_chunk
-        roomy = fitting[length - fitting + n <= target]
-        return int(roomy[0] if roomy.size else fitting[-1])
 
     def _reprefill(self, rows: np.ndarray, kept: list[torch.Tensor]) -> None:
         """Recompute the caches of `rows` from their kept input embeddings (recompute mode)."""
