@@ -212,22 +212,24 @@ class KillOneWorker:
 def test_killing_a_worker_mid_run_records_every_episode_exactly_once(ray_cluster, tmp_path):
     suite = write_suite(
         tmp_path / "cartpole.json",
-        episodes=12,
+        episodes=16,
         tasks=["dmc-cartpole-balance"],
-        max_episode_steps={"dmc": 300},
+        max_episode_steps={"dmc": 1000},
     )
     local, distributed = tmp_path / "local", tmp_path / "ray"
     evaluate_suite(RunOptions(suite=str(suite), model="random", num_envs=2, out=local))
     listener = KillOneWorker(ray_cluster)
-    # Two items of 6 episodes, 3 rounds of 300 steps each: both workers are busy at the kill.
+    # Two items of 8 episodes, 4 rounds of 1,000 steps each (about a second per item): both
+    # workers are still busy when the first episode reaches the driver. (With 3 rounds of 300
+    # steps a loaded machine sometimes delivered it after the killed worker's item was done.)
     options = RunOptions(suite=str(suite), model="random", num_envs=2, out=distributed)
-    options.backend, options.ray = "ray", RayOptions(workers=2, item_size=6)
+    options.backend, options.ray = "ray", RayOptions(workers=2, item_size=8)
     outcome = evaluate_suite(options, listener)
     assert listener.killed is not None and len(listener.lost) == 1
     _, requeued = listener.lost[0]
     assert requeued >= 1, "the kill should land while the worker's item is unfinished"
-    assert outcome.episodes_played == 12 and outcome.failed == 0
-    assert_exactly_once(distributed, 12)
+    assert outcome.episodes_played == 16 and outcome.failed == 0
+    assert_exactly_once(distributed, 16)
     assert outcomes(distributed) == outcomes(local)
 
 
