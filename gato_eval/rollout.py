@@ -164,30 +164,8 @@ def run_episodes(
 
     engine.finish = finish
     with alarm_handler(engine.step_timeout_s is not None):
-        _play(engine, policy, task, quotas, on_steps)
+        engine.play(quotas, on_steps)
     return [results[index] for index, _ in episodes]
-
-
-def _play(engine, policy: Policy, task: TaskSpec, quotas, on_steps) -> None:
-    """Open the slots, play every quota to its end, and always close the policy and envs."""
-    try:
-        engine.open(quotas)
-        if all(env is None for env in engine.envs):
-            return  # every episode failed already
-        policy.start(task, engine.envs)
-        for slot in engine.slots:
-            engine.begin_next_episode(slot)
-        while True:
-            active = [slot for slot in engine.slots if slot.active]
-            if not active:
-                break
-            engine.step(active)
-            if on_steps is not None:
-                on_steps(len(active))
-    finally:
-        with contextlib.suppress(Exception):
-            policy.close()
-        engine.close()
 
 
 def _registry_make_env(task: TaskSpec):
@@ -220,6 +198,27 @@ class _Engine:
                 raise
             except Exception as err:  # the env cannot even be made: fail this slot's quota
                 self._fail_quota(self.slots[k], f"making the env failed: {_describe(err)}")
+
+    def play(self, quotas: list[list[tuple[int, int]]], on_steps) -> None:
+        """Open the slots, play every quota to its end; the policy and envs are always closed."""
+        try:
+            self.open(quotas)
+            if all(env is None for env in self.envs):
+                return  # every episode failed already
+            self.policy.start(self.task, self.envs)
+            for slot in self.slots:
+                self.begin_next_episode(slot)
+            while True:
+                active = [slot for slot in self.slots if slot.active]
+                if not active:
+                    break
+                self.step(active)
+                if on_steps is not None:
+                    on_steps(len(active))
+        finally:
+            with contextlib.suppress(Exception):
+                self.policy.close()
+            self.close()
 
     def close(self) -> None:
         for env in self.envs:
