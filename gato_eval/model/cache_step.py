@@ -52,44 +52,50 @@ class CacheStep:
         self.decoder = decoder
         device, context = decoder.device, decoder.context
         steps = np.arange(T)
-        valid = steps[None, :] < n_valid[:, None]  # (R, T)
         ends = starts + n_valid  # (R,) logical lengths after the call
         slots = (heads[:, None] + starts[:, None] + steps[None, :]) % context  # (R, T)
-        self.valid = torch.from_numpy(valid).to(device)
-        self.row_index = torch.from_numpy(np.repeat(rows, n_valid)).to(device)  # (N,)
-        self.pos_index = torch.from_numpy(slots[valid]).to(device)  # (N,) slots of new tokens
         # S: the slots any query of this call may need (all of them once a live ring wraps).
         self.span = int(context if np.any(heads + ends > context) else (heads + ends).max())
         first = int(rows[0])
         contiguous = np.array_equal(rows, np.arange(first, first + len(rows)))
         self.row_slice = slice(first, first + len(rows)) if contiguous else None
         self.rows_t = torch.from_numpy(rows).to(device)
-        equal = bool(np.all(starts == starts[0]) and np.all(heads == heads[0]))
         unpadded = bool(np.all(n_valid == T))
-        self.lockstep_positions: slice | torch.Tensor | None = None
-        if contiguous and equal and unpadded:  # rows [first, first + R) get the same slots
+        lockstep = (
+            contiguous
+            and unpadded
+            and bool(np.all(starts == starts[0]) and np.all(heads == heads[0]))
+        )
+        if lockstep:  # rows [first, first + R) get the same slots
             slot = int(slots[0, 0])
-            self.lockstep_positions = (
+            self.lockstep_positions: slice | torch.Tensor | None = (
                 slice(slot, slot + T)
                 if slot + T <= context
                 else torch.from_numpy(slots[0]).to(device)
             )
+        else:  # scatter: (row, slot) of every valid new token
+            self.lockstep_positions = None
+            valid = steps[None, :] < n_valid[:, None]  # (R, T)
+            self.valid = torch.from_numpy(valid).to(device)
+            self.row_index = torch.from_numpy(np.repeat(rows, n_valid)).to(device)  # (N,)
+            self.pos_index = torch.from_numpy(slots[valid]).to(device)  # (N,)
         # A prefill of equal rows into empty caches is plain causal attention (the fast kernel);
         # an emptied row's head is 0 (see KVCacheDecoder._make_room), so its slots are 0..T-1.
         self.is_causal = bool(T > 1 and np.all(starts == 0) and unpadded)
         # Live slots fill [0, S) for every row: one new token per row then sees every key.
         covered = np.where(heads == 0, ends == self.span, ends == context)  # (R,)
-        logical = (np.arange(self.span)[None, :] - heads[:, None]) % context  # (R, S)
         if self.is_causal or (T == 1 and covered.all()):
             self.mask = None
-        elif contiguous and equal and unpadded:
+        elif lockstep:
             # Query j of every row sees logical positions 0..start + j: one mask for all rows.
-            mask = logical[0][None, :] <= int(starts[0]) + steps[:, None]  # (T, S)
+            logical = (np.arange(self.span) - heads[0]) % context  # (S,)
+            mask = logical[None, :] <= int(starts[0]) + steps[:, None]  # (T, S)
             self.mask = torch.from_numpy(mask)[None, None].to(device)  # (1, 1, T, S)
         else:
             # Query j of row r sees logical positions 0..starts[r] + j; padded queries see the
             # row's last valid key (their outputs are discarded, but a fully masked row would
             # give NaNs).
+            logical = (np.arange(self.span)[None, :] - heads[:, None]) % context  # (R, S)
             limit = starts[:, None] + np.minimum(steps[None, :], n_valid[:, None] - 1)  # (R, T)
             mask = logical[:, None, :] <= limit[:, :, None]  # (R, T, S)
             self.mask = torch.from_numpy(mask).unsqueeze(1).to(device)  # (R, 1, T, S)
