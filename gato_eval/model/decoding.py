@@ -265,12 +265,13 @@ class KVCacheDecoder:
         if not waiting.any():
             return x, n_valid, timestep_start
         self._waiting[rows] = False
-        full = waiting & (self._lengths[rows] + 1 + n_valid > self.context)  # (R,) must slide
-        alone = full.copy()
-        if full.any():
-            tight = rows[full]
+        # Only a row that must slide can be too tight; of those, the ones whose current
+        # timestep cannot stay beside the new tokens.
+        alone = waiting & (self._lengths[rows] + 1 + n_valid > self.context)  # (R,)
+        if alone.any():
+            tight = rows[alone]
             current = current_timestep_lengths(self._timestep_start[tight], self._lengths[tight])
-            alone[full] = current + 1 + n_valid[full] > self.context
+            alone[alone] = current + 1 + n_valid[alone] > self.context
         if alone.any():
             count = int(alone.sum())
             ids = self._waiting_ids[torch.from_numpy(rows[alone]).to(self.device)]  # (A,)
