@@ -24,6 +24,12 @@ TOL = 1e-4  # fp32 (the acceptance tolerance); observed differences are ~1e-7
 ACTION_RANGE = TEST_LAYOUT.value_range(7)  # the test sequences' actions use 7 values
 
 
+def observation(sequence, t: int):
+    """Timestep t's observation tokens and separator (its 2 action tokens left out)."""
+    bounds = timestep_bounds(sequence)
+    return window(sequence, bounds[t], bounds[t + 1] - 2)
+
+
 def test_ragged_appends_in_any_row_order_match_full_forward():
     rng = np.random.default_rng(0)
     model = make_model(layers=2)
@@ -61,7 +67,7 @@ def test_greedy_action_decoding_matches_full_forward_step_by_step():
     rng = np.random.default_rng(2)
     model = make_model(layers=3)
     seqs = [random_sequence(rng, TEST_LAYOUT, 4) for _ in range(2)]
-    observations = [window(s, 0, timestep_bounds(s)[1] - 2) for s in seqs]  # obs + separator
+    observations = [observation(s, 0) for s in seqs]
     decoder = KVCacheDecoder(model, num_rows=2, context=128)
     decoder.append([0, 1], stack(observations))
     ranges = [(ACTION_RANGE[0] + 10, ACTION_RANGE[0] + 40), (3, 60), ACTION_RANGE]
@@ -87,19 +93,19 @@ def test_masked_sampling_never_leaves_the_range():
     with torch.no_grad():  # make ids outside the range overwhelmingly likely
         model.embedding.token.weight[:64] *= 50.0
     seq = random_sequence(rng, TEST_LAYOUT, 1)
-    observation = window(seq, 0, timestep_bounds(seq)[1] - 2)
+    first = observation(seq, 0)
     decoder = KVCacheDecoder(model, num_rows=4, context=512)
     decoder.reset_rows([0, 1, 2, 3], seeds=[0, 1, 2, 3])
     lo, hi = 70, 75
     seen = set()
     for _ in range(20):
         decoder.reset_rows([0, 1, 2, 3], seeds=rng.integers(0, 1000, 4).tolist())
-        decoder.append([0, 1, 2, 3], stack([observation] * 4))
+        decoder.append([0, 1, 2, 3], stack([first] * 4))
         ids = decoder.decode_action_tokens([0, 1, 2, 3], [(lo, hi)] * 3, temperature=50.0)
         assert ids.min() >= lo and ids.max() < hi
         seen.update(ids.ravel().tolist())
     assert seen == set(range(lo, hi))  # a hot temperature reaches every allowed id
-    unmasked = full_logits(model, observation)[-1]
+    unmasked = full_logits(model, first)[-1]
     assert not lo <= int(unmasked.argmax()) < hi  # so the mask was what kept samples inside
 
 
@@ -107,7 +113,7 @@ def test_a_rows_samples_do_not_depend_on_the_other_rows():
     rng = np.random.default_rng(4)
     model = make_model(layers=2)
     seqs = [random_sequence(rng, TEST_LAYOUT, 1) for _ in range(3)]
-    observations = [window(s, 0, timestep_bounds(s)[1] - 2) for s in seqs]
+    observations = [observation(s, 0) for s in seqs]
     ranges = [ACTION_RANGE] * 6
     together = KVCacheDecoder(model, num_rows=3, context=64)
     together.reset_rows([0, 1, 2], seeds=[11, 12, 13])
@@ -132,8 +138,7 @@ def _roll_out(decoder, model, rows, seqs, steps, check_from=0):
     for t in range(steps):
         observations = []
         for r in rows:
-            bounds = timestep_bounds(seqs[r])
-            observations.append(window(seqs[r], bounds[t], bounds[t + 1] - 2))
+            observations.append(observation(seqs[r], t))
         logits = decoder.append(rows, stack(observations))
         worst = 0.0
         for i, r in enumerate(rows):
@@ -211,8 +216,7 @@ def _xl_logits(decoder, plays, steps):
         for rows, seqs in plays:
             observations = []
             for r in rows:
-                bounds = timestep_bounds(seqs[r])
-                observations.append(window(seqs[r], bounds[t], bounds[t + 1] - 2))
+                observations.append(observation(seqs[r], t))
             out = decoder.append(rows, stack(observations))
             for i, r in enumerate(rows):
                 logits.setdefault(r, []).append(out[i])
@@ -245,7 +249,7 @@ def test_a_waiting_action_token_joins_the_next_append_row_by_row():
     rng = np.random.default_rng(14)
     model = make_model(layers=2)
     seqs = [random_sequence(rng, TEST_LAYOUT, 2) for _ in range(2)]
-    first = [window(s, 0, timestep_bounds(s)[1] - 2) for s in seqs]  # observation + separator
+    first = [observation(s, 0) for s in seqs]
     decoder = KVCacheDecoder(model, num_rows=2, context=64)
     decoder.append([0, 1], stack(first))
     ids = decoder.decode_action_tokens([0, 1], [ACTION_RANGE] * 2)
@@ -253,7 +257,7 @@ def test_a_waiting_action_token_joins_the_next_append_row_by_row():
     with pytest.raises(ValueError, match="append an observation"):
         decoder.decode_action_tokens([0], [ACTION_RANGE])  # its last token has not entered yet
     decoder.reset_rows([1])
-    nxt = [window(s, timestep_bounds(s)[1], timestep_bounds(s)[2] - 2) for s in seqs]
+    nxt = [observation(s, 1) for s in seqs]
     logits = decoder.append([1, 0], stack([nxt[1], nxt[0]]))
     history = concat([first[0], action_tokens(ids[0]), nxt[0]])
     assert torch.allclose(logits[1], full_logits(model, history)[-1], atol=TOL, rtol=0)
