@@ -18,39 +18,31 @@ mask across rows; any other call scatters position by position with a per-row ma
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 import torch
-
-
-class _Caches(Protocol):
-    device: torch.device
-    context: int
-    _keys: list[torch.Tensor]
-    _values: list[torch.Tensor]
 
 
 class CacheStep:
     """One call's view of the caches (implements `gato_eval.model.transformer.LayerCache`).
 
-    decoder: the owner of the caches (`context` slots per row, per-layer `_keys` / `_values` of
-    shape (rows, H, context, K)); rows: int64 (R,) cache rows; heads: int64 (R,) their ring
-    heads; starts: int64 (R,) their logical lengths before the call; n_valid: int64 (R,) new valid
-    tokens per row (>= 1); T: padded number of new tokens.
+    keys, values: the per-layer caches, each (rows, H, context, K): `context` slots per row;
+    rows: int64 (R,) cache rows; heads: int64 (R,) their ring heads; starts: int64 (R,) their
+    logical lengths before the call; n_valid: int64 (R,) new valid tokens per row (>= 1); T:
+    padded number of new tokens.
     """
 
     def __init__(
         self,
-        decoder: _Caches,
+        keys: list[torch.Tensor],
+        values: list[torch.Tensor],
         rows: np.ndarray,
         heads: np.ndarray,
         starts: np.ndarray,
         n_valid: np.ndarray,
         T: int,
     ):
-        self.decoder = decoder
-        device, context = decoder.device, decoder.context
+        self.keys, self.values = keys, values
+        device, context = keys[0].device, keys[0].shape[2]
         steps = np.arange(T)
         ends = starts + n_valid  # (R,) logical lengths after the call
         slots = (heads[:, None] + starts[:, None] + steps[None, :]) % context  # (R, T)
@@ -118,7 +110,7 @@ class CacheStep:
     def extend(self, layer: int, keys: torch.Tensor, values: torch.Tensor):
         """Write the valid new keys/values (R, H, T, K) of `layer`; return the (R, H, S, K) keys
         and values the queries may attend to, and the mask (None, (1, 1, T, S) or (R, 1, T, S))."""
-        cache_k, cache_v = self.decoder._keys[layer], self.decoder._values[layer]
+        cache_k, cache_v = self.keys[layer], self.values[layer]
         self.write(cache_k, keys)
         self.write(cache_v, values)
         if self.row_slice is not None:

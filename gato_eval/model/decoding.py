@@ -320,7 +320,7 @@ class KVCacheDecoder:
         """Push x (R, T, width) through the model into rows that have room for it."""
         R, T = x.shape[:2]
         starts = self._lengths[rows]
-        step = CacheStep(self, rows, self._heads[rows], starts, n_valid, T)
+        step = CacheStep(self._keys, self._values, rows, self._heads[rows], starts, n_valid, T)
         if self._inputs is not None:
             step.write_inputs(self._inputs, x)
         steps = np.arange(T)
