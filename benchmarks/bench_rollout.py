@@ -8,9 +8,11 @@
 2. Batching: env-steps/s of the Gato policy (a randomly initialised `gato-tiny`, no prompt,
    greedy) with 16 envs against 1 env on the same task, alternated and repeated: while the
    context fills, and once it slides (exact `recompute` window, and Transformer-XL `xl`).
-   Target: >= 4x. For each case one more 16-env run, under torch's profiler and untimed, splits
-   its CPU time into attention, matrix multiplies, other model ops and the rest (envs, harness,
-   Python, profiler): where batching's limit comes from.
+   Target: >= 4x. For each case one more 1-env and 16-env run, under torch's profiler and
+   untimed, split the CPU time into attention, matrix multiplies, other model ops, env steps and
+   the rest (harness, Python, profiler), and give the model ops' CPU time per env step at 1 and
+   16 envs and the 'ceiling': the speed-up 16 envs would reach if nothing but the model's ops
+   and the envs cost anything. Where batching's limit comes from.
 
 Times are CPU times of this one-threaded process (`time.process_time`), so the load other
 processes put on a shared machine does not enter them.
@@ -44,7 +46,13 @@ NUM_ENVS = 8
 MIN_EPISODES = 4  # per Gato timing: one 73-step episode on one env is too short to time
 OVERHEAD_TARGET = 1.10
 BATCH_TARGET = 4.0
-SPLIT_COLUMNS = (("attention", 9), ("matmul", 7), ("other ops", 9), ("rest", 5))
+SPLIT_COLUMNS = (
+    ("attention", 9),
+    ("matmul", 7),
+    ("other ops", 9),
+    ("envs", 4),
+    ("rest", 4),
+)
 
 
 class ZeroCostPolicy:
@@ -138,16 +146,20 @@ def bench_overhead(quick: bool) -> list[str]:
     return lines
 
 
-def play_gato(task, num_envs, steps_per_env, model, window, around=None):
+def play_gato(task, num_envs, steps_per_env, model, window, around=None, env_clock=None):
     """(env steps, CPU seconds) of the Gato policy on `num_envs` envs, one capped episode each;
     a single env plays MIN_EPISODES episodes back to back, so that its timing is not one short
-    episode's. `around`: a context manager entered around the timed run only (a profiler)."""
+    episode's. `around`: a context manager entered around the timed run only (a profiler);
+    `env_clock`: a one-item list that accumulates the CPU seconds spent inside the envs' `step`.
+    """
     from gato_eval.policies.gato import GatoPolicy
     from gato_eval.rollout import plan_episodes, run_episodes
     from gato_eval.suites.registry import make_env
 
     capped = replace(task, max_episode_steps=steps_per_env)
     envs = [make_env(task) for _ in range(num_envs)]
+    if env_clock is not None:
+        envs = [StepClock(env, env_clock) for env in envs]
     pool = iter(envs)
     counted = []
     with around or contextlib.nullcontext():
@@ -164,18 +176,42 @@ def play_gato(task, num_envs, steps_per_env, model, window, around=None):
     return sum(counted), elapsed
 
 
+class StepClock:
+    """An env whose `step` adds its CPU seconds to `clock[0]`; everything else is the env's."""
+
+    def __init__(self, env, clock):
+        self._env, self._clock = env, clock
+
+    def step(self, action):
+        started = cpu_clock()
+        try:
+            return self._env.step(action)
+        finally:
+            self._clock[0] += cpu_clock() - started
+
+    def __getattr__(self, name):
+        return getattr(self._env, name)
+
+
 def time_gato(task, num_envs, steps_per_env, model, window):
     """env-steps/s of the Gato policy (see play_gato)."""
     steps, elapsed = play_gato(task, num_envs, steps_per_env, model, window)
     return steps / elapsed
 
 
-def time_split(task, steps_per_env, model, window) -> dict[str, float]:
-    """Shares of one 16-env run's CPU time, under torch's profiler (which adds to 'rest')."""
+def time_split(task, num_envs, steps_per_env, model, window) -> dict[str, float]:
+    """Where one run's CPU time goes, under torch's profiler (which adds to 'rest').
+
+    Returns shares of the run's CPU time (attention, matmul, other ops, envs, rest), and the
+    CPU seconds per env step of the model's own ops ('ops/step') and of the envs ('envs/step').
+    """
     from torch.profiler import ProfilerActivity, profile
 
     profiler = profile(activities=[ProfilerActivity.CPU])
-    _, total = play_gato(task, 16, steps_per_env, model, window, around=profiler)
+    env_clock = [0.0]
+    steps, total = play_gato(
+        task, num_envs, steps_per_env, model, window, around=profiler, env_clock=env_clock
+    )
     ops = {event.key: event.self_cpu_time_total / 1e6 for event in profiler.key_averages()}
     attention = sum(t for key, t in ops.items() if "scaled_dot_product" in key)
     matmul = sum(ops.get(key, 0.0) for key in ("aten::addmm", "aten::mm", "aten::bmm"))
@@ -184,7 +220,10 @@ def time_split(task, steps_per_env, model, window) -> dict[str, float]:
         "attention": attention / total,
         "matmul": matmul / total,
         "other ops": (model_ops - attention - matmul) / total,
-        "rest": 1 - model_ops / total,
+        "envs": env_clock[0] / total,
+        "rest": 1 - (model_ops + env_clock[0]) / total,
+        "ops/step": model_ops / steps,
+        "envs/step": env_clock[0] / steps,
     }
 
 
@@ -241,17 +280,38 @@ def bench_batching(quick: bool) -> list[str]:
                 f"{max(sixteens):20.1f} {speedup:8.2f}x  "
                 f"({verdict} >= {BATCH_TARGET:.0f}x)"
             )
-            splits.append((task_id, label, time_split(task, steps, model, window)))
-    lines += [
+            one = time_split(task, 1, steps, model, window)
+            sixteen = time_split(task, 16, steps, model, window)
+            splits.append((task_id, label, max(ones), one, sixteen))
+    return lines + split_lines(splits)
+
+
+def split_lines(splits) -> list[str]:
+    """The profiled runs' table: where 16 envs' CPU time goes, and what batching can reach.
+
+    'ceiling' is the 16-env speed-up if everything but the model's ops and the envs' steps cost
+    nothing at 16 envs: (1 / (ops + envs per env step at 16 envs)) / the best 1-env rate. The
+    profiler's own cost inflates 'ops' a little, so the true ceiling is slightly higher.
+    """
+    lines = [
         "",
-        "where a 16-env run's CPU time goes (one more run of each case, under torch's profiler: "
-        "'rest' = envs, harness, Python and the profiler itself)",
+        "where a 16-env run's CPU time goes, and what batching could reach (one more 1-env and "
+        "16-env run of each case, under torch's profiler, untimed: 'rest' = harness, Python and "
+        "the profiler itself; 'model ops' = CPU time of the model's torch ops per env step; "
+        "'ceiling' = the speed-up if the rest cost nothing at 16 envs)",
         f"{'task':22} {'phase (steps)':>18} {'attention':>10} {'matmuls':>8} "
-        f"{'other ops':>10} {'rest':>6}",
+        f"{'other ops':>10} {'envs':>5} {'rest':>5} {'model ops us/step 1 env':>24} "
+        f"{'16 envs':>8} {'ceiling':>8}",
     ]
-    for task_id, label, split in splits:
-        shares = [f"{100 * split[key]:{width}.0f}%" for key, width in SPLIT_COLUMNS]
-        lines.append(f"{task_id:22} {label:>18} " + " ".join(shares))
+    for task_id, label, one_rate, one, sixteen in splits:
+        shares = [f"{100 * sixteen[key]:{width}.0f}%" for key, width in SPLIT_COLUMNS]
+        ceiling = 1 / (sixteen["ops/step"] + sixteen["envs/step"]) / one_rate
+        lines.append(
+            f"{task_id:22} {label:>18} "
+            + " ".join(shares)
+            + f" {1e6 * one['ops/step']:24.0f} {1e6 * sixteen['ops/step']:8.0f} "
+            f"{ceiling:7.2f}x"
+        )
     return lines
 
 
