@@ -9,10 +9,10 @@
    greedy) with 16 envs against 1 env on the same task, alternated and repeated: while the
    context fills, and once it slides (exact `recompute` window, and Transformer-XL `xl`).
    Target: >= 4x. For each case one more 1-env and 16-env run, under torch's profiler and
-   untimed, split the CPU time into attention, matrix multiplies, other model ops, env steps and
-   the rest (harness, Python, profiler), and give the model ops' CPU time per env step at 1 and
-   16 envs and the 'ceiling': the speed-up 16 envs would reach if nothing but the model's ops
-   and the envs cost anything. Where batching's limit comes from.
+   untimed, split the CPU time into attention, matrix multiplies, other model ops, the envs'
+   resets and steps, and the rest (harness, Python, profiler), and give the model ops' CPU time
+   per env step at 1 and 16 envs and the 'ceiling': the speed-up 16 envs would reach if nothing
+   but the model's ops and the envs cost anything. Where batching's limit comes from.
 
 Times are CPU times of this one-threaded process (`time.process_time`), so the load other
 processes put on a shared machine does not enter them.
@@ -150,7 +150,8 @@ def play_gato(task, num_envs, steps_per_env, model, window, around=None, env_clo
     """(env steps, CPU seconds) of the Gato policy on `num_envs` envs, one capped episode each;
     a single env plays MIN_EPISODES episodes back to back, so that its timing is not one short
     episode's. `around`: a context manager entered around the timed run only (a profiler);
-    `env_clock`: a one-item list that accumulates the CPU seconds spent inside the envs' `step`.
+    `env_clock`: a one-item list that accumulates the CPU seconds spent in the envs' `reset` and
+    `step`.
     """
     from gato_eval.policies.gato import GatoPolicy
     from gato_eval.rollout import plan_episodes, run_episodes
@@ -159,7 +160,7 @@ def play_gato(task, num_envs, steps_per_env, model, window, around=None, env_clo
     capped = replace(task, max_episode_steps=steps_per_env)
     envs = [make_env(task) for _ in range(num_envs)]
     if env_clock is not None:
-        envs = [StepClock(env, env_clock) for env in envs]
+        envs = [EnvClock(env, env_clock) for env in envs]
     pool = iter(envs)
     counted = []
     with around or contextlib.nullcontext():
@@ -176,16 +177,22 @@ def play_gato(task, num_envs, steps_per_env, model, window, around=None, env_clo
     return sum(counted), elapsed
 
 
-class StepClock:
-    """An env whose `step` adds its CPU seconds to `clock[0]`; everything else is the env's."""
+class EnvClock:
+    """An env whose `reset` and `step` add their CPU seconds to `clock[0]`."""
 
     def __init__(self, env, clock):
         self._env, self._clock = env, clock
 
+    def reset(self, **kwargs):
+        return self._timed(self._env.reset, **kwargs)
+
     def step(self, action):
+        return self._timed(self._env.step, action)
+
+    def _timed(self, call, *args, **kwargs):
         started = cpu_clock()
         try:
-            return self._env.step(action)
+            return call(*args, **kwargs)
         finally:
             self._clock[0] += cpu_clock() - started
 
@@ -203,7 +210,8 @@ def time_split(task, num_envs, steps_per_env, model, window) -> dict[str, float]
     """Where one run's CPU time goes, under torch's profiler (which adds to 'rest').
 
     Returns shares of the run's CPU time (attention, matmul, other ops, envs, rest), and the
-    CPU seconds per env step of the model's own ops ('ops/step') and of the envs ('envs/step').
+    CPU seconds per env step of the model's own ops ('ops/step') and of the envs' resets and
+    steps ('envs/step').
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -289,7 +297,7 @@ def bench_batching(quick: bool) -> list[str]:
 def split_lines(splits) -> list[str]:
     """The profiled runs' table: where 16 envs' CPU time goes, and what batching can reach.
 
-    'ceiling' is the 16-env speed-up if everything but the model's ops and the envs' steps cost
+    'ceiling' is the 16-env speed-up if everything but the model's ops and the envs' work cost
     nothing at 16 envs: (1 / (ops + envs per env step at 16 envs)) / the best 1-env rate. The
     profiler's own cost inflates 'ops' a little, so the true ceiling is slightly higher.
     """
