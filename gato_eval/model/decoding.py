@@ -324,11 +324,9 @@ class KVCacheDecoder:
         if self._inputs is not None:
             step.write_inputs(self._inputs, x)
         steps = np.arange(T)
-        flat_rows = np.repeat(rows, n_valid)
-        flat_pos = (starts[:, None] + steps[None, :])[steps[None, :] < n_valid[:, None]]
-        self._timestep_start[flat_rows, flat_pos] = timestep_start[:, :T][
-            steps[None, :] < n_valid[:, None]
-        ]
+        valid = steps[None, :] < n_valid[:, None]  # (R, T)
+        flat_pos = (starts[:, None] + steps[None, :])[valid]  # (N,) logical positions
+        self._timestep_start[np.repeat(rows, n_valid), flat_pos] = timestep_start[:, :T][valid]
         hidden = self.model.transform(x, step)  # (R, T, width)
         last = torch.from_numpy(n_valid - 1).to(self.device)
         self._last_hidden[step.rows_t] = hidden[torch.arange(R, device=self.device), last].float()
