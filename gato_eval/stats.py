@@ -21,6 +21,11 @@ Threshold counts (GATO.md section 5, Figure 5): y(x) = number of tasks whose mea
 score is >= x. rliable's performance profiles use strict >; Gato counts ties. Scores are compared
 with a tolerance of THRESHOLD_TOLERANCE so that a score equal to a threshold in exact arithmetic
 (0.3 against the grid point 0.30000000000000004) is counted.
+
+Non-finite scores (NaN, +-inf) are refused with a GatoEvalError naming the first one, both where
+a table is built and in every public function that takes score arrays: left in, a NaN is dropped
+by the IQM's sort (rliable returns nan instead) and sorts above every threshold in the counts, so
+a figure would silently show a task that has no score.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from gato_eval.errors import GatoEvalError
 
 UNITS = ("seed", "episode")
 METRICS = ("mean", "median", "iqm", "optimality_gap")
@@ -69,6 +76,15 @@ class ScoreTable:
                 raise ValueError(f"task {task}: samples must be a non-empty 1-D array")
         if self.unit == "seed" and len({v.size for v in self.samples}) > 1:
             raise ValueError("unit 'seed' needs the same number of runs for every task")
+        where = "run row" if self.unit == "seed" else "episode"
+        for task, values in zip(self.task_ids, self.samples, strict=True):
+            index = _first_non_finite(values)
+            if index is not None:
+                raise GatoEvalError(
+                    f"score table {self.label!r}: non-finite normalized score "
+                    f"{values[index]} in {where} {index[0]} of task {task!r}; scores must be "
+                    "finite (check that run's returns and the task's reference scores)"
+                )
 
     @classmethod
     def from_matrix(
@@ -173,13 +189,38 @@ class ThresholdCurves:
     unit_note: str = ""
 
 
+def _first_non_finite(values: np.ndarray) -> tuple[int, ...] | None:
+    """Index of the first NaN or +-inf entry of `values` (row-major order), or None."""
+    bad = ~np.isfinite(values)
+    return tuple(int(i) for i in np.argwhere(bad)[0]) if bad.any() else None
+
+
+def check_finite_scores(scores: np.ndarray) -> np.ndarray:
+    """`scores` (..., num_runs, num_tasks) as float64, or a GatoEvalError naming the first
+    non-finite entry by its run row and task column (and leading index, for stacked draws)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    index = _first_non_finite(scores)
+    if index is not None:
+        where = f"index {index}"
+        if scores.ndim >= 2:
+            where = f"run row {index[-2]}, task column {index[-1]}"
+            where += f" of draw {index[:-2]}" if scores.ndim > 2 else ""
+        raise GatoEvalError(
+            f"score matrix: non-finite score {scores[index]} at {where}; "
+            "aggregates need finite normalized scores"
+        )
+    return scores
+
+
 def aggregate_mean(scores: np.ndarray) -> np.ndarray:
     """(..., num_runs, num_tasks) -> (...): mean over tasks of the per-task mean."""
+    scores = check_finite_scores(scores)
     return scores.mean(axis=-2).mean(axis=-1)
 
 
 def aggregate_median(scores: np.ndarray) -> np.ndarray:
     """(..., num_runs, num_tasks) -> (...): median over tasks of the per-task mean."""
+    scores = check_finite_scores(scores)
     return np.median(scores.mean(axis=-2), axis=-1)
 
 
@@ -189,6 +230,7 @@ def aggregate_iqm(scores: np.ndarray) -> np.ndarray:
     Trims int(0.25 * n) entries from each end of the n = num_runs * num_tasks sorted entries,
     as scipy.stats.trim_mean (and so rliable) does.
     """
+    scores = check_finite_scores(scores)
     flat = np.sort(scores.reshape(*scores.shape[:-2], -1), axis=-1)
     n = flat.shape[-1]
     cut = int(0.25 * n)
@@ -197,6 +239,7 @@ def aggregate_iqm(scores: np.ndarray) -> np.ndarray:
 
 def aggregate_optimality_gap(scores: np.ndarray, gamma: float = 1.0) -> np.ndarray:
     """(..., num_runs, num_tasks) -> (...): gamma minus the mean of min(entry, gamma)."""
+    scores = check_finite_scores(scores)
     return gamma - np.minimum(scores, gamma).mean(axis=(-2, -1))
 
 
@@ -285,10 +328,20 @@ def default_thresholds(stop: float = 2.0, step: float = 0.01) -> np.ndarray:
 def count_tasks_at_or_above(task_scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """(num_thresholds,) number of tasks whose score is >= each threshold (ties count).
 
-    task_scores: (num_tasks,) mean normalized scores; thresholds: (num_thresholds,).
+    task_scores: (num_tasks,) mean normalized scores; thresholds: (num_thresholds,). A NaN
+    would sort last and so count as above every threshold: non-finite values are refused.
     """
-    ordered = np.sort(np.asarray(task_scores, dtype=np.float64))
-    below = np.searchsorted(ordered, np.asarray(thresholds) - THRESHOLD_TOLERANCE, side="left")
+    task_scores = np.asarray(task_scores, dtype=np.float64)
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    for name, values in (("task_scores", task_scores), ("thresholds", thresholds)):
+        index = _first_non_finite(values)
+        if index is not None:
+            raise GatoEvalError(
+                f"threshold counts: {name}[{', '.join(map(str, index))}] is {values[index]}; "
+                "scores and thresholds must be finite"
+            )
+    ordered = np.sort(task_scores)
+    below = np.searchsorted(ordered, thresholds - THRESHOLD_TOLERANCE, side="left")
     return ordered.size - below
 
 

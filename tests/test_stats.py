@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gato_eval.errors import GatoEvalError
 from gato_eval.stats import (
     ScoreTable,
     aggregate_iqm,
@@ -208,3 +209,37 @@ def test_malformed_tables_are_rejected():
         ScoreTable("a", "seed", ("t", "u"), ("d", "d"), (np.ones(2), np.ones(3)))
     with pytest.raises(ValueError, match="num_runs, num_tasks"):
         ScoreTable.from_matrix("a", np.ones(3), ["t"], ["d"])
+
+
+# --- non-finite scores ------------------------------------------------------------------------
+
+
+def test_non_finite_scores_are_rejected_where_a_table_is_built_naming_the_first_one():
+    matrix = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, np.nan], [np.inf, 0.5, 0.6]])
+    # Column order: task "u" (column 0) holds inf in row 2, task "v" (column 2) NaN in row 1.
+    with pytest.raises(GatoEvalError, match=r"'gato'.*non-finite.*inf.*run row 2 of task 'u'"):
+        ScoreTable.from_matrix("gato", matrix, ["u", "t", "v"], ["d", "d", "d"])
+    with pytest.raises(GatoEvalError, match=r"'gato'.*nan.*episode 1 of task 'b'"):
+        ScoreTable.from_episodes("gato", [[0.5], [0.2, np.nan, -np.inf]], ["a", "b"], ["d", "d"])
+    with pytest.raises(GatoEvalError, match=r"'x'.*-inf.*run row 0 of task 't'"):
+        ScoreTable("x", "seed", ("t",), ("d",), (np.array([-np.inf, 1.0]),))
+
+
+def test_rliable_propagates_nan_and_we_refuse_it_instead_of_dropping_it():
+    from rliable import metrics
+
+    matrix = np.array([[np.nan, 0.1, 0.5, 0.7]])
+    assert np.isnan(metrics.aggregate_iqm(matrix))  # rliable: the aggregate is nan
+    for function in (aggregate_iqm, aggregate_mean, aggregate_median, aggregate_optimality_gap):
+        with pytest.raises(GatoEvalError, match=r"non-finite.*nan.*run row 0, task column 0"):
+            function(matrix)
+
+
+def test_threshold_counts_refuse_a_nan_task_instead_of_counting_it_above_every_threshold():
+    with pytest.raises(GatoEvalError, match=r"task_scores\[0\] is nan"):
+        count_tasks_at_or_above(np.array([np.nan, 0.1]), np.array([0.0, 0.5, 100.0]))
+    with pytest.raises(GatoEvalError, match=r"thresholds\[1\] is nan"):
+        count_tasks_at_or_above(np.array([0.1]), np.array([0.0, np.nan]))
+    table = ScoreTable.from_matrix("a", np.ones((2, 2)), ["t", "u"], ["d", "d"])
+    with pytest.raises(GatoEvalError, match=r"thresholds\[0\] is inf"):
+        threshold_curves(table, np.array([np.inf]), reps=10)
