@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gato_eval.errors import GatoEvalError
+from gato_eval.locks import lock_directory
 from gato_eval.results import EpisodeWriter, Run, code_provenance, create_run, load_run
 from gato_eval.run_identity import check_same_run, recorded_suite
 
@@ -151,6 +152,7 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
     else:
         check_same_run(previous, metadata, policy_identity)
         run = previous
+    _lock = lock_directory(run.path, "run")  # one writer: a second resume is refused
     missing = run.missing_episodes()
     if progress is not None:
         progress.run_started(run, missing)

@@ -38,6 +38,7 @@ from gato_eval.data.minari_io import (
 )
 from gato_eval.durable import file_sha256
 from gato_eval.errors import GatoEvalError
+from gato_eval.locks import lock_directory
 from gato_eval.results import code_provenance, write_json_atomic
 
 COLLECTION_FILE = store.COLLECTION_PLAN_FILE
@@ -85,6 +86,7 @@ def collect_demonstrations(
     if overwrite and append:
         raise GatoEvalError("--overwrite and --append exclude each other")
     name = store.dataset_name(task_id, noise)
+    _lock = lock_directory(store.datasets_root(data_dir) / ".locks" / name, "data set")
     final = store.dataset_path(name, data_dir)
     store.recover_interrupted_installs(data_dir)
     existing = _existing_dataset(final, name, overwrite, append, episodes)

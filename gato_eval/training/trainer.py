@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from gato_eval.data.mixtures import DataCatalog, resolve_mixture
 from gato_eval.errors import GatoEvalError
+from gato_eval.locks import lock_directory
 from gato_eval.model.checkpoint import load_checkpoint, save_checkpoint
 from gato_eval.model.config import get_preset
 from gato_eval.model.device import autocast_for, resolve_device
@@ -62,6 +63,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         settings = self.settings
+        _lock = lock_directory(self.out, "training output")  # one writer per --out
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.device = resolve_device(settings.device)
