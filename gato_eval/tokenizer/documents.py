@@ -65,7 +65,7 @@ def encode_image_caption(
     if len(caption_ids) == 0:
         raise GatoEvalError("cannot encode an empty caption")
     p, c = len(patches), len(caption_ids)
-    rows, cols = patch_intervals(height, width)
+    rows, cols = patch_intervals(height, width, rounding=layout.patch_position_rounding)
     is_caption = np.arange(p + c) >= p
     return TokenBatch(
         token_ids=np.concatenate([np.zeros(p, dtype=np.int64), caption_ids])[None, :],

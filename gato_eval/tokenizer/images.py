@@ -10,10 +10,19 @@ Paper Sec. 2.1 and App. C.3 (GATO.md sections 1 and 2):
   in training (`sample_patch_positions`), the rounded mean in evaluation
   (`evaluation_patch_positions`).
 
-Quantization rule (the paper gives none beyond "quantized"): lo = floor(r0 * 128 / H) and
-hi = floor(r1 * 128 / H). The intervals of one image then partition [0, 128) exactly, and the
-last one ends at 128. Sides must be multiples of 16 (the suites crop or resize to such sizes,
-documented per suite) and at most 16 * 128 = 2048 pixels, so that no interval is empty.
+Quantization rule: each edge x = r / H goes to a bucket by the layout's
+`patch_position_rounding` (`quantize_patch_edges`):
+
+- "nearest", the paper's (App. C.3: a 64 x 80 image, row interval [0.25, 0.5] -> [32, 64],
+  column interval [0.4, 0.6] -> [51, 77]): floor(x * 128 + 1/2), halves up (not Python's
+  round-half-to-even);
+- "floor", the rule of layouts written before the field (the bundled model): floor(x * 128),
+  which gives the column interval above as [51, 76] and moves 80-row Atari patch rows.
+
+Either way the intervals of one image partition [0, 128) exactly: the first starts at 0, the
+last ends at 128. Sides must be multiples of 16 (the suites crop or resize to such sizes,
+documented per suite) and at most 16 * 128 = 2048 pixels, so that edges are at least one bucket
+apart and no interval is empty under either rule.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import numpy as np
 
 from gato_eval.errors import GatoEvalError
 from gato_eval.tokenizer.batch import PATCH_POSITION_BUCKETS, PATCH_SIZE
+from gato_eval.tokenizer.layout import PATCH_POSITION_ROUNDINGS
 
 PIXEL_SCALE = 4.0  # sqrt(PATCH_SIZE): patch pixels in [-1, 1] are divided by it (Sec. 2.1)
 MAX_IMAGE_SIDE = PATCH_SIZE * PATCH_POSITION_BUCKETS  # larger sides would give empty intervals
@@ -67,13 +77,32 @@ def images_to_patches(images: np.ndarray) -> np.ndarray:
     return out
 
 
-def patch_intervals(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def quantize_patch_edges(edges: np.ndarray, side: int, rounding: str) -> np.ndarray:
+    """Pixel edges int (N,) on an image side of `side` pixels -> their buckets int64 (N,).
+
+    "floor": floor(e * 128 / side); "nearest": floor(e * 128 / side + 1/2). Both in exact
+    integer arithmetic (the nearest rule as floor((2 * e * 128 + side) / (2 * side))), so no
+    float rounding can move an edge.
+    """
+    edges = np.asarray(edges, dtype=np.int64)
+    if rounding == "floor":
+        return edges * PATCH_POSITION_BUCKETS // side
+    if rounding == "nearest":
+        return (2 * edges * PATCH_POSITION_BUCKETS + side) // (2 * side)
+    raise GatoEvalError(
+        f"unknown patch position rounding {rounding!r} (choose one of "
+        f"{', '.join(PATCH_POSITION_ROUNDINGS)})"
+    )
+
+
+def patch_intervals(height: int, width: int, *, rounding: str) -> tuple[np.ndarray, np.ndarray]:
     """Row and column bucket intervals of every patch, in raster order.
 
+    `rounding` is the model's `TokenLayout.patch_position_rounding` ("nearest" or "floor").
     Returns (rows, cols), each int64 (P, 2) holding [lo, hi) in [0, 128].
     """
-    row_edges = np.arange(0, height + 1, PATCH_SIZE) * PATCH_POSITION_BUCKETS // height
-    col_edges = np.arange(0, width + 1, PATCH_SIZE) * PATCH_POSITION_BUCKETS // width
+    row_edges = quantize_patch_edges(np.arange(0, height + 1, PATCH_SIZE), height, rounding)
+    col_edges = quantize_patch_edges(np.arange(0, width + 1, PATCH_SIZE), width, rounding)
     row_iv = np.stack([row_edges[:-1], row_edges[1:]], axis=1)  # (R, 2)
     col_iv = np.stack([col_edges[:-1], col_edges[1:]], axis=1)  # (C', 2)
     n_rows, n_cols = len(row_iv), len(col_iv)

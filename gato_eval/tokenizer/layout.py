@@ -4,6 +4,13 @@ Paper default: text [0, 32000); discrete and continuous values share [32000, 330
 separator is 33024; vocabulary 33025. Tiny presets with smaller SentencePiece vocabularies shift
 everything down by the same rule (`TokenLayout.for_text_vocab`). The layout is stored in every
 checkpoint's config, so a model trained with another layout still loads and decodes correctly.
+
+`patch_position_rounding` is how image patch interval edges are quantized to the 128 position
+buckets (`gato_eval.tokenizer.images.quantize_patch_edges`): "nearest", the paper's rule (App.
+C.3), for new layouts; "floor" for layouts written before the field existed (gato-eval 0.1, the
+bundled model), which read back as "floor" so that such a model tokenizes exactly as it was
+trained. The layout version stays 1: an older gato-eval refuses the unknown field instead of
+silently flooring a model trained with rounding.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from gato_eval.errors import GatoEvalError
 
 NUM_VALUE_BINS = 1024  # discrete values and continuous bins share these ids (Sec. 2.1)
 LAYOUT_FORMAT_VERSION = 1
+PATCH_POSITION_ROUNDINGS = ("floor", "nearest")  # see gato_eval.tokenizer.images
 
 
 @dataclass(frozen=True)
@@ -25,16 +33,25 @@ class TokenLayout:
     separator: value_offset + 1024; vocab_size = separator + 1.
     `mu_law_actions`: whether continuous actions inside [-1, 1] were mu-law encoded before
     binning (GATO.md decision: False, they are binned linearly).
+    `patch_position_rounding`: "nearest" (the paper's) or "floor" (layouts from before the
+    field; see the module docstring).
     """
 
     name: str
     text_vocab_size: int
     mu_law_actions: bool = False
+    patch_position_rounding: str = "nearest"
     version: int = LAYOUT_FORMAT_VERSION
 
     def __post_init__(self) -> None:
         if self.text_vocab_size < 1:
             raise GatoEvalError(f"token layout {self.name!r}: text_vocab_size must be >= 1")
+        if self.patch_position_rounding not in PATCH_POSITION_ROUNDINGS:
+            raise GatoEvalError(
+                f"token layout {self.name!r}: unknown patch position rounding "
+                f"{self.patch_position_rounding!r} (choose one of "
+                f"{', '.join(PATCH_POSITION_ROUNDINGS)})"
+            )
 
     @property
     def value_offset(self) -> int:
@@ -77,7 +94,8 @@ class TokenLayout:
                 f"token layout version {version!r} is not supported "
                 f"(this gato-eval reads version {LAYOUT_FORMAT_VERSION})"
             )
-        unknown = set(data) - {"name", "text_vocab_size", "mu_law_actions", "version"}
+        known = {"name", "text_vocab_size", "mu_law_actions", "patch_position_rounding", "version"}
+        unknown = set(data) - known
         if unknown:
             raise GatoEvalError(f"token layout has unknown fields: {sorted(unknown)}")
         try:
@@ -85,6 +103,8 @@ class TokenLayout:
                 name=str(data["name"]),
                 text_vocab_size=int(data["text_vocab_size"]),
                 mu_law_actions=bool(data.get("mu_law_actions", False)),
+                # Absent: written before the field, by code that floored the edges.
+                patch_position_rounding=str(data.get("patch_position_rounding", "floor")),
                 version=int(version),
             )
         except KeyError as err:

@@ -62,7 +62,9 @@ class TimestepTokenizer:
             check_text_vocab(text, layout)
         self.text = text
         if self.fields.image_shape is not None:
-            self._patch_rows, self._patch_cols = patch_intervals(*self.fields.image_shape)
+            self._patch_rows, self._patch_cols = patch_intervals(
+                *self.fields.image_shape, rounding=layout.patch_position_rounding
+            )
         self._check_local_positions(text_length=0)
 
     @classmethod

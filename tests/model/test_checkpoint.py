@@ -232,3 +232,58 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(GatoEvalError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+# The sha256 of the bundled model's tokens for the first 20 steps of the first episode of each
+# bundled prompt data set, computed with the code it was trained with (floored patch edges,
+# before layouts carried a patch position rule). Its Atari frames (80 rows) are where flooring
+# and rounding differ.
+BUNDLED_TOKENS_SHA256 = "34ef0013690f3e6b033fbd21ef9e8872bfd7dcc4b8f993658919f30607f4fbde"
+
+
+def test_the_bundled_model_tokenizes_exactly_as_it_was_trained():
+    import hashlib
+
+    import numpy as np
+    from minari.serialization import deserialize_space
+
+    from gato_eval.data.datasets import list_datasets
+    from gato_eval.data.minari_io import read_episodes
+    from gato_eval.paths import BUNDLED_DIR
+    from gato_eval.tokenizer.text import TextTokenizer
+    from gato_eval.tokenizer.timestep import TimestepTokenizer
+
+    _, config, tokenizer_path = load_checkpoint(BUNDLED_DIR / "model")
+    # Its config.json has no rule: it reads as the floor rule it was trained with.
+    assert (
+        "patch_position_rounding"
+        not in json.loads((BUNDLED_DIR / "model" / "config.json").read_text())["model"]["layout"]
+    )
+    assert config.layout.patch_position_rounding == "floor"
+    text = TextTokenizer.load(tokenizer_path)
+    digest = hashlib.sha256()
+    for info in list_datasets(BUNDLED_DIR / "prompts"):
+        spaces = [
+            deserialize_space(info.metadata[key]) for key in ("observation_space", "action_space")
+        ]
+        tokenizer = TimestepTokenizer(*spaces, config.layout, text)
+        episode = next(read_episodes(info.path / "data", info.task_id, [0]))
+        observations = {key: value[:20] for key, value in episode.observations.items()}
+        batch = tokenizer.encode_episode(observations, episode.actions[:20])
+        if info.task_id.startswith("atari-"):  # 80 x 64 frames: floored row edges
+            assert batch.patch_row_interval[:20:4, 1].tolist() == [25, 51, 76, 102, 128]
+        for name in sorted(vars(batch)):
+            array = np.ascontiguousarray(getattr(batch, name))
+            digest.update(f"{name} {array.dtype} {array.shape}".encode())
+            digest.update(array.tobytes())
+    assert digest.hexdigest() == BUNDLED_TOKENS_SHA256
+
+
+def test_a_layouts_patch_rule_survives_save_and_load(tmp_path):
+    from dataclasses import replace
+
+    for rounding in ("floor", "nearest"):
+        layout = replace(TEST_LAYOUT, patch_position_rounding=rounding)
+        model = make_model(layers=1, layout=layout)
+        _, config, _ = load_checkpoint(save_checkpoint(model, tmp_path / rounding))
+        assert config.layout.patch_position_rounding == rounding

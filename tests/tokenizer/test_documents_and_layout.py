@@ -38,6 +38,34 @@ def test_small_layouts_shift_everything_down():
     assert TokenLayout.from_dict(layout.to_dict()) == layout
 
 
+def test_new_layouts_round_patch_edges_and_old_ones_floor():
+    # GATO.md section 2 / App. C.3: new layouts round interval edges to the nearest bucket.
+    assert PAPER_LAYOUT.patch_position_rounding == "nearest"
+    assert TokenLayout.for_text_vocab(1024).patch_position_rounding == "nearest"
+    floor = TokenLayout("old", 1024, patch_position_rounding="floor")
+    assert TokenLayout.from_dict(floor.to_dict()) == floor
+    # A layout written before the field existed (the bundled model's) was trained with floor.
+    written_before = {"mu_law_actions": False, "name": "gato-text1024", "text_vocab_size": 1024}
+    read = TokenLayout.from_dict({**written_before, "version": 1})
+    assert read == TokenLayout("gato-text1024", 1024, patch_position_rounding="floor")
+    with pytest.raises(GatoEvalError, match=r"patch position rounding 'round'.*floor, nearest"):
+        TokenLayout("x", 1024, patch_position_rounding="round")
+    with pytest.raises(GatoEvalError, match="patch position rounding 'up'"):
+        TokenLayout.from_dict({**PAPER_LAYOUT.to_dict(), "patch_position_rounding": "up"})
+
+
+def test_caption_patches_follow_the_layouts_rule(mission_tokenizer, small_layout):
+    from dataclasses import replace
+
+    image = np.zeros((48, 48, 3), dtype=np.uint8)  # edges 0, 42.67, 85.33, 128
+    ends = {}
+    for rounding in ("floor", "nearest"):
+        layout = replace(small_layout, patch_position_rounding=rounding)
+        batch = encode_image_caption(image, "a red ball", mission_tokenizer, layout)
+        ends[rounding] = batch.patch_col_interval[:3, 1].tolist()
+    assert ends == {"floor": [42, 85, 128], "nearest": [43, 85, 128]}
+
+
 def test_layout_from_a_bad_config():
     with pytest.raises(GatoEvalError, match="version 2 is not supported"):
         TokenLayout.from_dict({**PAPER_LAYOUT.to_dict(), "version": 2})
@@ -72,6 +100,7 @@ def test_image_caption(mission_tokenizer, small_layout):
     assert batch.local_positions[0].tolist() == [0, 1, 2, 3] + [ACTION_LOCAL_POSITION] * c
     assert batch.timestep_start[0].tolist() == [True] + [False] * (3 + c)
     np.testing.assert_array_equal(batch.patches, images_to_patches(image[None])[0])
-    np.testing.assert_array_equal(batch.patch_row_interval, patch_intervals(32, 32)[0])
+    rows, _ = patch_intervals(32, 32, rounding=small_layout.patch_position_rounding)
+    np.testing.assert_array_equal(batch.patch_row_interval, rows)
     with pytest.raises(GatoEvalError, match=r"image shape \(30, 32, 3\)"):
         encode_image_caption(image[:30], "a red ball", mission_tokenizer, small_layout)

@@ -19,6 +19,7 @@ from gato_eval.tokenizer.images import (
     evaluation_patch_positions,
     images_to_patches,
     patch_intervals,
+    quantize_patch_edges,
     sample_patch_positions,
 )
 
@@ -59,10 +60,37 @@ def test_patches_of_a_batch_match_one_by_one():
     assert count_patches(32, 48) == 6
 
 
-def test_intervals_of_an_atari_frame_by_hand():
-    rows, cols = patch_intervals(80, 64)
-    # rows: [0,16)/80*128 = [0, 25.6) -> [0, 25); then floor(32*128/80) = 51, ...
-    row_edges = [0, 25, 51, 76, 102, 128]
+def test_the_papers_example_rounds_interval_edges_to_the_nearest_bucket():
+    # App. C.3: a 64 x 80 (rows x columns) image; the patch of pixel rows [16, 32) and columns
+    # [32, 48) has normalized intervals [0.25, 0.5] and [0.4, 0.6] -> rows [32, 64] and
+    # columns [51, 77] (0.6 * 128 = 76.8 rounds up; flooring would give 76).
+    rows, cols = patch_intervals(64, 80, rounding="nearest")
+    patch = 1 * 5 + 2  # patch row 1, patch column 2 of 5
+    assert rows[patch].tolist() == [32, 64] and cols[patch].tolist() == [51, 77]
+    rows, cols = patch_intervals(64, 80, rounding="floor")  # the rule of older checkpoints
+    assert rows[patch].tolist() == [32, 64] and cols[patch].tolist() == [51, 76]
+
+
+def test_nearest_rounds_halves_up_not_to_even():
+    # Python's round() is banker's rounding (round(0.5) == 0, round(2.5) == 2); the rule is
+    # floor(x * 128 + 1/2), so every half goes up.
+    edges = np.array([1, 5, 3])  # pixel edges on a side of 256: x * 128 = 0.5, 2.5, 1.5
+    assert quantize_patch_edges(edges, 256, "nearest").tolist() == [1, 3, 2]
+    assert quantize_patch_edges(edges, 256, "floor").tolist() == [0, 2, 1]
+    with pytest.raises(GatoEvalError, match="unknown patch position rounding 'round'"):
+        quantize_patch_edges(edges, 256, "round")
+
+
+@pytest.mark.parametrize(
+    "rounding, row_edges",
+    [
+        # [0, 16) / 80 * 128 = [0, 25.6): floor gives 25, nearest 26; 48 * 128 / 80 = 76.8.
+        ("floor", [0, 25, 51, 76, 102, 128]),
+        ("nearest", [0, 26, 51, 77, 102, 128]),
+    ],
+)
+def test_intervals_of_an_atari_frame_by_hand(rounding, row_edges):
+    rows, cols = patch_intervals(80, 64, rounding=rounding)
     col_edges = [0, 32, 64, 96, 128]
     assert rows.shape == cols.shape == (20, 2) and rows.dtype == np.int64
     for p in range(20):
@@ -72,14 +100,38 @@ def test_intervals_of_an_atari_frame_by_hand():
 
 
 @settings(deadline=None)
-@given(st.integers(1, 128), st.integers(1, 128))
-def test_intervals_partition_all_buckets(h_patches, w_patches):
-    rows, cols = patch_intervals(16 * h_patches, 16 * w_patches)
+@given(st.integers(1, 128), st.integers(1, 128), st.sampled_from(["floor", "nearest"]))
+def test_intervals_partition_all_buckets(h_patches, w_patches, rounding):
+    rows, cols = patch_intervals(16 * h_patches, 16 * w_patches, rounding=rounding)
     first_column = rows[::w_patches]  # one interval per patch row
     assert first_column[0, 0] == 0 and first_column[-1, 1] == 128
     assert np.all(first_column[1:, 0] == first_column[:-1, 1])  # contiguous
     assert np.all(rows[:, 1] > rows[:, 0]) and np.all(cols[:, 1] > cols[:, 0])  # never empty
     assert cols[:w_patches, 0][0] == 0 and cols[w_patches - 1, 1] == 128
+    exact = np.arange(0, 16 * h_patches + 1, 16) * 128 / (16 * h_patches)
+    edges = np.append(first_column[:, 0], 128)
+    if rounding == "nearest":  # each edge is the bucket nearest to the exact one
+        assert np.all(np.abs(edges - exact) <= 0.5)
+    else:
+        assert np.all((edges <= exact) & (exact < edges + 1))
+
+
+def test_timestep_tokens_follow_the_layouts_rule():
+    from gymnasium import spaces
+
+    from gato_eval.tokenizer.layout import TokenLayout
+    from gato_eval.tokenizer.timestep import TimestepTokenizer
+
+    space = spaces.Dict({"image": spaces.Box(0, 255, (80, 64, 3), np.uint8)})
+    frames = {"image": np.zeros((2, 80, 64, 3), dtype=np.uint8)}
+    first_rows = {}
+    for rounding in ("floor", "nearest"):
+        layout = TokenLayout("t", 64, patch_position_rounding=rounding)
+        batch = TimestepTokenizer(space, spaces.Discrete(3), layout).encode_episode(
+            frames, np.array([0, 1])
+        )
+        first_rows[rounding] = batch.patch_row_interval[:20:4, 1].tolist()  # (5,) row ends
+    assert first_rows == {"floor": [25, 51, 76, 102, 128], "nearest": [26, 51, 77, 102, 128]}
 
 
 def test_evaluation_rule_is_rounded_mean_inside_interval():

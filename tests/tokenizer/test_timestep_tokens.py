@@ -49,7 +49,7 @@ def test_one_timestep_in_the_papers_order(tokenizer, mission_tokenizer):
     assert not batch.loss_mask.any()
     assert batch.timestep_start[0].tolist() == [True] + [False] * (len(expected) - 1)
     np.testing.assert_array_equal(batch.patches, images_to_patches(obs["image"])[0])
-    rows, cols = patch_intervals(32, 48)
+    rows, cols = patch_intervals(32, 48, rounding=tokenizer.layout.patch_position_rounding)
     np.testing.assert_array_equal(batch.patch_row_interval, rows)
     np.testing.assert_array_equal(batch.patch_col_interval, cols)
     assert len(expected) == tokenizer.observation_token_count(n) + 1
