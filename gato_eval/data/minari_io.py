@@ -16,6 +16,16 @@ written by Minari's own `MinariStorage`; the episode arrays are written here, be
 writer stores them uncompressed: an Atari frame stack is 50-90x smaller with gzip (measured on
 Breakout: 28.7 MB raw, 0.33 MB gzip level 4 with byte shuffle), and gzip is lossless and part of
 every HDF5 build. Images are never JPEG-encoded (`jpeg_encoding=False`).
+
+metadata.json carries every field Minari 0.5.4's own writers maintain, so that `minari list
+local`, `minari show`, `minari.list_local_datasets()` and `minari.load_dataset()` all work with
+`MINARI_DATASETS_PATH` set to the data sets root: `MinariStorage.new` writes total_episodes,
+total_steps, data_format, jpeg_encoding and the spaces; the collection writes dataset_id,
+minari_version, algorithm_name, author, description, requirements and the counts; and, because
+Minari's episode writer (which would refresh it) is bypassed, `update_metadata` refreshes
+`dataset_size` (MB of the data directory, Minari's `get_size`), which `minari list` requires.
+Minari's optional env_spec is not written: it would recover the bare environment, whose
+observations are not gato-eval's (the suites' wrappers make them).
 """
 
 from __future__ import annotations
@@ -40,20 +50,30 @@ def create_storage(data_path: Path, observation_space, action_space, metadata: d
 
     data_path.mkdir(parents=True)
     storage = MinariStorage.new(
-        data_path,
+        data_path.absolute(),
         observation_space=observation_space,
         action_space=action_space,
         data_format="hdf5",
         jpeg_encoding=False,
     )
-    storage.update_metadata(metadata)
+    _update_with_size(storage, metadata)
 
 
 def update_metadata(data_path: Path, metadata: dict) -> None:
-    """Merge `metadata` into the data set's metadata.json (Minari's own updater)."""
+    """Merge `metadata` into the data set's metadata.json (Minari's own updater), then refresh
+    Minari's `dataset_size` so that the file stays one Minari's CLI can list."""
     from minari.dataset.minari_storage import MinariStorage
 
-    MinariStorage.read(data_path).update_metadata(metadata)
+    _update_with_size(MinariStorage.read(Path(data_path).absolute()), metadata)
+
+
+def _update_with_size(storage, metadata: dict) -> None:
+    # Minari's own episode writer updates dataset_size after every write, and `minari list`
+    # reads it unconditionally (a KeyError without it). Measured after the merge, as Minari
+    # does, so that the size covers the data written so far. (Minari's get_size needs an
+    # absolute data path: it joins each globbed path onto the data path again.)
+    storage.update_metadata(metadata)
+    storage.update_metadata({"dataset_size": storage.get_size()})
 
 
 def write_staged_episode(path: Path, episode: Episode) -> None:
