@@ -46,7 +46,14 @@ def data_collect(
     Prints the data set directory.
     """
     from gato_eval.data.collect import collect_demonstrations
+    from gato_eval.errors import GatoEvalError
+    from gato_eval.suites.registry import get_task
 
+    if get_task(task).family == "procgen":
+        raise GatoEvalError(
+            f"{task} is evaluation-only: the project has no Procgen demonstrator or data yet "
+            "(evaluate it with `gato-eval run suite procgen`)"
+        )
     with RichCollectionProgress(make_console(stderr=True)) as progress:
         info = collect_demonstrations(
             task,

@@ -15,6 +15,8 @@ Task ids are file-safe `family-name`:
              `BabyAI-PutNextS5N2Carrying-v0` -> `babyai-put-next-s5n2-carrying`). The gym version is
              dropped: each level is registered under one version only. This is the rule the JAT
              project used, so its BabyAI rows map by name.
+- procgen:   `procgen-<game>`, Procgen's own game name (`procgen-bigfish`); env_id is that name,
+             the `env_name` of `procgen.ProcgenGym3Env`.
 """
 
 from __future__ import annotations
@@ -119,6 +121,22 @@ BABYAI_LEVELS = (
     ("BabyAI-BossLevel-v0", 4608), ("BabyAI-BossLevelNoUnlock-v0", 4608),
 )  # fmt: skip
 
+# Procgen Benchmark's 16 games (procgen.env.ENV_NAMES), each with the episode timeout its C++ game
+# sets (Game::timeout: 1,000 steps unless the game overrides it; jumper's 2,000 is memory mode
+# only) and the distribution mode Gato's Procgen data used: hard, except maze and heist, which
+# were set to easy (Reed et al., 2022, App. F.6).
+PROCGEN_GAMES = (
+    ("bigfish", 6000, "hard"), ("bossfight", 4000, "hard"), ("caveflyer", 1000, "hard"),
+    ("chaser", 1000, "hard"), ("climber", 1000, "hard"), ("coinrun", 1000, "hard"),
+    ("dodgeball", 1000, "hard"), ("fruitbot", 1000, "hard"), ("heist", 1000, "easy"),
+    ("jumper", 1000, "hard"), ("leaper", 500, "hard"), ("maze", 500, "easy"),
+    ("miner", 1000, "hard"), ("ninja", 1000, "hard"), ("plunder", 4000, "hard"),
+    ("starpilot", 1000, "hard"),
+)  # fmt: skip
+# Procgen's standard generalization protocol (Cobbe et al., 2020): train on the first
+# 200 (easy) or 500 (hard) levels, test on the full level distribution.
+PROCGEN_TRAIN_LEVELS = {"easy": 200, "hard": 500}
+
 # Where each family's wrapper stack lives, as "module:attr" so that the registry imports a
 # simulator only when an environment is actually made.
 FAMILY_MAKERS = {
@@ -126,6 +144,7 @@ FAMILY_MAKERS = {
     "dmc": "gato_eval.suites.dmc:make_env",
     "metaworld": "gato_eval.suites.metaworld:make_env",
     "babyai": "gato_eval.suites.babyai:make_env",
+    "procgen": "gato_eval.suites.procgen:make_env",
 }
 
 # The options every task of a family records (see each family module's docstring for why).
@@ -162,11 +181,31 @@ BABYAI_OPTIONS: dict[str, Any] = {
     "max_steps": "minigrid's own per episode (max_episode_steps is its upper bound)",
     "reward": "minigrid: 1 - 0.9 * steps / max_steps on success, else 0",
 }
+# Procgen's own rendering options keep Procgen's defaults; `distribution_mode` is per game.
+PROCGEN_OPTIONS: dict[str, Any] = {
+    "level_set": "test",
+    "train_start_level": 0,
+    "level_rule": (
+        "one level per episode (num_levels=1): test = reset seed mod (2**31 - 1), Procgen's full "
+        "distribution; train = train_start_level + reset seed mod train_num_levels"
+    ),
+    "episode_limit": "the game's own timeout (max_episode_steps); ending there is a truncation",
+    "image": "Procgen's 64x64 RGB observation, unscaled",
+    "actions": "Procgen's 15 button combinations",
+    "reward": "raw game reward, unclipped",
+    "center_agent": True,
+    "use_backgrounds": True,
+    "use_monochrome_assets": False,
+    "restrict_themes": False,
+    "use_generated_assets": False,
+    "paint_vel_info": False,
+}
 FIXED_OPTIONS = {
     "atari": ("max_num_frames_per_episode", "noop_max", "reward_clipping", "terminal_on_life_loss"),
     "dmc": ("observation_order", "action_bounds"),
     "metaworld": ("goal_observable", "goal_set", "goal_variants", "goal_choice"),
     "babyai": tuple(BABYAI_OPTIONS),
+    "procgen": ("level_rule", "episode_limit", "image", "actions", "reward"),
 }
 
 ATARI_MAX_STEPS = 27_000  # 108,000 frames at frameskip 4 = 30 minutes of play at 60 Hz
@@ -248,10 +287,30 @@ def _babyai_specs() -> list[TaskSpec]:
     ]
 
 
+def _procgen_specs() -> list[TaskSpec]:
+    return [
+        TaskSpec(
+            task_id=f"procgen-{game}",
+            family="procgen",
+            env_id=game,
+            max_episode_steps=timeout,
+            has_success=True,
+            options={
+                "distribution_mode": mode,
+                "train_num_levels": PROCGEN_TRAIN_LEVELS[mode],
+                **PROCGEN_OPTIONS,
+            },
+            action_space="Discrete(15)",
+        )
+        for game, timeout, mode in PROCGEN_GAMES
+    ]
+
+
 @cache
 def catalog() -> dict[str, TaskSpec]:
     """task id -> TaskSpec for every registered task, families in FAMILIES order."""
     specs = _atari_specs() + _dmc_specs() + _metaworld_specs() + _babyai_specs()
+    specs += _procgen_specs()
     table = {spec.task_id: spec for spec in specs}
     if len(table) != len(specs):
         raise AssertionError("two catalog entries map to the same task id")

@@ -36,6 +36,7 @@ FAMILY_PACKAGES = {
     "dmc": ("dm-control", "mujoco"),
     "metaworld": ("metaworld", "mujoco", "gymnasium"),
     "babyai": ("minigrid", "gymnasium"),
+    "procgen": ("procgen-mirror", "gym3"),
 }
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-FAMILIES = ("atari", "dmc", "metaworld", "babyai")
+FAMILIES = ("atari", "dmc", "metaworld", "babyai", "procgen")
 OBSERVATION_KEYS = ("text", "image", "discrete", "continuous")
 
 

@@ -30,7 +30,7 @@ def test_ls_tasks_lists_every_task(cli):
     result = cli("ls", "tasks")
     assert result.exit_code == 0
     rows = table_rows(result.stdout)
-    assert len(rows) == 231 and "231 tasks" in result.stdout
+    assert len(rows) == 247 and "247 tasks" in result.stdout
     by_id = {row[0]: row for row in rows}
     assert by_id["atari-boxing"][1:5] == [
         "ALE/Boxing-v5",
@@ -63,8 +63,9 @@ def test_ls_suites(cli):
     result = cli("ls", "suites")
     assert result.exit_code == 0
     rows = {row[0]: row for row in table_rows(result.stdout)}
-    assert set(rows) == {"default", "heldout", "atari", "dmc", "metaworld", "babyai", "all"}
-    assert rows["all"][2] == "231" and rows["heldout"][2] == "3"
+    families = {"atari", "dmc", "metaworld", "babyai", "procgen"}
+    assert set(rows) == {"default", "heldout", "all", *families}
+    assert rows["all"][2] == "247" and rows["heldout"][2] == "3" and rows["procgen"][2] == "16"
     assert rows["default"][3] == "10" and rows["default"][4] == "atari 1000"
 
 

@@ -97,7 +97,7 @@ def test_babyai_kebab_rule(gym_id, task_id):
 
 def test_task_ids_are_file_safe_unique_and_named_by_family():
     table = catalog()
-    assert len(table) == 57 + 28 + 50 + 96
+    assert len(table) == 57 + 28 + 50 + 96 + 16
     for task_id, spec in table.items():
         assert task_id == spec.task_id and task_id.startswith(spec.family + "-")
         assert task_id == task_id.lower() and all(c.isalnum() or c == "-" for c in task_id)
@@ -106,6 +106,7 @@ def test_task_ids_are_file_safe_unique_and_named_by_family():
     assert table["dmc-ball-in-cup-catch"].env_id == "ball_in_cup/catch"
     assert table["dmc-point-mass-easy"].env_id == "point_mass/easy"
     assert table["metaworld-assembly"].env_id == "assembly-v3"
+    assert table["procgen-bigfish"].env_id == "bigfish"
 
 
 def test_every_decision_is_recorded_in_the_options():

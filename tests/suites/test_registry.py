@@ -43,16 +43,17 @@ def test_get_task_returns_a_copy_that_cannot_corrupt_the_catalog():
 
 
 def test_all_tasks_by_family():
-    assert len(all_tasks()) == 231
+    assert len(all_tasks()) == 247
     counts = {family: len(all_tasks(family)) for family in FAMILIES}
-    assert counts == {"atari": 57, "dmc": 28, "metaworld": 50, "babyai": 96}
+    assert counts == {"atari": 57, "dmc": 28, "metaworld": 50, "babyai": 96, "procgen": 16}
     with pytest.raises(GatoEvalError, match="did you mean: dmc"):
         all_tasks("dmcc")
 
 
 def test_suites_are_the_documented_sets():
     suites = {suite.name: suite for suite in all_suites()}
-    assert set(suites) == {"all", "atari", "dmc", "metaworld", "babyai", "heldout", "default"}
+    families = {"atari", "dmc", "metaworld", "babyai", "procgen"}
+    assert set(suites) == {"all", "heldout", "default", *families}
     everything = [spec.task_id for spec in all_tasks()]
     assert sorted(suites["all"].task_ids) == sorted(everything)
     for family in FAMILIES:
@@ -145,7 +146,7 @@ def test_env_versions_name_the_simulator_packages():
     assert set(env_versions("dmc")) == {"dm-control", "mujoco"}
     assert "metaworld" in env_versions("metaworld")
     with pytest.raises(GatoEvalError):
-        env_versions("procgen")
+        env_versions("dmlab")
 
 
 def test_registry_and_references_import_no_simulator():
