@@ -12,7 +12,9 @@ Rules it keeps (../DESIGN.md "Known traps"):
 - **One seed per episode.** Every episode is reset with its own seed, `episode_seed(run_seed,
   task_id, episode_index)`, so for a deterministic policy an episode's result depends only on
   (run seed, task, episode index): not on `num_envs`, on the slot it ran in, or on scheduling.
-  Resumed runs and the Ray backend rely on this.
+  Resumed runs and the Ray backend rely on this. Where a family decides more than the seed
+  per episode (Meta-World's goal variant, `suites.metaworld.goal_variant`), `plan_episodes`
+  derives it from the same three arguments and the engine passes it as `reset(options=...)`.
 - **No autoreset.** The engine drives K single `gymnasium.Env`s and calls `env.reset(seed=...)`
   itself when an episode ends, instead of a gymnasium vector env. Gymnasium >= 1.1 vector envs
   autoreset (NEXT_STEP mode: the step after `done` is a reset whose action is ignored; SAME_STEP:
@@ -44,7 +46,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -62,6 +64,7 @@ from gato_eval.suites.spec import TaskSpec
 
 __all__ = [
     "EpisodeResult",
+    "PlannedEpisode",
     "StepTimeoutError",
     "assign_quotas",
     "episode_seed",
@@ -86,14 +89,45 @@ def episode_seed(run_seed: int, task_id: str, episode_index: int) -> int:
     return int.from_bytes(digest.digest()[:4], "big") >> (32 - SEED_BITS)
 
 
-def plan_episodes(run_seed: int, task_id: str, indices: Sequence[int]) -> list[tuple[int, int]]:
-    """[(episode_index, seed)] for `indices`, seeded by `episode_seed`."""
-    return [(int(i), episode_seed(run_seed, task_id, int(i))) for i in indices]
+class PlannedEpisode(NamedTuple):
+    """One episode to play: its index in the run, its reset seed, and the reset options its
+    task's family derives from (run seed, task, index) (None for most families)."""
+
+    index: int
+    seed: int
+    options: dict[str, Any] | None = None
 
 
-def assign_quotas(
-    episodes: Sequence[tuple[int, int]], num_envs: int
-) -> list[list[tuple[int, int]]]:
+def episode_reset_options(run_seed: int, task_id: str, episode_index: int) -> dict | None:
+    """The `reset(options=...)` of an episode, a pure function of its three arguments.
+
+    Meta-World: the goal variant (`suites.metaworld.reset_options`). Other families, and task
+    ids outside the catalog (engine tests' fake tasks): None.
+    """
+    from gato_eval.suites.catalog import catalog
+
+    spec = catalog().get(task_id)
+    if spec is None or spec.family != "metaworld":
+        return None
+    from gato_eval.suites.metaworld import reset_options
+
+    return reset_options(spec, run_seed, episode_index)
+
+
+def plan_episodes(run_seed: int, task_id: str, indices: Sequence[int]) -> list[PlannedEpisode]:
+    """The episodes `indices` of `task_id`: seeded by `episode_seed`, with their reset options
+    (`episode_reset_options`). Every caller that plays a run's episodes plans them here."""
+    return [
+        PlannedEpisode(
+            int(i),
+            episode_seed(run_seed, task_id, int(i)),
+            episode_reset_options(run_seed, task_id, int(i)),
+        )
+        for i in indices
+    ]
+
+
+def assign_quotas(episodes: Sequence[PlannedEpisode], num_envs: int) -> list[list[PlannedEpisode]]:
     """Split episodes over slots before stepping: slot k gets `episodes[k::num_envs]`.
 
     Returns min(num_envs, len(episodes)) lists; none is empty.
@@ -128,7 +162,7 @@ class _Slot:
 def run_episodes(
     task: TaskSpec,
     policy: Policy,
-    episodes: Sequence[tuple[int, int]],
+    episodes: Sequence[PlannedEpisode | tuple[int, int]],
     num_envs: int,
     on_episode: Callable[[EpisodeResult], None] | None = None,
     record_trajectories: bool = False,
@@ -137,7 +171,8 @@ def run_episodes(
     on_steps: Callable[[int], None] | None = None,
     step_timeout_s: float | None = None,
 ) -> list[EpisodeResult]:
-    """Play `episodes` ([(episode_index, seed)]) of `task` with `policy` on `num_envs` slots.
+    """Play `episodes` (`plan_episodes`, or bare (episode_index, seed) pairs, which reset
+    without options) of `task` with `policy` on `num_envs` slots.
 
     Each finished episode is passed to `on_episode` as soon as it ends (before the next one in
     its slot starts), and all results are returned in the order of `episodes`. `make_env(task)`
@@ -148,7 +183,8 @@ def run_episodes(
     """
     if not episodes:
         return []
-    seen = [index for index, _ in episodes]
+    episodes = [PlannedEpisode(*episode) for episode in episodes]
+    seen = [episode.index for episode in episodes]
     if len(set(seen)) != len(seen):
         raise GatoEvalError(f"{task.task_id}: episode indices must be unique")
     make_env = make_env or _registry_make_env
@@ -165,7 +201,7 @@ def run_episodes(
     engine.finish = finish
     with alarm_handler(engine.step_timeout_s is not None):
         engine.play(quotas, on_steps)
-    return [results[index] for index, _ in episodes]
+    return [results[episode.index] for episode in episodes]
 
 
 def _registry_make_env(task: TaskSpec):
@@ -188,7 +224,7 @@ class _Engine:
         self.step_timeout_s: float | None = None
         self.finish: Callable[[EpisodeResult], None] = lambda result: None
 
-    def open(self, quotas: list[list[tuple[int, int]]]) -> None:
+    def open(self, quotas: list[list[PlannedEpisode]]) -> None:
         for k, quota in enumerate(quotas):
             self.slots.append(_Slot(index=k, queue=deque(quota)))
             self.envs.append(None)
@@ -199,7 +235,7 @@ class _Engine:
             except Exception as err:  # the env cannot even be made: fail this slot's quota
                 self._fail_quota(self.slots[k], f"making the env failed: {_describe(err)}")
 
-    def play(self, quotas: list[list[tuple[int, int]]], on_steps) -> None:
+    def play(self, quotas: list[list[PlannedEpisode]], on_steps) -> None:
         """Open the slots, play every quota to its end; the policy and envs are always closed."""
         try:
             self.open(quotas)
@@ -232,12 +268,14 @@ class _Engine:
         """Reset the slot's env for the next episode of its quota (or make the slot idle)."""
         slot.active = False
         while slot.queue and self.envs[slot.index] is not None:
-            episode, seed = slot.queue.popleft()
+            episode, seed, options = slot.queue.popleft()
             slot.episode, slot.seed = episode, seed
             slot.started = time.perf_counter()
             try:
+                # Options only where the plan has some: a minimal env may take just the seed.
+                extra = {} if options is None else {"options": options}
                 with deadline(self.step_timeout_s):
-                    observation, _ = self.envs[slot.index].reset(seed=seed)
+                    observation, _ = self.envs[slot.index].reset(seed=seed, **extra)
             except Exception as err:
                 self._fail_episode(slot, f"reset failed: {_describe(err)}")
                 continue
@@ -338,7 +376,7 @@ class _Engine:
 
     def _fail_quota(self, slot: _Slot, error: str) -> None:
         while slot.queue:
-            slot.episode, slot.seed = slot.queue.popleft()
+            slot.episode, slot.seed, _ = slot.queue.popleft()
             slot.started = time.perf_counter()
             self.finish(
                 EpisodeResult(

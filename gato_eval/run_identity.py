@@ -17,6 +17,7 @@ def check_same_run(previous: Run, metadata: dict[str, Any], policy_identity) -> 
     """Refuse to resume when anything that decides the episodes differs."""
     old = previous.metadata
     where = previous.path
+    _check_goal_variant_rule(old, metadata, where)  # before the suite: its version moved too
     checks = [
         ("suite", _suite_identity(old.get("suite")), _suite_identity(metadata["suite"])),
         ("episodes per task", old.get("episodes_per_task"), metadata["episodes_per_task"]),
@@ -39,6 +40,22 @@ def check_same_run(previous: Run, metadata: dict[str, Any], policy_identity) -> 
                 f"cannot resume {where}: task {task_id} is set up differently now "
                 "(its spec or environment version changed)"
             )
+
+
+def _check_goal_variant_rule(old: dict[str, Any], metadata: dict[str, Any], where) -> None:
+    """Refuse a run whose Meta-World episodes were recorded under another goal-variant rule:
+    continuing it would pool episodes of two rules (suites/metaworld.py explains the change)."""
+    for task_id, spec in metadata["tasks"].items():
+        rule = (spec.get("options") or {}).get("goal_variant_rule")
+        before = ((old.get("tasks") or {}).get(task_id) or {}).get("options")
+        if rule is None or not isinstance(before, dict) or before.get("goal_variant_rule") == rule:
+            continue
+        recorded = before.get("goal_variant_rule") or before.get("goal_choice") or "unrecorded"
+        raise GatoEvalError(
+            f"cannot resume {where}: its Meta-World episodes chose goal variants by an older "
+            f"rule ({_short(recorded)}) that repeats goals; start a new run, whose episodes "
+            "visit every variant once per 50"
+        )
 
 
 def recorded_suite(registry, run: Run):

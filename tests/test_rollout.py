@@ -139,7 +139,7 @@ def test_each_slot_runs_exactly_its_quota_whatever_the_episode_lengths():
 @pytest.mark.parametrize("num_envs", [1, 3, 5])
 def test_context_is_reset_exactly_when_a_slot_starts_an_episode(num_envs):
     episodes = plan_episodes(0, TASK.task_id, range(9))
-    lengths = {seed: 1 + (seed % 7) for _, seed in episodes}
+    lengths = {e.seed: 1 + (e.seed % 7) for e in episodes}
     policy = LoggingPolicy()
     run_episodes(
         TASK, policy, episodes, num_envs, make_env=lambda task: FakeEnv(lengths_by_seed(lengths))
@@ -326,3 +326,78 @@ def test_video_frames_come_from_the_image_observation():
     assert results[0].frames is None
     assert results[1].frames.shape == (5, 16, 32, 3)
     assert list(results[1].frames[:, 0, 0, 0]) == [0, 1, 2, 3, 4]
+
+
+# --- Meta-World goal variants: a permutation per (run seed, task), through the real env -------
+
+METAWORLD_TASK = "metaworld-reach"
+
+
+@pytest.fixture(scope="module")
+def reach_goals():
+    """(the Meta-World reach spec capped at 1 step, goal position of each of its 50 variants)."""
+    from dataclasses import replace
+
+    from gato_eval.suites.registry import get_task, make_env
+
+    spec = replace(get_task(METAWORLD_TASK), max_episode_steps=1)
+    env = make_env(spec)
+    goals = []
+    for variant in range(50):
+        observation, _ = env.reset(seed=variant)  # without options: variant seed % 50
+        goals.append(tuple(np.round(observation["continuous"][-3:], 6)))
+    env.close()
+    assert len(set(goals)) == 50  # the goal position identifies the variant
+    return spec, goals
+
+
+def played_variants(spec, goals, run_seed, indices, num_envs):
+    """{episode index: the goal variant its reset observation shows}, played by the engine."""
+    results = run_episodes(
+        spec,
+        RandomPolicy(),
+        plan_episodes(run_seed, spec.task_id, indices),
+        num_envs,
+        record_trajectories=True,
+    )
+    assert all(not r.failed for r in results)
+    return {
+        r.episode: goals.index(tuple(np.round(r.trajectory.observations["continuous"][0, -3:], 6)))
+        for r in results
+    }
+
+
+def test_metaworld_plan_gives_every_50_consecutive_episodes_each_variant_once():
+    from gato_eval.suites.metaworld import goal_variant
+
+    for run_seed in (0, 1, 12345):
+        planned = plan_episodes(run_seed, METAWORLD_TASK, range(120))
+        variants = [episode.options["goal_variant"] for episode in planned]
+        for start in (0, 1, 37, 70):
+            assert sorted(variants[start : start + 50]) == list(range(50))
+        assert variants == [goal_variant(run_seed, METAWORLD_TASK, i, 50) for i in range(120)]
+    # The order is the run's own: another seed or task visits the variants in another order.
+    first = [e.options["goal_variant"] for e in plan_episodes(0, METAWORLD_TASK, range(50))]
+    other_seed = [e.options["goal_variant"] for e in plan_episodes(1, METAWORLD_TASK, range(50))]
+    other_task = [e.options["goal_variant"] for e in plan_episodes(0, "metaworld-push", range(50))]
+    assert first != other_seed and first != other_task
+    # Families without per-episode options plan none.
+    assert plan_episodes(0, "dmc-cartpole-balance", [0])[0].options is None
+
+
+@pytest.mark.parametrize("num_envs", [1, 3, 7])
+def test_metaworld_episodes_visit_every_goal_once_whatever_num_envs(reach_goals, num_envs):
+    spec, goals = reach_goals
+    played = played_variants(spec, goals, 0, range(50), num_envs)
+    assert sorted(played.values()) == list(range(50))
+    from gato_eval.suites.metaworld import goal_variant
+
+    assert played == {i: goal_variant(0, spec.task_id, i, 50) for i in range(50)}
+
+
+def test_metaworld_goals_of_a_resumed_run_complete_the_permutation(reach_goals):
+    # A resumed run plays only the missing episodes, in another process, maybe on other slots.
+    spec, goals = reach_goals
+    before = played_variants(spec, goals, 3, [0, 1, 2, 5, 8, 13, 21, 34], 3)
+    after = played_variants(spec, goals, 3, [i for i in range(50) if i not in before], 7)
+    assert sorted([*before.values(), *after.values()]) == list(range(50))

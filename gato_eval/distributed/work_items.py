@@ -1,9 +1,10 @@
 """How a run's missing episodes become work items, and the driver's ledger of what is recorded.
 
 A **work item** is a block of episode indices of one task. A worker plays it with one call of
-`rollout.run_episodes` over its own `num_envs` env slots. Because every episode is reset with
-`episode_seed(run seed, task, episode)`, how episodes are grouped into items (and which worker
-plays an item) cannot change any episode's result for a deterministic policy.
+`rollout.run_episodes` over its own `num_envs` env slots. Because every episode is planned by
+`rollout.plan_episodes` from (run seed, task, episode) alone (its reset seed and, for Meta-World,
+its goal variant), how episodes are grouped into items (and which worker plays an item) cannot
+change any episode's result for a deterministic policy.
 
 Item size trades three costs: each item builds `num_envs` envs and calls `policy.start` once
 (bigger items amortize that: a DMC env takes ~70 ms to build, 4 slots x 2 episodes of 1000 random
@@ -37,6 +38,12 @@ class WorkItem:
 
     task_id: str
     episodes: tuple[int, ...]
+
+    def plan(self, run_seed: int) -> list:
+        """The item's episodes as the engine plays them (`rollout.plan_episodes`)."""
+        from gato_eval.rollout import plan_episodes
+
+        return plan_episodes(run_seed, self.task_id, self.episodes)
 
     def describe(self) -> str:
         first, last = self.episodes[0], self.episodes[-1]

@@ -121,7 +121,7 @@ class EvaluationWorker:
         An exception from the policy (a bug, a broken model) ends the item by raising here, as it
         would end a local run; env faults are failed episodes, as locally.
         """
-        from gato_eval.rollout import plan_episodes, run_episodes
+        from gato_eval.rollout import run_episodes
         from gato_eval.suites import registry
 
         if self.error is not None:
@@ -139,7 +139,7 @@ class EvaluationWorker:
                 run_episodes(
                     task,
                     self.policy,
-                    plan_episodes(self.setup.run_seed, task.task_id, item.episodes),
+                    item.plan(self.setup.run_seed),
                     num_envs=self.setup.num_envs,
                     on_episode=lambda result: messages.put(("episode", result)),
                     video_episodes=[e for e in item.episodes if e < self.setup.video_count],

@@ -174,7 +174,12 @@ METAWORLD_OPTIONS: dict[str, Any] = {
     "goal_set": "MT1",
     "goal_set_seed": 0,
     "goal_variants": 50,
-    "goal_choice": "reset seed % goal_variants",
+    # Replaced "goal_choice": "reset seed % goal_variants" (variants drawn with replacement), so
+    # a run or data set recorded under the old rule has another task spec (metaworld.py).
+    "goal_variant_rule": (
+        "episode i: perm[i % goal_variants], perm = the variants sorted by "
+        "sha256('gato-eval/metaworld-goals/{run_seed}/{task_id}/{variant}')"
+    ),
 }
 BABYAI_OPTIONS: dict[str, Any] = {
     "discrete_layout": "7x7x3 symbolic view (x, y, channel) row-major, then agent direction",
@@ -203,7 +208,7 @@ PROCGEN_OPTIONS: dict[str, Any] = {
 FIXED_OPTIONS = {
     "atari": ("max_num_frames_per_episode", "noop_max", "reward_clipping", "terminal_on_life_loss"),
     "dmc": ("observation_order", "action_bounds"),
-    "metaworld": ("goal_observable", "goal_set", "goal_variants", "goal_choice"),
+    "metaworld": ("goal_observable", "goal_set", "goal_variants", "goal_variant_rule"),
     "babyai": tuple(BABYAI_OPTIONS),
     "procgen": ("level_rule", "episode_limit", "image", "actions", "reward"),
 }

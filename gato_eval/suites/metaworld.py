@@ -2,9 +2,17 @@
 
 Decisions (recorded in each TaskSpec's options, see catalog.METAWORLD_OPTIONS):
 - Goal variants: Meta-World's MT1 benchmark draws 50 goal/object positions per task
-  (`metaworld.MT1(name, seed=goal_set_seed)`); the episode's reset seed picks one,
-  `seed % 50`, so 50 episodes with consecutive seeds visit every goal once, as MT1 evaluation
-  does. An unseeded reset takes the next variant after the previous episode's.
+  (`metaworld.MT1(name, seed=goal_set_seed)`), and they are the whole of an episode's initial
+  state (Meta-World ignores the reset seed), so a deterministic policy replays a variant
+  exactly. Episode i of a run gets variant `perm[i % 50]`, `perm` a permutation of the 50
+  variants seeded by (run seed, task id) (`goal_variant`): every 50 consecutive episodes of a
+  task visit each goal exactly once, as MT1 evaluation does, whatever `--envs`, resuming or the
+  backend. The rollout engine passes the variant as `reset(options={"goal_variant": v})`
+  (`reset_options`). A reset without that option (a user's own loop) picks `seed % 50`, and an
+  unseeded one the next variant after the previous episode's. The old rule (the episode's
+  sha256-derived reset seed % 50) drew variants with replacement: 27-38 distinct goals in 50
+  episodes; runs and data sets recorded under it carry `goal_choice` instead of
+  `goal_variant_rule` in their task spec, so they are never pooled with new ones.
 - Goal observable (MT1's setting): the last 3 of the 39 observation values are the goal
   position, which the scripted experts and a goal-conditioned policy need.
 - `continuous`: float32 (39,), Meta-World's observation (hand, gripper, objects, the previous
@@ -22,7 +30,9 @@ Decisions (recorded in each TaskSpec's options, see catalog.METAWORLD_OPTIONS):
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -32,6 +42,33 @@ from gato_eval.suites.spec import TaskSpec
 
 OBSERVATION_SIZE = 39
 RENDER_CAMERA, RENDER_SIZE = "corner", 256
+GOAL_VARIANT_OPTION = "goal_variant"  # the reset option that names the episode's variant
+
+
+@cache
+def goal_variant_order(run_seed: int, task_id: str, count: int) -> tuple[int, ...]:
+    """`perm`: the `count` variant indices in the order the episodes of (run seed, task) visit
+    them, sorted by sha256("gato-eval/metaworld-goals/{run_seed}/{task_id}/{variant}"): a
+    permutation stable across machines and versions, independent between tasks and run seeds.
+    The task spec records this rule as `goal_variant_rule` (catalog.METAWORLD_OPTIONS)."""
+
+    def key(variant: int) -> bytes:
+        return hashlib.sha256(
+            f"gato-eval/metaworld-goals/{int(run_seed)}/{task_id}/{variant}".encode()
+        ).digest()
+
+    return tuple(sorted(range(count), key=key))
+
+
+def goal_variant(run_seed: int, task_id: str, episode_index: int, count: int) -> int:
+    """The goal variant of episode `episode_index`: `perm[episode_index % count]`."""
+    return goal_variant_order(run_seed, task_id, count)[int(episode_index) % count]
+
+
+def reset_options(spec: TaskSpec, run_seed: int, episode_index: int) -> dict[str, Any]:
+    """What the rollout engine passes to `reset(options=...)` for this episode."""
+    count = int(spec.options["goal_variants"])
+    return {GOAL_VARIANT_OPTION: goal_variant(run_seed, spec.task_id, episode_index, count)}
 
 
 @cache
@@ -43,7 +80,7 @@ def _goal_set(env_name: str, goal_set_seed: int) -> tuple:
 
 
 class MetaWorldTask(gymnasium.Wrapper):
-    """Picks the goal variant from the reset seed; emits {"continuous"} and a bool success."""
+    """Sets the goal variant the reset asks for; emits {"continuous"} and a bool success."""
 
     def __init__(self, env: gymnasium.Env, goal_variants: tuple):
         super().__init__(env)
@@ -56,14 +93,20 @@ class MetaWorldTask(gymnasium.Wrapper):
 
     def reset(self, *, seed=None, options=None):
         count = len(self.goal_variants)
-        if seed is not None:
+        options = dict(options or {})
+        chosen = options.pop(GOAL_VARIANT_OPTION, None)
+        if chosen is not None:
+            if not (isinstance(chosen, int | np.integer) and 0 <= chosen < count):
+                raise ValueError(f"goal_variant must be an integer in [0, {count}), got {chosen!r}")
+            self.variant = int(chosen)
+        elif seed is not None:
             self.variant = seed % count
         elif self.variant is not None:
             self.variant = (self.variant + 1) % count
         else:
             self.variant = int(np.random.default_rng().integers(count))
         self.env.unwrapped.set_task(self.goal_variants[self.variant])
-        obs, info = self.env.reset(seed=seed, options=options)
+        obs, info = self.env.reset(seed=seed, options=options or None)
         return self._observation(obs), info
 
     def step(self, action):

@@ -76,3 +76,23 @@ def test_an_episode_lost_max_attempts_times_is_given_up_with_the_reason():
     assert given_up[0].episode == 7 and "3 times" in given_up[0].error
     assert "no env step for 300 s" in given_up[0].error
     assert not ledger.complete  # the driver records the failed episode; the ledger waits for it
+
+
+@pytest.mark.parametrize("item_size", [1, 7, 16, 50])
+def test_meta_world_items_together_visit_every_goal_variant_once(item_size):
+    # Workers plan each item alone (`WorkItem.plan`), re-queued lost episodes included: the
+    # goal variants of a task's 50 episodes must still be a permutation of the 50 variants.
+    from gato_eval.rollout import plan_episodes
+
+    task = "metaworld-reach"
+    items = split_work({task: range(50), "dmc-cartpole-balance": range(5)}, item_size)
+    ledger = EpisodeLedger({task: range(50), "dmc-cartpole-balance": range(5)})
+    first = next(item for item in items if item.task_id == task)
+    ledger.record(task, first.episodes[0])
+    retry, _ = ledger.lose(first, "worker died")  # its other episodes come back one per item
+    played = [first.plan(0)[0]] + [e for item in retry + items[1:] for e in item.plan(0)]
+    variants = {e.index: e.options["goal_variant"] for e in played if e.options is not None}
+    assert sorted(variants) == list(range(50))
+    assert sorted(variants.values()) == list(range(50))
+    by_index = {e.index: e for e in played if e.options is not None}
+    assert [by_index[i] for i in range(50)] == plan_episodes(0, task, range(50))

@@ -135,19 +135,33 @@ def test_dmc_returns_stay_in_0_1000_and_actions_are_clipped(play):
 # --- Meta-World --------------------------------------------------------------------------------
 
 
-def test_metaworld_goal_variant_follows_the_seed():
+def test_metaworld_goal_variant_is_the_reset_option_else_follows_the_seed():
     env = make_env("metaworld-reach")
 
-    def goal(seed):
-        observation, _ = env.reset(seed=seed)
-        return observation["continuous"][-3:].copy(), env.unwrapped.__class__
+    def goal(seed, variant=None):
+        options = None if variant is None else {"goal_variant": variant}
+        observation, _ = env.reset(seed=seed, options=options)
+        return observation["continuous"][-3:].copy()
 
-    assert np.array_equal(goal(3)[0], goal(53)[0])  # 50 MT1 variants: seed % 50
-    assert not np.array_equal(goal(3)[0], goal(4)[0])
+    # The engine names the variant; the seed does not change it (Meta-World ignores the seed).
+    assert np.array_equal(goal(3, variant=11), goal(999, variant=11))
+    assert np.array_equal(goal(0, variant=11), goal(11))
+    assert not np.array_equal(goal(0, variant=11), goal(0, variant=12))
+    with pytest.raises(ValueError, match="goal_variant"):
+        env.reset(seed=0, options={"goal_variant": 50})
+    # A user's own reset without the option: seed % 50, then the next variant when unseeded.
+    assert np.array_equal(goal(3), goal(53))
+    assert not np.array_equal(goal(3), goal(4))
     goal(7)
     unseeded, _ = env.reset()
-    assert np.array_equal(unseeded["continuous"][-3:], goal(8)[0])  # the next variant
+    assert np.array_equal(unseeded["continuous"][-3:], goal(8))
     env.close()
+
+
+def test_metaworld_task_spec_records_the_goal_variant_rule():
+    options = get_task("metaworld-reach").options
+    assert "perm[i % goal_variants]" in options["goal_variant_rule"]
+    assert "goal_choice" not in options  # the old rule's key: old specs differ from new ones
 
 
 def test_metaworld_scripted_expert_succeeds_and_success_is_a_bool():
