@@ -8,10 +8,10 @@ from pathlib import Path
 
 import typer
 
-from gato_eval.progress import make_progress
-
 run_app = typer.Typer(
-    help="Evaluate a model (or another policy) on a suite of tasks.", no_args_is_help=True
+    help="Evaluate a model (or another policy) on a suite of tasks.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: see gato_eval.cli.PLAIN_HELP
 )
 
 EXIT_EPISODES_FAILED = 3
@@ -126,12 +126,13 @@ def run_suite(
     they finish; an interrupted run continues with --resume --out DIR. Exits with 3 when any
     episode failed (its error is in the run's episodes.jsonl).
     """
-    from rich.console import Console
-
+    from gato_eval.cli.console import make_console
+    from gato_eval.cli.run_progress import RunProgress
+    from gato_eval.cli.summary_table import print_summary_table
     from gato_eval.distributed.ray_backend import RayOptions
     from gato_eval.evaluate import RunOptions, evaluate_suite
     from gato_eval.normalization import check_reference_source
-    from gato_eval.scoring import print_summary, run_warnings, summarize_run
+    from gato_eval.scoring import run_warnings, summarize_run
 
     check_reference_source(reference)
     ray_options = RayOptions(address, workers, gpus_per_worker, item_size)
@@ -156,13 +157,17 @@ def run_suite(
         ray=ray_options,
         argv=["gato-eval", *sys.argv[1:]],
     )
-    console = Console()
-    with RichRunProgress(Console(stderr=True)) as progress:
+    started = time.monotonic()
+    with RunProgress(make_console(stderr=True)) as progress:
         outcome = evaluate_suite(options, progress)
     rows = summarize_run(outcome.path, reference)
-    print_summary(rows, title=f"{outcome.path}", console=console)
+    print_summary_table(rows, title=f"{outcome.path}", console=make_console())
     for warning in run_warnings(outcome.path):
         typer.echo(f"warning: {warning}", err=True)
+    typer.echo(
+        f"{outcome.episodes_played} episodes played in {_duration(time.monotonic() - started)}",
+        err=True,
+    )
     typer.echo(str(outcome.path))
     if outcome.failed:
         typer.echo(
@@ -173,62 +178,9 @@ def run_suite(
         raise typer.Exit(EXIT_EPISODES_FAILED)
 
 
-class RichRunProgress:
-    """Progress bars: one for the whole run, one for the current task, episodes/s and steps/s."""
-
-    def __init__(self, console):
-        self.progress = make_progress(console, stats_field="rate")
-        self.overall = None
-        self.tasks = {}
-        self.started = time.perf_counter()
-        self.episodes = 0
-        self.steps = 0
-        self.failed = 0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.overall is not None:
-            self.progress.stop()
-
-    def run_started(self, run, missing):
-        self.progress.start()  # not before: an early one-line error stays one line
-        total = len(run.task_ids) * run.episodes_per_task
-        todo = sum(len(v) for v in missing.values())
-        self.overall = self.progress.add_task(
-            f"{run.metadata['suite']['name']}", total=total, completed=total - todo, rate=""
-        )
-
-    def task_started(self, task_id, planned, done):
-        # One bar and clock per task: on the ray backend several tasks run at once.
-        self.tasks[task_id] = {
-            "bar": self.progress.add_task(f"  {task_id}", total=planned, completed=done, rate=""),
-            "clock": time.perf_counter(),
-            "episodes": 0,
-        }
-
-    def env_steps(self, count):
-        self.steps += count
-
-    def episode_finished(self, result):
-        self.episodes += 1
-        self.failed += result.failed
-        task = self.tasks[result.task_id]
-        task["episodes"] += 1
-        now = time.perf_counter()
-        task_rate = task["episodes"] / max(now - task["clock"], 1e-9)
-        elapsed = max(now - self.started, 1e-9)
-        overall = f"{self.episodes / elapsed:.2f} ep/s, {self.steps / elapsed:,.0f} steps/s"
-        if self.failed:
-            overall += f", {self.failed} failed"
-        self.progress.update(task["bar"], advance=1, rate=f"{task_rate:.2f} ep/s")
-        self.progress.update(self.overall, advance=1, rate=overall)
-
-    def task_finished(self, task_id):
-        pass
-
-    def worker_lost(self, reason, requeued):
-        self.progress.console.print(
-            f"a Ray worker was lost ({reason}); {requeued} episodes will be played again"
-        )
+def _duration(seconds: float) -> str:
+    """9 min 41 s, 1 h 02 min, 12 s: how long the run took, for the log and the README."""
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
