@@ -2,6 +2,11 @@
 
 Heavy modules (torch, simulators, Ray) are imported inside command bodies so that
 `gato-eval --help` starts fast and imports no simulator.
+
+PLAIN_HELP: every Typer app here sets `rich_markup_mode=None`. Typer's rich help reads help
+text as rich markup (`pip install "gato-eval[ray]"` lost its `[ray]`) and shows a `<bool>`
+value placeholder after flags (so users typed `--resume true`); the plain help prints the text
+as written and flags as flags. tests/cli/test_help.py renders every page to keep it so.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # see PLAIN_HELP
 )
 
 

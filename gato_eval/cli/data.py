@@ -11,7 +11,11 @@ import typer
 from gato_eval.cli.console import make_console
 from gato_eval.progress import make_progress
 
-data_app = typer.Typer(help="Collect and inspect demonstration data sets.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Collect and inspect demonstration data sets.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: see gato_eval.cli.PLAIN_HELP
+)
 
 DATA_DIR_HELP = "Data set root (default: $GATO_EVAL_HOME/datasets)."
 

@@ -6,7 +6,11 @@ import typer
 
 from gato_eval.cli.console import make_console
 
-ls_app = typer.Typer(help="List tasks and suites.", no_args_is_help=True)
+ls_app = typer.Typer(
+    help="List tasks and suites.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: see gato_eval.cli.PLAIN_HELP
+)
 
 
 @ls_app.command("tasks")

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import typer
 
-plot_app = typer.Typer(help="Draw figures from run directories.", no_args_is_help=True)
+plot_app = typer.Typer(
+    help="Draw figures from run directories.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: see gato_eval.cli.PLAIN_HELP
+)
 
 REFERENCE_HELP = "Reference scores to normalize with: project, jat or human (Atari only)."
 REPS_HELP = "Bootstrap resamples for the confidence bands."
