@@ -195,7 +195,8 @@ def load_mixture_file(path: Path, catalog: DataCatalog | None = None) -> Mixture
         )
     unknown = sorted(set(data) - _FILE_KEYS)
     if unknown:
-        raise GatoEvalError(f"{path}: unknown mixture keys {unknown}")
+        hint = close_matches(unknown[0], _FILE_KEYS)  # "task_weight" is a typo, not a new key
+        raise GatoEvalError(f"{path}: unknown mixture keys {unknown}{hint}")
     definition = {key: value for key, value in data.items() if key not in ("format", "version")}
     definition.setdefault("name", Path(path).stem)
     try:

@@ -29,6 +29,10 @@ SUITES_FORMAT = 1
 RENDER_MODES = (None, "rgb_array")
 MAX_SUITE_EPISODES = 100_000  # the most `run suite --episodes` accepts
 _FILE_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# The keys of a suite: a misspelt one ("max_steps") would silently change what runs.
+_SUITE_KEYS = ("version", "description", "episodes", "max_episode_steps", "tasks")
+_FILE_SUITE_KEYS = ("name", *_SUITE_KEYS)
+_PACKAGED_SUITE_KEYS = (*_SUITE_KEYS, "include")
 
 # The packages whose versions decide what a family's environments do (the simulator first).
 FAMILY_PACKAGES = {
@@ -214,6 +218,7 @@ def _packaged_suites() -> dict[str, Suite]:
     raw = document["suites"]
     suites: dict[str, Suite] = {}
     for name, entry in raw.items():
+        _check_keys(entry, _PACKAGED_SUITE_KEYS, f"{SUITES_FILE}: suite '{name}'")
         task_ids = list(entry.get("tasks", []))
         for included in entry.get("include", []):
             if included not in raw:
@@ -232,6 +237,7 @@ def _load_suite_file(path: Path) -> Suite:
         raise GatoEvalError(f"cannot read suite file {path}: {err}") from err
     if not isinstance(entry, dict) or "name" not in entry:
         raise GatoEvalError(f"{path}: a suite file is one JSON object with a 'name'")
+    _check_keys(entry, _FILE_SUITE_KEYS, f"suite file {path}")
     name, tasks = entry["name"], entry.get("tasks", [])
     # The name becomes part of the default run directory (runs/<name>-<time>): no '../'.
     if not isinstance(name, str) or not _FILE_SAFE_NAME.match(name):
@@ -241,6 +247,15 @@ def _load_suite_file(path: Path) -> Suite:
     if not isinstance(tasks, list) or not all(isinstance(task, str) for task in tasks):
         raise GatoEvalError(f"{path}: 'tasks' must be a list of task ids")
     return _build_suite(name, entry, list(tasks), path)
+
+
+def _check_keys(entry: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in entry:
+        if key not in allowed:
+            raise GatoEvalError(
+                f"{where}: unknown key {key!r}{close_matches(str(key), allowed)} (a suite has "
+                f"{', '.join(allowed)})"
+            )
 
 
 def _build_suite(name: str, entry: dict[str, Any], task_ids: list[str], source: Path) -> Suite:
@@ -258,7 +273,12 @@ def _build_suite(name: str, entry: dict[str, Any], task_ids: list[str], source: 
         raise GatoEvalError(f"{where}: 'max_episode_steps' must map families to step counts")
     caps = {str(k): v for k, v in steps.items()}
     for family, cap in caps.items():
-        if family not in FAMILIES or not isinstance(cap, int) or cap < 1:
+        if family not in FAMILIES:
+            raise GatoEvalError(
+                f"{where}: max_episode_steps names unknown family {family!r}"
+                + close_matches(family, FAMILIES)
+            )
+        if not isinstance(cap, int) or cap < 1:
             raise GatoEvalError(f"{where}: bad max_episode_steps entry {family!r}: {cap!r}")
     version, episodes = entry.get("version"), entry.get("episodes")
     if not isinstance(version, int) or not isinstance(episodes, int):
