@@ -91,7 +91,8 @@ def _style_threshold_axes(axes, title: str) -> None:
     axes.set_ylabel("tasks with score >= x")
     axes.set_title(title, fontsize=10)
     axes.set_xlim(left=0.0)
-    axes.set_ylim(bottom=0.0)
+    # At least 0..1: a panel where no task scores (all zeros) would get 0.006-step ticks.
+    axes.set_ylim(bottom=0.0, top=max(1.0, axes.get_ylim()[1]))
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="upper right")

@@ -163,3 +163,23 @@ def test_shipped_human_reference_scores_atari(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     markdown = (run / "report" / "report.md").read_text()
     assert "| `atari-boxing` | human |" in markdown
+
+
+def test_a_panel_where_no_task_scores_has_integer_task_counts_on_its_axis():
+    import numpy as np
+
+    from gato_eval.plotting import plot_thresholds
+    from gato_eval.stats import ScoreTable, threshold_curves
+
+    tasks, domains = ["dmc-a", "babyai-a"], ["dmc", "babyai"]
+    scores = np.array([[0.8, -0.2], [0.9, -0.1]])  # babyai below random: 0 tasks at every x
+    curves = [
+        threshold_curves(ScoreTable.from_matrix(label, scores + shift, tasks, domains), reps=100)
+        for label, shift in (("weak", 0.0), ("weaker", -0.05))
+    ]
+    figure = plot_thresholds(curves)  # two agents: one panel per domain
+    figure.canvas.draw()
+    for axes in figure.axes:
+        ticks = axes.get_yticks()
+        assert np.all(ticks == np.round(ticks)), (axes.get_title(), ticks)
+        assert axes.get_ylim()[1] >= 1.0
