@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from gato_eval.errors import GatoEvalError, check_choice
 
-REFERENCE_SOURCES = ("project", "jat", "human")
+REFERENCE_SOURCES = ("project", "jat", "jat-v2-metaworld", "human", "procgen")
 
 
 class ReferenceLike(Protocol):

@@ -1,21 +1,34 @@
-"""Reference scores per task, each number with its source: what normalized scores divide by.
+"""Reference scores per task and protocol, each number with its source: what scores divide by.
 
-Sources (`get_reference(task_id, source)`):
-- `"project"` (default): random and expert returns this project measured on exactly these
-  environments (its demonstrators, its wrappers). Two CSV files with the columns
-  `task,random,expert,episodes,provenance,measured_at`: `project_reference_scores.csv` shipped in
-  the package (committed, maintained by the project) and a user-local
-  `$GATO_EVAL_HOME/reference_scores.csv`, whose rows take precedence. `record_project_reference`
-  writes them.
-- `"jat"`: the JAT project's expert and random means (`jat_reference_scores.csv`). JAT's
-  Meta-World rows were measured on Meta-World **v2**; they are mapped to our v3 tasks with a note
-  saying so. JAT's MuJoCo rows are gym MuJoCo (HalfCheetah, ...), not dm_control, and map to no
-  task here. Where JAT's Atari random differs from the DQN Zoo value, the note says so.
-- `"human"`: Atari only: the standard random and human scores (`atari57_random_human.csv`);
-  `expert` holds the human score, so normalizing gives the human-normalized score.
+A reference applies to a run's score only when it was measured under the same *protocol*
+(`gato_eval.suites.protocol`: `"full"` for full-length episodes, `"max_steps=1000"` for the
+`default` suite's capped Atari games, ...): a random or expert return of a 1,000-step game says
+nothing about a 30-minute one. `get_reference(task_id, source, protocol)` answers for one.
 
-A task without numbers in a source gets a `Reference` with `None` and a note: it is reported as
-unnormalizable, like one whose expert <= random (GATO.md Sec. 4), and never scored 1.0.
+Sources:
+- `"project"`: random and expert returns this project measured on exactly these environments
+  (its demonstrators, its wrappers), under any protocol. Two CSV files with the columns
+  `task,protocol,random,expert,random_episodes,expert_episodes,window,provenance,measured_at`,
+  one row per (task, protocol): `project_reference_scores.csv` shipped in the package
+  (committed, maintained by the project) and a user-local `$GATO_EVAL_HOME/reference_scores.csv`,
+  whose rows take precedence. `record_project_reference` writes them. Files in the older format
+  (`task,random,expert,episodes,...`, measured full-length) read as protocol `full` with
+  `episodes` as both counts and are rewritten in the new format by the next recording.
+- `"jat"`: the JAT project's expert and random means (`jat_reference_scores.csv`), full-length
+  episodes only, Atari and BabyAI. JAT's MuJoCo rows are gym MuJoCo (HalfCheetah, ...), not
+  dm_control, and map to no task here. Where JAT's Atari random differs from the DQN Zoo value,
+  the note says so.
+- `"jat-v2-metaworld"`: JAT's Meta-World rows, measured on Meta-World **v2**; our tasks are v3,
+  whose rewards and layout differ, so they are used only where this source is named.
+- `"human"`: Atari only, full-length (30-minute) games: the standard random and human scores
+  (`atari57_random_human.csv`); `expert` holds the human score, so normalizing gives the
+  human-normalized score.
+- `"procgen"`: Procgen only: Cobbe et al. (2020)'s published R_min (as `random`) and R_max (as
+  `expert`) per game and distribution mode (`procgen_constants.py`), full-length episodes, in
+  the protocol's mode.
+
+A task without numbers in a source for a protocol gets a `Reference` with `None` and a note: it
+is reported as not normalizable, like one whose expert <= random (GATO.md Sec. 4), never scored.
 """
 
 from __future__ import annotations
@@ -23,7 +36,10 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -33,25 +49,41 @@ from gato_eval.errors import GatoEvalError
 from gato_eval.normalization import REFERENCE_SOURCES, can_normalize, check_reference_source
 from gato_eval.paths import home_dir
 from gato_eval.suites.catalog import ATARI_57
+from gato_eval.suites.procgen_constants import published_range
+from gato_eval.suites.protocol import FULL, step_cap
 from gato_eval.suites.registry import get_task
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ATARI_HUMAN_FILE = PACKAGE_DIR / "atari57_random_human.csv"
 JAT_FILE = PACKAGE_DIR / "jat_reference_scores.csv"
 PROJECT_FILE = PACKAGE_DIR / "project_reference_scores.csv"
-PROJECT_COLUMNS = ("task", "random", "expert", "episodes", "provenance", "measured_at")
+PROJECT_COLUMNS = (
+    "task",
+    "protocol",
+    "random",
+    "expert",
+    "random_episodes",
+    "expert_episodes",
+    "window",
+    "provenance",
+    "measured_at",
+)
+LEGACY_COLUMNS = ("task", "random", "expert", "episodes", "provenance", "measured_at")
 USER_FILE_NAME = "reference_scores.csv"
+_PROTOCOL_PART = re.compile(r"^[a-z_][a-z0-9_]*=[^;,\s]+$")
 
 
 @dataclass(frozen=True)
 class Reference:
-    """The random and expert returns of one task in one source (None where it has none)."""
+    """The random and expert returns of one task under one protocol in one source (None where
+    it has none), with a note saying where they come from or why they are missing."""
 
     task_id: str
     random: float | None
     expert: float | None
     source: str
     note: str = ""
+    protocol: str = FULL
 
     @property
     def normalizable(self) -> bool:
@@ -64,120 +96,242 @@ def user_reference_file() -> Path:
     return home_dir() / USER_FILE_NAME
 
 
-def get_reference(task_id: str, source: str = "project") -> Reference:
-    """The reference of a registered task in `source` ("project", "jat" or "human")."""
+def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -> Reference:
+    """The reference of a registered task in `source` under `protocol` (see module doc)."""
     check_reference_source(source)
+    check_protocol(protocol)
     spec = get_task(task_id)
     if source == "project":
-        return _project_reference(task_id)
-    table = _jat_table() if source == "jat" else _human_table()
-    if task_id in table:
-        return table[task_id]
+        return _project_reference(task_id, protocol)
+    if source == "procgen":
+        found = published_range(task_id, protocol)
+        return Reference(task_id, found.r_min, found.r_max, source, found.note, protocol)
+    if protocol != FULL:
+        games = "30-minute games" if source == "human" else "full-length episodes"
+        return Reference(
+            task_id, None, None, source, f"{source} references are {games}, not {protocol}",
+            protocol,
+        )  # fmt: skip
+    table = {"human": _human_table, "jat": _jat_table, "jat-v2-metaworld": _jat_metaworld_table}
+    found = table[source]().get(task_id)
+    if found is not None:
+        return found
     why = {
         "human": f"human scores exist for Atari only, not {spec.family}",
         "jat": (
             "JAT has no dm_control rows (its MuJoCo rows are gym MuJoCo tasks)"
             if spec.family == "dmc"
+            else "JAT's Meta-World rows are v2: name the source jat-v2-metaworld to use them"
+            if spec.family == "metaworld"
             else "JAT has no row for this task"
         ),
+        "jat-v2-metaworld": "this source holds JAT's Meta-World (v2) rows only",
     }[source]
-    return Reference(task_id, None, None, source, why)
+    return Reference(task_id, None, None, source, why, protocol)
 
 
-def available_sources(task_id: str) -> list[str]:
-    """The sources that can normalize `task_id` (normalizable references only)."""
-    return [source for source in REFERENCE_SOURCES if get_reference(task_id, source).normalizable]
+def available_sources(task_id: str, protocol: str = FULL) -> list[str]:
+    """The sources that can normalize `task_id` under `protocol` (normalizable ones only)."""
+    return [
+        source
+        for source in REFERENCE_SOURCES
+        if get_reference(task_id, source, protocol).normalizable
+    ]
+
+
+def check_protocol(protocol: str) -> str:
+    """`protocol` when it is a well-formed protocol key (`full` or `name=value;...`)."""
+    parts = protocol.split(";") if isinstance(protocol, str) else [None]
+    if protocol != FULL and not all(_PROTOCOL_PART.match(part or "") for part in parts):
+        raise GatoEvalError(
+            f"malformed protocol {protocol!r}: expected 'full' or 'name=value' parts joined by "
+            "';' (e.g. max_steps=1000)"
+        )
+    if protocol != FULL:
+        try:
+            cap = step_cap(protocol)
+        except ValueError:
+            cap = 0
+        if cap is not None and cap < 1:
+            raise GatoEvalError(f"malformed protocol {protocol!r}: max_steps must be >= 1")
+    return protocol
 
 
 def record_project_reference(
     task_id: str,
+    *,
+    protocol: str = FULL,
     random: float | None = None,
     expert: float | None = None,
-    episodes: int = 0,
+    random_episodes: int | None = None,
+    expert_episodes: int | None = None,
+    window: int | None = None,
     provenance: str = "",
     path: Path | None = None,
 ) -> Path:
-    """Store a measured random and/or expert return of `task_id` in a project reference CSV.
+    """Store a measured random and/or expert return of `task_id` under `protocol`.
 
     `path` defaults to the user-local file (`user_reference_file()`); pass
-    `references.PROJECT_FILE` to update the packaged table that the project commits. A number
-    left as None keeps its stored value; the provenance then names which number each text
-    describes ("random: ... | expert: ..."). `episodes` is the episode count behind the
-    numbers recorded now. The file is rewritten atomically and keeps every other task's row.
-    Returns the path written.
+    `references.PROJECT_FILE` to update the packaged table that the project commits. Each number
+    recorded comes with its episode count (`random_episodes`, `expert_episodes`); `window` is the
+    expert's averaging window W (GATO.md Sec. 4), when known. A number left as None keeps its
+    stored value and count; the provenance then names which number each text describes
+    ("random: ... | expert: ..."). The file is rewritten atomically, under a lock so that
+    concurrent recorders never drop each other's rows, and keeps every other (task, protocol)
+    row. Returns the path written.
     """
     get_task(task_id)
+    check_protocol(protocol)
     if random is None and expert is None:
         raise GatoEvalError("record_project_reference needs a random or an expert return")
-    for name, value in (("random", random), ("expert", expert)):
-        if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
+    for name, value, count in (
+        ("random", random, random_episodes),
+        ("expert", expert, expert_episodes),
+    ):
+        if value is None:
+            if count is not None:
+                raise GatoEvalError(f"{name}_episodes given without a {name} return")
+            continue
+        if not (isinstance(value, int | float) and math.isfinite(value)):
             raise GatoEvalError(f"{name} return of {task_id} must be a finite number: {value!r}")
-    if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
-        raise GatoEvalError(f"episodes must be a positive integer, got {episodes!r}")
+        _check_count(f"{name}_episodes", count)
+    if window is not None:
+        if expert is None:
+            raise GatoEvalError("window given without an expert return")
+        _check_count("window", window)
     if not provenance.strip():
         raise GatoEvalError("provenance must say how the numbers were measured")
     path = Path(path) if path is not None else user_reference_file()
-    rows = _read_project_file(path) if path.exists() else {}
-    old = rows.get(task_id, {})
-    parts = _provenance_parts(old.get("provenance", ""), old)
-    recorded = [
-        name for name, value in (("random", random), ("expert", expert)) if value is not None
-    ]
-    for name in recorded:
-        parts[name] = " ".join(provenance.split())
-    rows[task_id] = {
-        "task": task_id,
-        "random": _format_number(random) if random is not None else old.get("random", ""),
-        "expert": _format_number(expert) if expert is not None else old.get("expert", ""),
-        "episodes": str(episodes),
-        "provenance": _join_provenance(parts),
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    _write_project_file(path, rows)
+    with _locked(path):
+        rows = _read_project_file(path) if path.exists() else {}
+        old = rows.get((task_id, protocol), {})
+        row = {name: old.get(name, "") for name in PROJECT_COLUMNS}
+        parts = _provenance_parts(old.get("provenance", ""), old)
+        text = " ".join(provenance.split())
+        if random is not None:
+            row.update(random=_format_number(random), random_episodes=str(random_episodes))
+            parts["random"] = text
+        if expert is not None:
+            row.update(
+                expert=_format_number(expert),
+                expert_episodes=str(expert_episodes),
+                window="" if window is None else str(window),
+            )
+            parts["expert"] = text
+        row.update(
+            task=task_id,
+            protocol=protocol,
+            provenance=_join_provenance(parts),
+            measured_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        rows[(task_id, protocol)] = row
+        _write_project_file(path, rows)
     return path
 
 
-def _project_reference(task_id: str) -> Reference:
+def _check_count(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise GatoEvalError(f"{name} must be a positive integer, got {value!r}")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # Read-modify-write of a shared table: a second recorder waits instead of writing a table
+    # that lacks the first one's row. Where flock does not exist the write is simply unlocked.
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _project_reference(task_id: str, protocol: str) -> Reference:
     for path in (user_reference_file(), PROJECT_FILE):
-        row = _read_project_file(path).get(task_id) if path.exists() else None
+        row = _read_project_file(path).get((task_id, protocol)) if path.exists() else None
         if row is not None:
-            note = f"{row['provenance']} ({row['episodes']} episodes, {row['measured_at']}; {path})"
+            counts = ", ".join(
+                f"{name} {row[name + '_episodes']} episodes"
+                for name in ("random", "expert")
+                if row[name]
+            )
+            window = f", W={row['window']}" if row["window"] else ""
+            note = f"{row['provenance']} ({counts}{window}, {row['measured_at']}; {path})"
             return Reference(
-                task_id, _number(row["random"]), _number(row["expert"]), "project", note
+                task_id, _number(row["random"]), _number(row["expert"]), "project", note, protocol
             )
     return Reference(
         task_id,
         None,
         None,
         "project",
-        "not measured by this project yet (the demonstrations step records random and expert "
-        "returns)",
+        f"not measured by this project for protocol {protocol} yet (gato-eval data reference "
+        "measures one)",
+        protocol,
     )
 
 
-def _read_project_file(path: Path) -> dict[str, dict[str, str]]:
+def _read_project_file(path: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """(task, protocol) -> row (every PROJECT_COLUMNS name, as text) of a project table."""
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as err:
+    except (OSError, UnicodeDecodeError) as err:
         raise GatoEvalError(f"cannot read reference file {path}: {err}") from err
     reader = csv.DictReader(io.StringIO(text))
-    if tuple(reader.fieldnames or ()) != PROJECT_COLUMNS:
+    columns = tuple(reader.fieldnames or ())
+    if columns not in (PROJECT_COLUMNS, LEGACY_COLUMNS):
         raise GatoEvalError(
-            f"{path}: expected the columns {','.join(PROJECT_COLUMNS)}, "
-            f"found {','.join(reader.fieldnames or ())}"
+            f"{path}: expected the columns {','.join(PROJECT_COLUMNS)}, found {','.join(columns)}"
         )
-    rows: dict[str, dict[str, str]] = {}
+    rows: dict[tuple[str, str], dict[str, str]] = {}
     for line, row in enumerate(reader, start=2):
         if None in row or any(value is None for value in row.values()):
-            raise GatoEvalError(f"{path}, line {line}: expected {len(PROJECT_COLUMNS)} fields")
+            raise GatoEvalError(f"{path}, line {line}: expected {len(columns)} fields")
+        if columns == LEGACY_COLUMNS:
+            row = _from_legacy(row)
         for name in ("random", "expert"):
             if row[name] and _number(row[name]) is None:
                 raise GatoEvalError(f"{path}, line {line}: {name} is not a number: {row[name]!r}")
-        rows[row["task"]] = row
+        for name in ("random_episodes", "expert_episodes", "window"):
+            if row[name] and not (row[name].isdigit() and int(row[name]) > 0):
+                raise GatoEvalError(
+                    f"{path}, line {line}: {name} is not a positive integer: {row[name]!r}"
+                )
+        try:
+            check_protocol(row["protocol"])
+        except GatoEvalError as err:
+            raise GatoEvalError(f"{path}, line {line}: {err}") from None
+        key = (row["task"], row["protocol"])
+        if key in rows:
+            raise GatoEvalError(f"{path}, line {line}: a second row for {key[0]} ({key[1]})")
+        rows[key] = row
     return rows
 
 
-def _write_project_file(path: Path, rows: dict[str, dict[str, str]]) -> None:
+def _from_legacy(row: dict[str, str]) -> dict[str, str]:
+    # The first format held full-length measurements with one episode count for both numbers;
+    # the expert's window was only stated in its provenance ("W=5").
+    window = re.search(r"\(W=(\d+)\)", row["provenance"])
+    return {
+        "task": row["task"],
+        "protocol": FULL,
+        "random": row["random"],
+        "expert": row["expert"],
+        "random_episodes": row["episodes"] if row["random"] else "",
+        "expert_episodes": row["episodes"] if row["expert"] else "",
+        "window": window.group(1) if window and row["expert"] else "",
+        "provenance": row["provenance"],
+        "measured_at": row["measured_at"],
+    }
+
+
+def _write_project_file(path: Path, rows: dict[tuple[str, str], dict[str, str]]) -> None:
     # Replaced atomically: a crash leaves either the old table or the new one, never half.
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
@@ -237,6 +391,22 @@ def _human_table() -> dict[str, Reference]:
 
 @cache
 def _jat_table() -> dict[str, Reference]:
+    """JAT's Atari and BabyAI rows (its Meta-World rows are v2: `_jat_metaworld_table`)."""
+    return {task: ref for task, ref in _jat_rows().items() if not task.startswith("metaworld-")}
+
+
+@cache
+def _jat_metaworld_table() -> dict[str, Reference]:
+    """JAT's Meta-World v2 rows, mapped to our v3 tasks (source "jat-v2-metaworld")."""
+    return {
+        task: replace(ref, source="jat-v2-metaworld")
+        for task, ref in _jat_rows().items()
+        if task.startswith("metaworld-")
+    }
+
+
+@cache
+def _jat_rows() -> dict[str, Reference]:
     # JAT names Atari games without separators (atari-montezumarevenge); other rows match ours.
     jat_atari = {
         "atari-" + game.replace("_", ""): "atari-" + game.replace("_", "-") for game in ATARI_57
