@@ -132,7 +132,8 @@ class Check:
         timeout = min(self.plan.timeouts_s[name], max(self.left(), 1.0))
         self.emit(f"== {name}: started, limit {timeout:.0f} s, {self.left():.0f} s of budget left")
         result_file = self.scratch / f"{name}.json"
-        return StepProcess(name, command, timeout, result_file, self.emit, env=self.env)
+        env = dict(self.env, GATO_GPU_CHECK_LIMIT_S=str(timeout))  # a step may end itself early
+        return StepProcess(name, command, timeout, result_file, self.emit, env=env)
 
     def run(self) -> int:
         self.emit(f"gpu_check {self.plan.name}: results in {self.out}")
@@ -172,7 +173,11 @@ class Check:
             if subprocess.run(probe, env=self.env, capture_output=True).returncode:
                 pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps"]
                 pip += ["--no-build-isolation", "--no-index", "-e", str(ROOT)]
-                subprocess.run(pip, env=self.env, check=True, timeout=outcome.timeout_s)
+                done = subprocess.run(pip, env=self.env, capture_output=True, text=True)
+                if done.returncode:  # no usable setuptools there: run from the source tree
+                    self.emit(f"pip install -e . failed ({done.stderr.strip()[-200:]}): source")
+                    paths = [self.env.get("PYTHONPATH", ""), str(ROOT)]
+                    self.env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
             check = [sys.executable, str(HERE / "gpu_deps.py")]
             done = subprocess.run(check, env=self.env, capture_output=True, text=True)
             if done.returncode or done.stdout.strip():

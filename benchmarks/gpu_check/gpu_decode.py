@@ -100,7 +100,8 @@ def bench_preset(name: str, device: torch.device, plan, emit) -> dict[str, Any]:
     torch.manual_seed(0)
     config = get_preset(name, dropout=0.0)
     reset_peak(device)
-    model = GatoModel(config).to(device).eval()
+    with device:  # built where it runs: initialising 1.28B weights on a CPU takes a while
+        model = GatoModel(config).eval()
     latency = token_latency_ms(model, device, repeats=max(3, plan.steps // 5))
     hz = control_steps_per_second(model, 1, plan.steps, device)
     row = {

@@ -29,62 +29,36 @@ from pathlib import Path
 DEVICE_PYTHON = "3.12"
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64")
 PLATFORMS += ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
-# What the 'cuda' image holds that the project needs (its package list, read 2026-11-17).
-DEVICE_HAS = frozenset(
-    [
-        "absl-py",
-        "attrs",
-        "certifi",
-        "charset-normalizer",
-        "click",
-        "cloudpickle",
-        "contourpy",
-        "cycler",
-        "etils",
-        "filelock",
-        "fonttools",
-        "fsspec",
-        "h5py",
-        "idna",
-        "imageio",
-        "jinja2",
-        "kiwisolver",
-        "lxml",
-        "markdown-it-py",
-        "markupsafe",
-        "matplotlib",
-        "mdurl",
-        "numpy",
-        "packaging",
-        "pandas",
-        "patsy",
-        "pillow",
-        "protobuf",
-        "pygments",
-        "pyparsing",
-        "python-dateutil",
-        "requests",
-        "rich",
-        "safetensors",
-        "scipy",
-        "seaborn",
-        "sentencepiece",
-        "setuptools",
-        "shellingham",
-        "six",
-        "statsmodels",
-        "sympy",
-        "torch",
-        "tqdm",
-        "typer",
-        "typing-extensions",
-        "urllib3",
-        "wrapt",
-        "zipp",
-        "pytz",
-        "tzdata",
-    ]
+# What the 'cuda' image holds (devices README, KINDS.md: its package list read 2026-11-17):
+# carried copies of these would shadow the image's own, CUDA torch's included.
+_DEVICE_PACKAGES = (
+    "absl-py accelerate aiofiles aiohappyeyeballs aiohttp aiosignal annotated-doc anyio attrs "
+    "botorch build certifi charset-normalizer chex click cloudpickle cmake colorama contourpy "
+    "coverage cuda-bindings cuda-core cuda-pathfinder cuda-toolkit cupy-cuda13x cycler cython "
+    "diffrax e3nn einops equinox etils execnet filelock flatbuffers flax fonttools formulaic "
+    "frozenlist fsspec gpytorch grpcio h11 h5py hf-xet httpcore httpx huggingface-hub humanize "
+    "hypothesis idna imageio iniconfig interface-meta jax jax-cuda13-pjrt jax-cuda13-plugin "
+    "jaxlib jaxtyping jinja2 joblib kiwisolver lazy-loader lightning lightning-utilities "
+    "linear-operator lineax llvmlite lxml markdown markdown-it-py markupsafe matplotlib mdurl "
+    "meson ml-dtypes mpi4py mpmath msgpack multidict multipledispatch mypy-extensions nanobind "
+    "narwhals networkx ninja numba numba-cuda numpy numpyro nvidia-cublas nvidia-cuda-cupti "
+    "nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cudnn-cu13 nvidia-cufft nvidia-cufile "
+    "nvidia-curand nvidia-cusolver nvidia-cusparse nvidia-cusparselt-cu13 nvidia-ml-py "
+    "nvidia-nccl-cu13 nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx onnx onnx-ir "
+    "onnxruntime onnxscript opencv-python-headless optax opt-einsum opt-einsum-fx optimistix "
+    "orbax-checkpoint packaging pandas pathspec patsy peft pillow pip pluggy portalocker "
+    "prometheus-client propcache protobuf psutil pyarrow pybind11 py-cpuinfo pygments "
+    "pyparsing pyproject-hooks pyre-extensions pytest pytest-benchmark pytest-cov pytest-mock "
+    "pytest-timeout pytest-xdist python-dateutil pytorch-lightning pyyaml regex requests rich "
+    "sacrebleu safetensors scikit-build-core scikit-image scikit-learn scipy seaborn "
+    "sentencepiece sentence-transformers setuptools shellingham simplejson six "
+    "sortedcontainers statsmodels sympy tabulate tensorboard tensorboard-data-server "
+    "tensorstore threadpoolctl tifffile tiktoken timm tokenizers toolz torch torchaudio "
+    "torchdiffeq torch-geometric torchmetrics torchvision tqdm transformers treescope triton "
+    "typer typing-extensions typing-inspect urllib3 uvloop wadler-lindig werkzeug wheel wrapt "
+    "xarray xxhash yarl zipp"
 )
+DEVICE_HAS = frozenset(_DEVICE_PACKAGES.split())
 NOT_CARRIED = frozenset({"imageio-ffmpeg"})
 PRUNED = (
     "dm_control/locomotion",
@@ -167,12 +141,15 @@ def install_deps(deps: Path, target: Path) -> Path:
     return target
 
 
-def missing_requirements() -> list[str]:
-    """gato-eval's direct requirements that are not installed here (names)."""
+def missing_requirements(pyproject: Path) -> list[str]:
+    """The project's requirements (pyproject.toml's dependencies) not installed here (names).
+    Read from the file, not the installed metadata: the project may run from its source."""
+    import tomllib
+
     from packaging.requirements import Requirement
 
     missing = []
-    for line in metadata.distribution("gato-eval").requires or []:
+    for line in tomllib.loads(pyproject.read_text())["project"]["dependencies"]:
         req = Requirement(line)
         if req.marker is not None and not req.marker.evaluate({"extra": ""}):
             continue
@@ -185,4 +162,4 @@ def missing_requirements() -> list[str]:
 
 
 if __name__ == "__main__":  # the check's setup: print what is still missing (nothing: all there)
-    print(" ".join(missing_requirements()))
+    print(" ".join(missing_requirements(Path(__file__).resolve().parents[2] / "pyproject.toml")))

@@ -82,8 +82,9 @@ def render_markdown(document: dict[str, Any]) -> str:
     if suite:
         lines += [
             "",
-            f"**(3) Rollout**, random {suite['preset']}, {suite['envs']} envs (one capped "
-            "episode each):",
+            f"**(3) Rollout**, random {suite['preset']}, {suite['envs']} envs (one episode "
+            f"each, capped at {suite.get('max_steps')} steps); model = the policy's `act` "
+            "(tokenizing, model, decoding), envs = creation, reset and step:",
             "",
             "| task | env steps | env-steps/s | model share | env share |",
             "|---|---:|---:|---:|---:|",
@@ -93,6 +94,8 @@ def render_markdown(document: dict[str, Any]) -> str:
                 f"| {row['task']} | {row['env_steps']} | {_f(row['env_steps_per_s'], 0)} | "
                 f"{_pct(row['model_share'])} | {_pct(row['env_share'])} |"
             )
+        if suite.get("not_played"):
+            lines.append(f"\nNot played (out of time): {', '.join(suite['not_played'])}.")
     train = steps.get("train", {}).get("result", {})
     if train:
         lines += [
@@ -113,8 +116,9 @@ def render_markdown(document: dict[str, Any]) -> str:
                 f"| {row['task']} | {row['episodes']} | {_f(row['mean_return'], 2)} | "
                 f"{_pct(row['normalized'])} |"
             )
+        cut = " (run suite cut short at the step's limit)" if evaluate.get("cut_short") else ""
         lines.append(
             f"\nMean {_pct(evaluate['mean_normalized'])} of expert; "
-            f"{evaluate['at_least_half']} tasks at >= 50%."
+            f"{evaluate['at_least_half']} tasks at >= 50%{cut}."
         )
     return "\n".join(lines)

@@ -98,6 +98,11 @@ class StepProcess:
                 continue
 
 
+def limit_s() -> float:
+    """Inside a step: the seconds it was given (its process is killed then), inf if unset."""
+    return float(os.environ.get("GATO_GPU_CHECK_LIMIT_S", "inf"))
+
+
 def skipped(name: str, reason: str) -> StepOutcome:
     return StepOutcome(name, "skipped", error=reason)
 

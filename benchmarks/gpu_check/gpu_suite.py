@@ -86,6 +86,9 @@ def random_checkpoint(preset: str, directory: Path) -> Path:
 def run_suite_timing(plan, device: str, scratch: Path, emit) -> dict[str, Any]:
     """Play plan.suite's tasks with a random model; per task and overall env-steps/s and the
     wall-time shares of the policy and the envs."""
+    from gpu_runner import limit_s
+
+    began, limit = time.perf_counter(), limit_s()
     suite_plan = plan.suite
     checkpoint = random_checkpoint(suite_plan.preset, scratch / f"random-{suite_plan.preset}")
     loaded = load_policy(str(checkpoint), device=device, prompt_source="bundled")
@@ -96,8 +99,12 @@ def run_suite_timing(plan, device: str, scratch: Path, emit) -> dict[str, Any]:
         f"suite {suite.name}: {len(tasks)} tasks, random {suite_plan.preset} on {device}, "
         f"{suite_plan.envs} envs, one episode each, <= {suite_plan.max_steps} steps"
     )
-    rows = []
+    rows, skipped = [], []
     for task in tasks:
+        spent = time.perf_counter() - began
+        if rows and spent + spent / len(rows) > limit - 5:  # the next task would not finish
+            skipped.append(task.task_id)
+            continue
         capped = replace(task, max_episode_steps=min(task.max_episode_steps, suite_plan.max_steps))
         env_clock, model_clock, steps = WallClock(), WallClock(), []
         start = time.perf_counter()
@@ -124,6 +131,8 @@ def run_suite_timing(plan, device: str, scratch: Path, emit) -> dict[str, Any]:
             f"model {row['model_share']:.0%}, envs {row['env_share']:.0%}"
         )
     loaded.policy.close()
+    if skipped:
+        emit(f"not played, the step's {limit:.0f} s would have run out: {', '.join(skipped)}")
     wall = sum(r["wall_s"] for r in rows)
     total = {
         "env_steps": sum(r["env_steps"] for r in rows),
@@ -137,4 +146,11 @@ def run_suite_timing(plan, device: str, scratch: Path, emit) -> dict[str, Any]:
         f"{total['model_share']:.0%}, envs {total['env_share']:.0%}, "
         f"harness {1 - total['model_share'] - total['env_share']:.0%}"
     )
-    return {"preset": suite_plan.preset, "envs": suite_plan.envs, "tasks": rows, "total": total}
+    return {
+        "preset": suite_plan.preset,
+        "envs": suite_plan.envs,
+        "max_steps": suite_plan.max_steps,
+        "tasks": rows,
+        "total": total,
+        "not_played": skipped,
+    }

@@ -169,14 +169,15 @@ def export_shards(model_dir: Path, out: Path, shard_bytes: int) -> dict[str, Any
     from gato_eval.model.checkpoint import load_checkpoint
 
     model, config, tokenizer = load_checkpoint(model_dir)
+    budget = shard_bytes - 2**16  # room for each file's safetensors header (names, shapes)
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
     for name, tensor in model.state_dict().items():
         tensor = tensor.detach().to(torch.bfloat16).contiguous()
         nbytes = tensor.numel() * tensor.element_size()
-        if nbytes > shard_bytes:
+        if nbytes > budget:
             raise GatoEvalError(f"{name} alone ({nbytes:,} bytes) exceeds a shard")
-        if size + nbytes > shard_bytes and shards[-1]:
+        if size + nbytes > budget and shards[-1]:
             shards.append({})
             size = 0
         shards[-1][name] = tensor
@@ -259,9 +260,17 @@ def evaluate_model(train_plan, model_dir: Path, device: str, scratch: Path, emit
     if train_plan.eval_episodes is not None:
         command += ["--episodes", str(train_plan.eval_episodes)]
     emit("$ " + " ".join(command))
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode not in (0, 3):  # 3: some episodes failed, the others still count
-        raise GatoEvalError(f"run suite exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    from gpu_runner import limit_s
+
+    try:  # stopped early enough to score what finished (episodes are on disk as they end)
+        timeout = limit_s() - 20 if limit_s() < float("inf") else None
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        code, cut = done.returncode, False
+        if code not in (0, 3):  # 3: some episodes failed, the others still count
+            raise GatoEvalError(f"run suite exited {code}: {done.stderr.strip()[-500:]}")
+    except subprocess.TimeoutExpired:
+        code, cut = None, True
+        emit("run suite stopped at the step's limit: scoring the episodes that finished")
     rows = []
     for row in summarize_run(run_dir):
         rows.append(
@@ -283,5 +292,6 @@ def evaluate_model(train_plan, model_dir: Path, device: str, scratch: Path, emit
         "tasks": rows,
         "mean_normalized": sum(scored) / len(scored) if scored else None,
         "at_least_half": sum(1 for s in scored if s >= 0.5),
-        "exit_code": done.returncode,
+        "exit_code": code,
+        "cut_short": cut,
     }
