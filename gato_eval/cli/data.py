@@ -23,14 +23,19 @@ DATA_DIR_HELP = "Data set root (default: $GATO_EVAL_HOME/datasets)."
 @data_app.command("collect")
 def data_collect(
     task: str = typer.Option(..., "--task", help="Task id (see `gato-eval ls tasks`)."),
-    episodes: int = typer.Option(100, "--episodes", help="Number of demonstration episodes."),
+    episodes: int = typer.Option(
+        100, "--episodes", min=1, help="Number of demonstration episodes."
+    ),
     noise: float = typer.Option(
         0.0,
         "--noise",
+        min=0.0,
         help="Noise injection: Gaussian sigma for continuous actions, epsilon for discrete ones; "
         "labels stay the clean expert actions (default: 0, clean).",
     ),
-    seed: int = typer.Option(0, "--seed", help="Run seed; episode i is reset with a seed from it."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Run seed; episode i is reset with a seed from it."
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an existing data set (once the new one is complete)."
     ),
@@ -40,7 +45,7 @@ def data_collect(
     restart: bool = typer.Option(
         False, "--restart", help="Discard an unfinished collection of this data set, not resume it."
     ),
-    num_envs: int = typer.Option(4, "--num-envs", help="Environments stepped together."),
+    num_envs: int = typer.Option(4, "--num-envs", min=1, help="Environments stepped together."),
     data_dir: Path = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
 ) -> None:
     """Record expert demonstrations of TASK into a local Minari data set.
@@ -139,6 +144,7 @@ def data_info(
     from gato_eval.data.datasets import dataset_info, demonstrator_label, verify_dataset
     from gato_eval.data.scores import expert_window
 
+    _check_dataset_or_task(dataset, data_dir)
     info = dataset_info(dataset, noise, data_dir)
     if verify:
         verify_dataset(info)
@@ -254,6 +260,29 @@ class RichCollectionProgress:
     def building(self) -> None:
         if self.bar is not None:
             self.progress.update(self.bar, rate="writing the data set")
+
+
+def _check_dataset_or_task(dataset: str, data_dir) -> None:
+    """A NAME that is neither a data set nor a task id is a typo: say so, with the close names,
+    instead of suggesting `data collect --task NAME` for a task that does not exist."""
+    from gato_eval.data.datasets import (
+        dataset_path,
+        datasets_root,
+        list_datasets,
+        split_dataset_name,
+    )
+    from gato_eval.errors import GatoEvalError, close_matches
+    from gato_eval.suites.catalog import catalog
+
+    tasks = catalog()
+    if dataset_path(dataset, data_dir).is_dir() or split_dataset_name(dataset)[0] in tasks:
+        return
+    names = [info.name for info in list_datasets(data_dir)]
+    raise GatoEvalError(
+        f"{dataset!r} is neither a data set in {datasets_root(data_dir)} nor a task id"
+        f"{close_matches(dataset, [*names, *tasks])}; `gato-eval data ls` lists the data sets, "
+        "`gato-eval ls tasks` the tasks"
+    )
 
 
 def _summary_line(info) -> str:

@@ -27,11 +27,12 @@ def finetune_ablation(
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto (bf16 on CUDA)."),
     threads: int = typer.Option(
-        None, "--threads", help="CPU threads for torch (1 is fastest on small CPU machines)."
+        None, "--threads", min=1, help="CPU threads for torch (1 is fastest on small CPU machines)."
     ),
     max_cells: int = typer.Option(
         None,
         "--max-cells",
+        min=1,
         help="Stop after finishing this many more cells; rerun to continue.",
     ),
 ) -> None:

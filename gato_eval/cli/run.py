@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from gato_eval.evaluate import MAX_ENVS, MAX_EPISODES, MAX_STEP_TIMEOUT_S
+
 run_app = typer.Typer(
     help="Evaluate a model (or another policy) on a suite of tasks.",
     no_args_is_help=True,
@@ -19,6 +21,7 @@ EXIT_EPISODES_FAILED = 3
 
 @run_app.command("suite")
 def run_suite(
+    ctx: typer.Context,
     suite: str = typer.Argument(
         None, help="Suite name or suite .json file (see `gato-eval ls suites`; default: default)."
     ),
@@ -29,15 +32,24 @@ def run_suite(
         "'package.module:Class' (default: bundled).",
     ),
     episodes: int = typer.Option(
-        None, "--episodes", help="Episodes per task (default: the suite's)."
+        None,
+        "--episodes",
+        min=1,
+        max=MAX_EPISODES,
+        help="Episodes per task (default: the suite's).",
     ),
     envs: int = typer.Option(
         None,
         "--envs",
+        min=1,
+        max=MAX_ENVS,
         help="Parallel environments per task; results do not depend on it (default: 8).",
     ),
     seed: int = typer.Option(
-        None, "--seed", help="Run seed; every episode's reset seed derives from it (default: 0)."
+        None,
+        "--seed",
+        min=0,
+        help="Run seed; every episode's reset seed derives from it (default: 0).",
     ),
     prompt: str = typer.Option(
         None,
@@ -47,6 +59,7 @@ def run_suite(
     prompt_tokens: int = typer.Option(
         None,
         "--prompt-tokens",
+        min=0,
         help="Prompt length in tokens (default: half the model's context).",
     ),
     prompt_source: str = typer.Option(
@@ -76,7 +89,11 @@ def run_suite(
         help="Continue the interrupted run in --out; options left out are taken from it.",
     ),
     video: int = typer.Option(
-        None, "--video", help="Write mp4s of the first N episodes of each task (default: 0)."
+        None,
+        "--video",
+        min=0,
+        max=MAX_EPISODES,
+        help="Write mp4s of the first N episodes of each task (default: 0).",
     ),
     label: str = typer.Option(None, "--label", help="A name for this run in tables and plots."),
     reference: str = typer.Option(
@@ -87,6 +104,7 @@ def run_suite(
     step_timeout: float = typer.Option(
         300.0,
         "--step-timeout",
+        max=MAX_STEP_TIMEOUT_S,
         help="Seconds one env reset/step may take before its episode is recorded as failed.",
     ),
     backend: str = typer.Option(
@@ -104,18 +122,21 @@ def run_suite(
     workers: int = typer.Option(
         None,
         "--workers",
+        min=1,
         help="Ray workers, each one policy replica with --envs envs (default: one per GPU "
         "for a model on a GPU cluster, else one per CPU).",
     ),
     gpus_per_worker: float = typer.Option(
         None,
         "--gpus-per-worker",
+        min=0,
         help="GPUs per Ray worker; 0.5 puts two replicas on a GPU (default: 1 for a model on a "
         "GPU cluster, else 0).",
     ),
     item_size: int = typer.Option(
         None,
         "--item-size",
+        min=1,
         help="Episodes per Ray work item (default: up to 4 x --envs, in whole rounds over the "
         "workers).",
     ),
@@ -135,6 +156,17 @@ def run_suite(
     from gato_eval.scoring import run_warnings, summarize_run
 
     check_reference_source(reference)
+    _refuse_gato_options(
+        ctx,
+        model,
+        {
+            "--prompt": prompt,
+            "--prompt-tokens": prompt_tokens,
+            "--prompt-source": prompt_source,
+            "--temperature": temperature,
+            "--window": window,
+        },
+    )
     ray_options = RayOptions(address, workers, gpus_per_worker, item_size)
     options = RunOptions(
         suite=suite,
@@ -176,6 +208,29 @@ def run_suite(
             err=True,
         )
         raise typer.Exit(EXIT_EPISODES_FAILED)
+
+
+def _refuse_gato_options(ctx: typer.Context, model: str | None, options: dict) -> None:
+    """A usage error for Gato-only options given with a policy that would ignore them.
+
+    `random`, `expert` and plug-in policies take no prompt, temperature or window; accepting
+    the options silently made a run look configured when it was not.
+    """
+    from typer._click.exceptions import UsageError  # Typer vendors click
+
+    from gato_eval.policies.plugin import is_plugin_spec
+
+    given = [flag for flag, value in options.items() if value is not None]
+    if not given or model is None:
+        return
+    spec = model.strip()
+    if spec in ("random", "expert") or (is_plugin_spec(spec) and not Path(spec).exists()):
+        them, verb = ("it", "applies") if len(given) == 1 else ("them", "apply")
+        raise UsageError(
+            f"{' and '.join(given)} {verb} only to a Gato model (a checkpoint or 'bundled'); "
+            f"--model {spec} would ignore {them}: leave {them} out",
+            ctx=ctx,
+        )
 
 
 def _duration(seconds: float) -> str:

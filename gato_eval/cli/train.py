@@ -20,27 +20,31 @@ def train(
         help="all, control, no-control, same-domain:FAMILY, task ids joined by commas "
         "(-ID drops one), or a mixture .json file. Held-out tasks only when named (all).",
     ),
-    steps: int = typer.Option(None, "--steps", help="Optimizer steps (2000)."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Sequences per step (16)."),
+    steps: int = typer.Option(None, "--steps", min=1, help="Optimizer steps (2000)."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Sequences per step (16)."),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate (1e-3)."),
-    warmup: int = typer.Option(None, "--warmup", help="Linear warmup steps before cosine (100)."),
+    warmup: int = typer.Option(
+        None, "--warmup", min=0, help="Linear warmup steps before cosine (100)."
+    ),
     seed: int = typer.Option(
-        None, "--seed", help="Seed of the model, the data split and batches (0)."
+        None, "--seed", min=0, help="Seed of the model, the data split and batches (0)."
     ),
     context_length: int = typer.Option(
-        None, "--context-length", help="Tokens per sequence (the preset's)."
+        None, "--context-length", min=2, help="Tokens per sequence (the preset's)."
     ),
     text_characters: int = typer.Option(
         None, "--text-characters", help="Size of the offline text corpus (3,000,000)."
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto (bf16 on CUDA)."),
     eval_every: int = typer.Option(
-        200, "--eval-every", help="Held-back evaluation loss every N steps (0: never)."
+        200, "--eval-every", min=0, help="Held-back evaluation loss every N steps (0: never)."
     ),
     checkpoint_every: int = typer.Option(
-        500, "--checkpoint-every", help="Save a resumable checkpoint every N steps."
+        500, "--checkpoint-every", min=0, help="Save a resumable checkpoint every N steps."
     ),
-    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (torch's default)."),
+    threads: int = typer.Option(
+        None, "--threads", min=0, help="CPU threads for torch (torch's default)."
+    ),
     resume: bool = typer.Option(
         False,
         "--resume",

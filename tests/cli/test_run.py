@@ -206,21 +206,25 @@ def test_video_writes_playable_mp4s(cli, suite_file, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
-        (["--episodes", "0"], "--episodes must be in"),
-        (["--envs", "0"], "--envs must be in"),
-        (["--prompt", "frist"], "unknown prompt strategy"),
-        (["--model", "no/such/dir"], "not a checkpoint directory"),
-        (["--device", "tpu"], "unknown device"),
-        (["--window", "full"], "unknown window"),
-        (["--reference", "nobody"], "unknown reference source"),
-        (["--resume"], "--resume needs --out"),
+        # out of range, like a value that does not parse: a usage error (2)
+        (["--episodes", "0"], "Invalid value for '--episodes'", 2),
+        (["--envs", "0"], "Invalid value for '--envs'", 2),
+        (["--seed", "-1"], "Invalid value for '--seed'", 2),
+        # checked by the library: 1
+        (["--model", "bundled", "--prompt", "frist"], "unknown prompt strategy", 1),
+        (["--model", "no/such/dir"], "not a checkpoint directory", 1),
+        (["--device", "tpu"], "unknown device", 1),
+        (["--model", "bundled", "--window", "full"], "unknown window", 1),
+        (["--reference", "nobody"], "unknown reference source", 1),
+        (["--resume"], "--resume needs --out", 1),
     ],
 )
-def test_bad_options_are_one_line_errors(cli, suite_file, args, message):
-    result = cli("run", "suite", suite_file, "--model", "random", *args)
-    assert result.exit_code == 1, result.stdout
+def test_bad_options_are_one_line_errors(cli, suite_file, args, message, code):
+    model = [] if "--model" in args else ["--model", "random"]
+    result = cli("run", "suite", suite_file, *model, *args)
+    assert result.exit_code == code, result.stdout
     assert message in result.stderr and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
 
