@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, demo, bench, slow.
+"""nox sessions: tests, lint, demo, bench, slow, gpu.
 
 torch: the project pins torch==2.13.0. On this project's CPU machines pip takes the local CPU
 wheel. Elsewhere set GATO_TORCH_INDEX to a PyTorch wheel index before running nox, e.g.
@@ -79,3 +79,12 @@ def bench(session: nox.Session) -> None:
     for script in sorted(os.listdir("benchmarks")):
         if script.startswith("bench_") and script.endswith(".py"):
             session.run("python", f"benchmarks/{script}", env=HEADLESS)
+
+
+@nox.session(python=PYTHON)
+def gpu(session: nox.Session) -> None:
+    """The prepared GPU check (issue 25, benchmarks/gpu_check): tests marked gpu, decoding
+    speed, rollout split, recipe training, in <= 9 minutes on one GPU; results in --out.
+    `nox -s gpu -- --dry-run` runs the same steps at toy sizes on the CPU (CI runs that)."""
+    _install(session, "[dev]")
+    session.run("python", "benchmarks/gpu_check", *session.posargs, env=HEADLESS)
