@@ -1,64 +1,293 @@
-"""Recipe: the project's shipped reference scores (gato_eval/suites/project_reference_scores.csv).
+"""Recipe: regenerate the project's shipped reference table, resumably.
 
-For the default suite's tasks and the held-out ones: collect a clean demonstration data set
-(`gato-eval data collect`), take its expert score by the paper's rule (max windowed mean) and
-measure the random score from seeded random episodes (`gato-eval data reference --shipped`).
-Data sets go to $GATO_EVAL_HOME/datasets (kept: rerunning resumes or reuses them). Usage:
+Writes gato_eval/suites/project_reference_scores.csv (one row per task and protocol) through
+`references.record_project_reference`. What is measured (`plan()`):
 
-    MUJOCO_GL=egl OMP_NUM_THREADS=1 python benchmarks/reference_scores.py [TASK ...]
+- every Meta-World v3 task, BabyAI level and DMC task with a demonstrator (gato_eval.experts),
+  full-length episodes: expert = the paper's max windowed mean return (W = min(1000, 0.1 N))
+  of a clean data set collected with run seed 1 (kept in $GATO_EVAL_HOME/datasets), random =
+  the mean of seeded uniform-random episodes (run seed 0);
+- the capped protocols of the shipped suites (`default`: Atari at `max_steps=1000`), for tasks
+  with a demonstrator: expert over N clean capped episodes (played, not stored), random likewise;
+- DMC tasks without a demonstrator: random only; their expert is a published score
+  (gato_eval/suites/published_reference_scores.csv, source "published");
+- Atari Pong, Breakout and Boxing (the RAM players), full-length games: expert over N clean
+  games played, not stored (50 games of frames are gigabytes), random likewise.
+
+Episodes per task (expert N, hence W, and random N) are in `EPISODES`, chosen for one CPU core.
+
+Resuming: each finished measurement is appended to runs/refs/measurements.jsonl (value, episode
+returns, provenance, the fingerprint of the task spec it was played on) and recorded into the
+table at once. A rerun skips what the log already holds for the same spec, demonstrator and N (a
+changed task spec, e.g. Meta-World's goal-variant rule, is measured again); `--record` rewrites
+the table's rows from the log alone. Data set collection itself resumes episode by episode.
+
+How long (2026-12-02, one core of a 2-core x86_64 machine beside a training job): BabyAI
+~35 min for 96 levels, DMC ~20 min, Atari capped ~3 min, Meta-World ~50 min; Atari
+full-length (not rerun that day) ~2-4 min per game and 10-20 episodes. `--dry-run` prints the
+plan. Usage:
+
+    MUJOCO_GL=egl OMP_NUM_THREADS=1 python benchmarks/reference_scores.py [--family F]
+        [--dry-run] [--record] [--log PATH] [TASK ...]
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import json
 import os
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from gato_eval.data.collect import collect_demonstrations
-from gato_eval.data.datasets import dataset_info, dataset_path
-from gato_eval.data.scores import measure_random_score, record_references
-from gato_eval.suites.references import PROJECT_FILE
+from gato_eval.data.datasets import dataset_info, dataset_name, dataset_path, demonstrator_label
+from gato_eval.data.scores import (
+    EXPERT_SEED,
+    RANDOM_SEED,
+    dataset_expert_provenance,
+    expert_provenance,
+    expert_window,
+    measure_expert_score,
+    measure_random_score,
+    random_provenance,
+)
+from gato_eval.errors import GatoEvalError
+from gato_eval.experts import has_expert, make_expert
+from gato_eval.suites.protocol import FULL, protocol_of
+from gato_eval.suites.references import PROJECT_FILE, record_project_reference
+from gato_eval.suites.registry import all_suites, all_tasks
+from gato_eval.suites.spec import TaskSpec
 
-# task -> demonstration episodes (long Atari games get fewer); every task gets 50 random ones.
-DEMONSTRATIONS = {
-    "atari-pong": 10,
-    "atari-breakout": 20,
-    "atari-boxing": 20,
-    "dmc-cartpole-balance": 50,
-    "dmc-point-mass-easy": 50,
-    "dmc-cartpole-swingup": 50,
-    "metaworld-reach": 50,
-    "metaworld-button-press-topdown": 50,
-    "metaworld-assembly": 50,
-    "babyai-go-to-red-ball": 100,
-    "babyai-go-to-local": 100,
+DEFAULT_LOG = Path(__file__).resolve().parents[1] / "runs" / "refs" / "measurements.jsonl"
+# (family, protocol) -> (expert episodes, random episodes); a task without a demonstrator gets
+# random episodes only. Atari full-length games are long: fewer episodes, per game.
+EPISODES = {
+    ("babyai", FULL): (100, 30),
+    ("dmc", FULL): (50, 50),
+    ("metaworld", FULL): (50, 20),
+    ("atari", FULL): (50, 50),
+    ("atari", "max_steps=1000"): (50, 50),
 }
-RANDOM_EPISODES = 50
-COLLECTION_SEED = 1
-RANDOM_SEED = 0
+# Full-length experts come from stored data sets, except Atari's: 50 full games of 80x64 frames
+# are gigabytes, so those episodes are played and only their returns kept (in the log).
+STORED_FAMILIES = ("babyai", "dmc", "metaworld")
+RANDOM_ONLY_EPISODES = 20  # DMC tasks whose expert is published
+# Cheap families first (a few BabyAI levels take minutes per episode when the bot loops and its
+# guard re-plans); Meta-World last but one, full-length Atari last.
+ORDER = (("dmc", FULL), ("atari", "max_steps=1000"), ("babyai", FULL), ("metaworld", FULL))
 
 
-def main(tasks: list[str]) -> None:
-    for task_id in tasks or list(DEMONSTRATIONS):
+@dataclass(frozen=True)
+class Measurement:
+    """One number to measure: the `kind` ("expert" or "random") return of `spec` over N episodes."""
+
+    spec: TaskSpec
+    protocol: str
+    kind: str
+    episodes: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.spec.task_id} [{self.protocol}] {self.kind} N={self.episodes}"
+
+
+def plan(
+    families: list[str] | None = None,
+    tasks: list[str] | None = None,
+    protocols: list[str] | None = None,
+) -> list[Measurement]:
+    """Every measurement of the table (or of the given families, tasks, protocols), cheap
+    families first (see `ORDER`)."""
+    specs: dict[tuple[str, str], TaskSpec] = {}
+    for spec in all_tasks():
+        specs[(spec.task_id, FULL)] = spec
+    for suite in all_suites():
+        for spec in suite.task_specs():
+            protocol = protocol_of(spec)
+            if protocol != FULL and has_expert(spec.task_id):
+                specs.setdefault((spec.task_id, protocol), spec)
+    rank = {group: i for i, group in enumerate(ORDER)}
+    items = []
+    for (task_id, protocol), spec in specs.items():
+        if (
+            (families and spec.family not in families)
+            or (tasks and task_id not in tasks)
+            or (protocols and protocol not in protocols)
+        ):
+            continue
+        expert_n, random_n = EPISODES.get((spec.family, protocol), (0, 0))
+        if has_expert(task_id) and expert_n:
+            items.append(Measurement(spec, protocol, "expert", expert_n))
+            items.append(Measurement(spec, protocol, "random", random_n))
+        elif spec.family == "dmc":
+            items.append(Measurement(spec, protocol, "random", RANDOM_ONLY_EPISODES))
+    return sorted(items, key=lambda m: rank.get((m.spec.family, m.protocol), len(ORDER)))
+
+
+def spec_fingerprint(spec: TaskSpec) -> str:
+    """sha256 of what defines play (task, env id, step cap, options): a measurement holds only
+    for the spec it was played on (a new option value, e.g. Meta-World's goal-variant rule,
+    makes it stale), while fields that only describe the task do not."""
+    played = [spec.task_id, spec.env_id, spec.max_episode_steps, spec.options]
+    text = json.dumps(played, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_log(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    # A line cut by a kill is skipped: that measurement simply runs again.
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def find_done(item: Measurement, records: list[dict], demonstrator: str | None) -> dict | None:
+    """The latest log record that measured exactly `item` (same spec, N and demonstrator)."""
+    for record in reversed(records):
+        if (
+            record["task"] == item.spec.task_id
+            and record["protocol"] == item.protocol
+            and record["kind"] == item.kind
+            and record["episodes"] == item.episodes
+            and record["spec"] == spec_fingerprint(item.spec)
+            and record.get("demonstrator") == demonstrator
+        ):
+            return record
+    return None
+
+
+def measure(item: Measurement) -> dict:
+    """Play `item` and return its log record (value, returns, provenance, ...)."""
+    spec = item.spec
+    record = {
+        "task": spec.task_id,
+        "protocol": item.protocol,
+        "kind": item.kind,
+        "episodes": item.episodes,
+        "spec": spec_fingerprint(spec),
+    }
+    if item.kind == "random":
+        random = measure_random_score(spec, item.episodes, seed=RANDOM_SEED, num_envs=1)
+        return record | {
+            "value": random.mean,
+            "measured": random.episodes,
+            "demonstrator": None,
+            "provenance": random_provenance(random),
+        }
+    if item.protocol == FULL and spec.family in STORED_FAMILIES:
+        info = _clean_dataset(spec, item.episodes)
+        return record | {
+            "value": info.expert_score,
+            "measured": info.episodes,
+            "window": expert_window(info.episodes),
+            "returns": list(info.returns),
+            "demonstrator": demonstrator_label(info.demonstrator),
+            "dataset": info.name,
+            "provenance": dataset_expert_provenance(info),
+        }
+    expert = measure_expert_score(spec, item.episodes, seed=EXPERT_SEED, num_envs=1)
+    return record | {
+        "value": expert.score,
+        "measured": expert.episodes,
+        "window": expert.window,
+        "returns": list(expert.returns),
+        "demonstrator": expert.demonstrator,
+        "provenance": expert_provenance(expert),
+    }
+
+
+def _clean_dataset(spec: TaskSpec, episodes: int):
+    # Reuse the task's clean data set only if it is exactly this collection (N, spec,
+    # demonstrator, seed); otherwise collect it again (resuming a staged, unfinished one).
+    name = dataset_name(spec.task_id)
+    if dataset_path(name).exists():
+        try:
+            info = dataset_info(name)
+        except GatoEvalError:
+            info = None
+        wanted = make_expert(spec).describe()
+        if (
+            info is not None
+            and info.episodes == episodes
+            and spec_fingerprint(TaskSpec.from_dict(info.task)) == spec_fingerprint(spec)
+            and demonstrator_label(info.demonstrator) == demonstrator_label(wanted)
+            and {c["seed"] for c in info.collections} == {EXPERT_SEED}
+        ):
+            return info
+    return collect_demonstrations(
+        spec.task_id, episodes, seed=EXPERT_SEED, num_envs=1, overwrite=True
+    )
+
+
+def record(entry: dict, path: Path = PROJECT_FILE) -> None:
+    """Write one log record's number into the reference table `path`."""
+    if entry["kind"] == "random":
+        record_project_reference(
+            entry["task"], protocol=entry["protocol"], random=entry["value"],
+            random_episodes=entry["measured"], provenance=entry["provenance"], path=path,
+        )  # fmt: skip
+    else:
+        record_project_reference(
+            entry["task"], protocol=entry["protocol"], expert=entry["value"],
+            expert_episodes=entry["measured"], window=entry["window"],
+            provenance=entry["provenance"], path=path,
+        )  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tasks", nargs="*", help="only these task ids")
+    parser.add_argument("--family", action="append", help="only this family (repeatable)")
+    parser.add_argument("--protocol", action="append", help="only this protocol (repeatable)")
+    parser.add_argument("--log", type=Path, default=DEFAULT_LOG, help="the resume log")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, play nothing")
+    parser.add_argument("--record", action="store_true", help="write the table from the log")
+    args = parser.parse_args(argv)
+    items = plan(args.family, args.tasks, args.protocol)
+    records = read_log(args.log)
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for number, item in enumerate(items, start=1):
+        demonstrator = (
+            demonstrator_label(make_expert(item.spec).describe()) if item.kind == "expert" else None
+        )
+        done = find_done(item, records, demonstrator)
+        if args.dry_run:
+            print(f"{number}/{len(items)} {item.key}: {'done' if done else 'to measure'}")
+            continue
+        if done is not None:
+            if args.record:
+                record(done)
+            continue
+        if args.record:
+            continue
         started = time.perf_counter()
-        episodes = DEMONSTRATIONS[task_id]
-        if dataset_path(task_id).exists() and dataset_info(task_id).episodes == episodes:
-            info = dataset_info(task_id)
-        else:
-            info = collect_demonstrations(
-                task_id, episodes, seed=COLLECTION_SEED, num_envs=4, overwrite=True
-            )
-        random = measure_random_score(task_id, RANDOM_EPISODES, seed=RANDOM_SEED)
-        expert, path = record_references(info, random, path=PROJECT_FILE)
+        try:
+            entry = measure(item)
+        except GatoEvalError as err:  # one task failing must not stop the table
+            failures += 1
+            print(f"{number}/{len(items)} {item.key}: FAILED: {err}", flush=True)
+            continue
+        entry["wall_s"] = round(time.perf_counter() - started, 1)
+        with args.log.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+        record(entry)
         print(
-            f"{task_id}: expert {expert:.6g} ({info.episodes} episodes, mean "
-            f"{info.mean_return:.6g}), random {random.mean:.6g} ({random.episodes}); "
-            f"{time.perf_counter() - started:.0f} s -> {path}",
+            f"{number}/{len(items)} {item.key}: {entry['value']:.6g} ({entry['wall_s']:.0f} s)",
             flush=True,
         )
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
