@@ -20,6 +20,12 @@ its limit, and the results are rewritten after each one):
 - evaluate: `gato-eval run suite default` with that model.
 
 Without CUDA (and without --dry-run) it stops at once with one line and exit code 1.
+
+On this workplace's lent H200 (no package index there; its own CUDA torch): here, once,
+`echo /.gpu-deps/ >> .git/info/exclude; python benchmarks/gpu_check --prepare-deps .gpu-deps`,
+then one device call with carry [".gpu-deps"], timeout_s 600 and the command
+`PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check --deps .gpu-deps --out $OUT`; the files that
+come back are gpu.md, gpu.json, gpu_check.log and the model's bf16 shards with their manifest.
 """
 
 from __future__ import annotations
@@ -210,17 +216,25 @@ def run_step(name: str, plan: Plan, scratch: Path) -> int:
     import json
 
     result_file = scratch / f"{name}.json"
+    latest: dict = {}
+
+    def partial(result: dict) -> None:
+        """What the step measured so far: kept if it is killed at its limit or fails later."""
+        latest.update(result=result, partial=True)
+        result_file.write_text(json.dumps(latest, default=str))
+
     try:
-        result = STEPS[name](plan, scratch)
+        result = STEPS[name](plan, scratch, partial)
     except Exception as err:  # the step's one line for the report; the traceback for the log
         traceback.print_exc()
-        result_file.write_text(json.dumps({"error": f"{type(err).__name__}: {err}"[:500]}))
+        latest["error"] = f"{type(err).__name__}: {err}"[:500]
+        result_file.write_text(json.dumps(latest, default=str))
         return 1
     result_file.write_text(json.dumps({"result": result}, default=str))
     return 0
 
 
-def _tests(plan: Plan, scratch: Path) -> dict:
+def _tests(plan: Plan, scratch: Path, partial) -> dict:
     command = [sys.executable, "-m", "pytest", "-m", "gpu", "tests/gpu", "-q", "-p"]
     command += ["no:cacheprovider", "-o", "addopts=--strict-markers --import-mode=importlib"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -231,26 +245,26 @@ def _tests(plan: Plan, scratch: Path) -> dict:
     return {"preset": plan.tests_preset, "summary": summary}
 
 
-def _decode(plan: Plan, scratch: Path) -> dict:
+def _decode(plan: Plan, scratch: Path, partial) -> dict:
     import torch
     from gpu_decode import run_decode
 
-    return run_decode(plan, torch.device(plan.device), print)
+    return run_decode(plan, torch.device(plan.device), print, partial)
 
 
-def _suite(plan: Plan, scratch: Path) -> dict:
+def _suite(plan: Plan, scratch: Path, partial) -> dict:
     from gpu_suite import run_suite_timing
 
-    return run_suite_timing(plan, plan.device, scratch, print)
+    return run_suite_timing(plan, plan.device, scratch, print, partial)
 
 
-def _collect(plan: Plan, scratch: Path) -> dict:
+def _collect(plan: Plan, scratch: Path, partial) -> dict:
     from gpu_train import collect_recipe_data
 
     return collect_recipe_data(plan.train, print)
 
 
-def _train(plan: Plan, scratch: Path) -> dict:
+def _train(plan: Plan, scratch: Path, partial) -> dict:
     from gpu_train import export_shards, train_for
 
     result = train_for(plan.train, plan.device, scratch / "model", print)
@@ -259,7 +273,7 @@ def _train(plan: Plan, scratch: Path) -> dict:
     return result
 
 
-def _evaluate(plan: Plan, scratch: Path) -> dict:
+def _evaluate(plan: Plan, scratch: Path, partial) -> dict:
     import json
 
     from gpu_train import evaluate_model

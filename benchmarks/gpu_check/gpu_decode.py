@@ -78,7 +78,11 @@ def largest_batch(model, device, plan, emit) -> dict[str, Any]:
         reset_peak(device)
         try:
             hz = control_steps_per_second(model, batch, plan.batch_steps, device)
-        except (torch.OutOfMemoryError, GatoEvalError) as err:
+        except (torch.OutOfMemoryError, GatoEvalError, RuntimeError) as err:
+            if not isinstance(err, torch.OutOfMemoryError | GatoEvalError) and (
+                "out of memory" not in str(err)  # cuBLAS and friends say it in a RuntimeError
+            ):
+                raise
             emit(f"  batch {batch}: does not fit ({type(err).__name__})")
             break
         finally:
@@ -121,13 +125,17 @@ def bench_preset(name: str, device: torch.device, plan, emit) -> dict[str, Any]:
     return row
 
 
-def run_decode(plan, device: torch.device, emit) -> dict[str, Any]:
-    """Every preset of plan.decode; the target line for the last (largest) one."""
+def run_decode(plan, device: torch.device, emit, partial=lambda result: None) -> dict[str, Any]:
+    """Every preset of plan.decode (`partial` gets the rows after each); the target line for
+    the last (largest) one."""
     decode = plan.decode
     precision = "bf16 autocast, bf16 KV cache" if device.type == "cuda" else "float32"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     emit(f"decode on {name} ({precision}), torch {torch.__version__}")
-    rows = [bench_preset(preset, device, decode, emit) for preset in decode.presets]
+    rows: list[dict[str, Any]] = []
+    for preset in decode.presets:
+        rows.append(bench_preset(preset, device, decode, emit))
+        partial({"device": name, "precision": precision, "presets": rows, "target_met": None})
     last = rows[-1]
     met = last["control_hz_batch1"] >= decode.target_hz
     emit(

@@ -83,9 +83,22 @@ def random_checkpoint(preset: str, directory: Path) -> Path:
     return save_checkpoint(model, directory, tokenizer_path=tokenizer, provenance=provenance)
 
 
-def run_suite_timing(plan, device: str, scratch: Path, emit) -> dict[str, Any]:
+def totals(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The tasks' rows together: env-steps/s and shares weighted by each task's wall time."""
+    wall = sum(r["wall_s"] for r in rows)
+    steps = sum(r["env_steps"] for r in rows)
+    return {
+        "env_steps": steps,
+        "wall_s": wall,
+        "env_steps_per_s": steps / wall,
+        "model_share": sum(r["model_share"] * r["wall_s"] for r in rows) / wall,
+        "env_share": sum(r["env_share"] * r["wall_s"] for r in rows) / wall,
+    }
+
+
+def run_suite_timing(plan, device: str, scratch: Path, emit, partial=lambda r: None) -> dict:
     """Play plan.suite's tasks with a random model; per task and overall env-steps/s and the
-    wall-time shares of the policy and the envs."""
+    wall-time shares of the policy and the envs (`partial` gets the result after each task)."""
     from gpu_runner import limit_s
 
     began, limit = time.perf_counter(), limit_s()
@@ -126,6 +139,7 @@ def run_suite_timing(plan, device: str, scratch: Path, emit) -> dict[str, Any]:
             "env_share": env_clock.seconds / wall,
         }
         rows.append(row)
+        partial(_result(suite_plan, rows, [t.task_id for t in tasks[len(rows) :]]))
         emit(
             f"  {task.task_id}: {row['env_steps']} env steps, {row['env_steps_per_s']:,.0f}/s, "
             f"model {row['model_share']:.0%}, envs {row['env_share']:.0%}"
@@ -133,24 +147,22 @@ def run_suite_timing(plan, device: str, scratch: Path, emit) -> dict[str, Any]:
     loaded.policy.close()
     if skipped:
         emit(f"not played, the step's {limit:.0f} s would have run out: {', '.join(skipped)}")
-    wall = sum(r["wall_s"] for r in rows)
-    total = {
-        "env_steps": sum(r["env_steps"] for r in rows),
-        "wall_s": wall,
-        "env_steps_per_s": sum(r["env_steps"] for r in rows) / wall,
-        "model_share": sum(r["model_share"] * r["wall_s"] for r in rows) / wall,
-        "env_share": sum(r["env_share"] * r["wall_s"] for r in rows) / wall,
-    }
+    result = _result(suite_plan, rows, skipped)
+    total = result["total"]
     emit(
         f"all tasks: {total['env_steps_per_s']:,.0f} env-steps/s; wall time: model "
         f"{total['model_share']:.0%}, envs {total['env_share']:.0%}, "
         f"harness {1 - total['model_share'] - total['env_share']:.0%}"
     )
+    return result
+
+
+def _result(suite_plan, rows: list[dict[str, Any]], not_played: list[str]) -> dict[str, Any]:
     return {
         "preset": suite_plan.preset,
         "envs": suite_plan.envs,
         "max_steps": suite_plan.max_steps,
         "tasks": rows,
-        "total": total,
-        "not_played": skipped,
+        "total": totals(rows),
+        "not_played": not_played,
     }

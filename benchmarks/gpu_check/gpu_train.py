@@ -62,7 +62,8 @@ def _collect_one(item: tuple[str, int, float]) -> str:
 def collect_recipe_data(train_plan, emit) -> dict[str, Any]:
     """Collect every scaled data set in parallel processes (data under $GATO_EVAL_HOME)."""
     items = recipe_datasets(train_plan)
-    workers = max(1, min(len(items), (os.cpu_count() or 2) - 2))
+    # Half the cores: the GPU steps running meanwhile keep theirs (the rollout timing's envs).
+    workers = max(1, min(len(items), (os.cpu_count() or 2) // 2))
     with ProcessPoolExecutor(workers) as pool:
         for line in pool.map(_collect_one, items):
             emit(f"collected {line}")
