@@ -1,8 +1,13 @@
 """`collect_demonstrations`: play a task's demonstrator and store the episodes as a data set.
 
 The episodes are played by the rollout engine (`gato_eval.rollout.run_episodes`) with recorded
-trajectories; episode `i` is reset with `episode_seed(seed, task_id, i)`, so a collection is a
-pure function of (task, demonstrator, noise, seed, episode indices).
+trajectories; episode `i` is reset with `episode_seed(seed, task_id, i, "collection")`, so a
+collection is a pure function of (task, demonstrator, noise, seed, episode indices). The
+collection seed stream is not the evaluation one: a data set collected with `--seed 0` does not
+hold the initial states `run suite --seed 0` evaluates (and might prompt with). Each collection
+record states its `seed_derivation`; records without one (data sets collected before the streams
+were split, the bundled prompts among them) used the evaluation derivation,
+"gato-eval/{run_seed}/{task_id}/{index}".
 
 Durability: each finished episode is written at once to its own file in the staging directory
 (`datasets.staging_path`), atomically. An interrupted collection (Ctrl-C, a crash, a killed
@@ -42,6 +47,7 @@ from gato_eval.locks import lock_directory
 from gato_eval.results import code_provenance, write_json_atomic
 
 COLLECTION_FILE = store.COLLECTION_PLAN_FILE
+SEED_STREAM = "collection"  # gato_eval.rollout.SEED_STREAMS: never the evaluation seeds
 MAX_EPISODES = 1_000_000
 
 
@@ -77,6 +83,7 @@ def collect_demonstrations(
     `overwrite` / `append`.
     """
     from gato_eval.experts import has_expert, make_expert
+    from gato_eval.rollout import seed_derivation
     from gato_eval.suites.registry import env_versions, get_task
 
     spec = get_task(task_id)
@@ -100,7 +107,14 @@ def collect_demonstrations(
         _check_appendable(existing, header)
     first = existing.episodes if existing is not None and append else 0
     staging = store.staging_path(name, data_dir)
-    plan = {"name": name, "seed": int(seed), "first_index": first, **header}
+    derivation = seed_derivation(SEED_STREAM)
+    plan = {
+        "name": name,
+        "seed": int(seed),
+        "seed_derivation": derivation,
+        "first_index": first,
+        **header,
+    }
     collection_id = _prepare_staging(staging, plan, restart)
     wanted = list(range(first, first + episodes))
     staged = _staged_files(staging, wanted)
@@ -119,6 +133,7 @@ def collect_demonstrations(
         progress.building()
     collection = {
         "seed": int(seed),
+        "seed_derivation": derivation,
         "first_index": first,
         "episodes": episodes,
         "num_envs": int(num_envs),
@@ -258,7 +273,7 @@ def _play(spec, expert, seed: int, missing: list[int], num_envs: int, staging: P
         run_episodes(
             spec,
             expert,
-            plan_episodes(seed, spec.task_id, missing),
+            plan_episodes(seed, spec.task_id, missing, SEED_STREAM),
             num_envs=min(num_envs, len(missing)),
             on_episode=on_episode,
             record_trajectories=True,

@@ -12,8 +12,9 @@ Each control step, for the B active slots at once:
 `reset(slot, seed)` clears the slot's cache row and reseeds its sampler with the episode seed,
 so sampled actions (temperature > 0) depend on the episode, not on the slot or the batch. The
 prompt (see `gato_eval.policies.prompting`) is a successful demonstration of the same task,
-chosen by the episode seed; the live episode follows it in the same context, and the decoder's
-sliding window drops the oldest whole timesteps (the prompt first) once the context is full.
+chosen by the episode seed, never one recorded from the episode's own reset seed; the live
+episode follows it in the same context, and the decoder's sliding window drops the oldest whole
+timesteps (the prompt first) once the context is full.
 
 The model's weights never hold rollout state: caches, prompts and tokenizers live here.
 """
@@ -34,6 +35,7 @@ from gato_eval.policies.prompting import (
     PROMPT_STRATEGIES,
     choose_demonstration,
     default_prompt_tokens,
+    demonstration_seeds,
     load_prompt_demonstrations,
     prompt_generator,
     prompt_window,
@@ -199,8 +201,10 @@ class GatoPolicy:
         self._pending_prompts: dict[int, Any] = {}
         self._prompt_cache: dict[int, Any] = {}
         self._candidates: Sequence = []
+        self._candidate_seeds: list[int | None] = []
         if self.prompt != "none" and self.prompt_tokens > 0:
             self._candidates = self._demonstrations_of(task.task_id)
+            self._candidate_seeds = demonstration_seeds(self._candidates)
             if len(self._candidates) == 0:
                 raise GatoEvalError(
                     f"{task.task_id}: no successful demonstration to prompt with; collect "
@@ -243,7 +247,7 @@ class GatoPolicy:
         counts. `first` and `end` windows of a demonstration never change, so they are cached.
         """
         rng = prompt_generator(seed)
-        index = choose_demonstration(len(self._candidates), rng)
+        index = choose_demonstration(self._candidate_seeds, seed, rng)
         if index in self._prompt_cache:
             return self._prompt_cache[index]
         demo = self._candidates[index]

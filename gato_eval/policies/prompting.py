@@ -5,7 +5,11 @@ episode follows in the same context. This module decides, for one episode seed:
 
 1. **which demonstration**: one of the task's successful demonstrations
    (`successful_demonstrations`), picked by a generator seeded with the episode seed, so the
-   choice does not depend on the slot or on how many slots there are;
+   choice does not depend on the slot or on how many slots there are. A demonstration whose
+   reset seed is the evaluated episode's own is never picked: it would show the model the
+   solution of the very initial state it is evaluated on (data collection draws its seeds from
+   another stream, `rollout.SEED_STREAMS`, but older data sets, the bundled prompts among them,
+   used the evaluation one);
 2. **which of its tokens** (`prompt_window`), by strategy:
 
    | strategy  | window (whole timesteps only, at most `max_tokens`)                  |
@@ -75,11 +79,34 @@ def prompt_generator(seed: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), PROMPT_STREAM])
 
 
-def choose_demonstration(count: int, rng: np.random.Generator) -> int:
-    """The index of one of `count` candidate demonstrations, uniformly at random."""
-    if count < 1:
+def choose_demonstration(
+    seeds: Sequence[int | None], episode_seed: int, rng: np.random.Generator
+) -> int:
+    """The index of one of the candidate demonstrations, whose reset seeds are `seeds`, drawn
+    uniformly among those whose seed is not `episode_seed` (the evaluated episode's own).
+
+    When no candidate is excluded the draw is `rng.integers(len(seeds))`, as it always was, so
+    recorded runs reproduce.
+    """
+    if len(seeds) < 1:
         raise GatoEvalError("no successful demonstration to prompt with")
-    return int(rng.integers(count))
+    allowed = [i for i, seed in enumerate(seeds) if seed is None or int(seed) != int(episode_seed)]
+    if not allowed:
+        raise GatoEvalError(
+            f"the only demonstration to prompt episode seed {episode_seed} with was recorded "
+            "from that same initial state: collect more with `gato-eval data collect`, use "
+            "another --seed or --prompt-source, or run with --prompt none"
+        )
+    return allowed[int(rng.integers(len(allowed)))]
+
+
+def demonstration_seeds(demonstrations: Sequence[Episode]) -> list[int | None]:
+    """The reset seed of each candidate demonstration, without reading episodes from disk
+    where the sequence knows them (`DatasetDemonstrations.seeds`)."""
+    known = getattr(demonstrations, "seeds", None)
+    if known is not None:
+        return list(known)
+    return [getattr(episode, "seed", None) for episode in demonstrations]
 
 
 def prompt_window(
@@ -170,6 +197,7 @@ class DatasetDemonstrations(Sequence):
     def __init__(self, info):
         self.info = info
         self.indices = successful_indices(info.returns, info.successes)
+        self.seeds = [int(info.seeds[i]) for i in self.indices]  # reset seed of each candidate
         self._recent: dict[int, Episode] = {}
 
     def __len__(self) -> int:

@@ -59,7 +59,7 @@ def replay(task_id: str, indices, noise: float = 0.0, seed: int = 0) -> list[Epi
     task = get_task(task_id)
     with contextlib.redirect_stdout(io.StringIO()):
         results = run_episodes(
-            task, make_expert(task, noise), plan_episodes(seed, task_id, indices), 2,
+            task, make_expert(task, noise), plan_episodes(seed, task_id, indices, "collection"), 2,
             record_trajectories=True,
         )  # fmt: skip
     episodes = []
@@ -282,8 +282,25 @@ def test_overwrite_replaces_the_data_set(small_dataset):
     assert info.episodes == 2 and info.collections[0]["seed"] == 5
     assert (
         store.load_episodes("babyai-go-to-local")[0].seed
-        == plan_episodes(5, "babyai-go-to-local", [0])[0][1]
+        == plan_episodes(5, "babyai-go-to-local", [0], "collection")[0].seed
     )
+
+
+def test_collection_seeds_are_never_the_evaluation_seeds(small_dataset):
+    # `data collect` and `run suite` both default to seed 0: the data set must not hold the
+    # initial states evaluated, so the two draw from different streams (its own namespace).
+    from gato_eval.rollout import episode_seed
+
+    task = "babyai-go-to-local"
+    info = collect_demonstrations(task, 2, append=True)  # 3 + 2 episodes, run seed 0
+    collected = [episode_seed(0, task, i, "collection") for i in range(5)]
+    assert list(info.seeds) == collected
+    evaluated = {episode_seed(0, task, i) for i in range(10_000)}
+    assert evaluated.isdisjoint(info.seeds)
+    derivations = [c["seed_derivation"] for c in info.collections]
+    assert derivations == ["gato-eval/collect/{run_seed}/{task_id}/{index}"] * 2
+    # The evaluation derivation itself is unchanged: recorded runs resume and reproduce.
+    assert episode_seed(7, "babyai-go-to-local", 3) == 1_993_029_666
 
 
 # -- interrupted collections ------------------------------------------------------------------

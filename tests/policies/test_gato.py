@@ -168,12 +168,38 @@ def test_prompt_is_the_same_window_of_the_fully_tokenized_demonstration(
     for seed in range(5):
         prompt = policy._prompt_for(seed)
         rng = prompt_generator(seed)
-        demo = demonstrations[choose_demonstration(len(demonstrations), rng)]
+        demo = demonstrations[choose_demonstration([d.seed for d in demonstrations], seed, rng)]
         full = policy.tokenizer.encode_episode(demo.observations, demo.actions, False)
         start, end = prompt_window(full.timestep_start[0], strategy, 30, rng)
         expected = full.window(start, end - start)
         np.testing.assert_array_equal(prompt.token_ids, expected.token_ids)
         np.testing.assert_array_equal(prompt.local_positions, expected.local_positions)
+    policy.close()
+    env.close()
+
+
+def test_an_episode_is_never_prompted_with_its_own_initial_state(model):
+    from gato_eval.policies.prompting import prompt_generator
+
+    # Demonstrations recorded from the evaluation seeds themselves, as data sets collected before
+    # collection had its own seed stream were: demonstration i is evaluation episode i's start.
+    short = replace(CARTPOLE, max_episode_steps=12)
+    planned = plan_episodes(0, CARTPOLE.task_id, range(10))
+    recorded = run_episodes(short, RandomPolicy(), planned, 2, record_trajectories=True)
+    demos = [result.trajectory for result in recorded]
+    policy = GatoPolicy(model, prompt="first", prompt_tokens=35, demonstrations=lambda t: demos)
+    env = make_env(CARTPOLE)
+    policy.start(CARTPOLE, [env])
+    firsts = [  # the `first` prompt of each demonstration: its first five 7-token timesteps
+        policy.tokenizer.encode_episode(d.observations, d.actions, False).window(0, 35).token_ids
+        for d in demos
+    ]
+    for own, episode in enumerate(planned):
+        prompt = policy._prompt_for(episode.seed).token_ids
+        shown = [k for k, tokens in enumerate(firsts) if np.array_equal(tokens, prompt)]
+        assert len(shown) == 1 and shown[0] != own
+    # The check mattered: drawn among all ten, some episodes would have seen their own start.
+    assert any(int(prompt_generator(e.seed).integers(10)) == e.index for e in planned)
     policy.close()
     env.close()
 

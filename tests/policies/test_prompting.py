@@ -81,11 +81,32 @@ def test_successful_demonstrations_use_the_flag_or_the_return():
 
 
 def test_the_demonstration_depends_only_on_the_episode_seed():
-    picks = [choose_demonstration(10, prompt_generator(seed)) for seed in range(40)]
-    again = [choose_demonstration(10, prompt_generator(seed)) for seed in range(40)]
+    seeds = [1000 + k for k in range(10)]  # the candidates' reset seeds, none evaluated here
+    picks = [choose_demonstration(seeds, seed, prompt_generator(seed)) for seed in range(40)]
+    again = [choose_demonstration(seeds, seed, prompt_generator(seed)) for seed in range(40)]
     assert picks == again and len(set(picks)) > 5 and all(0 <= p < 10 for p in picks)
+    # With nothing to exclude the draw is the one recorded runs were prompted with.
+    assert picks == [int(prompt_generator(seed).integers(10)) for seed in range(40)]
     with pytest.raises(GatoEvalError):
-        choose_demonstration(0, prompt_generator(0))
+        choose_demonstration([], 0, prompt_generator(0))
+
+
+def test_a_demonstration_of_the_evaluated_initial_state_is_never_picked():
+    from gato_eval.rollout import episode_seed
+
+    # A data set collected before collection had its own seed stream: its 10 episodes are the
+    # very initial states of evaluation episodes 0-9 (run seed 0).
+    seeds = [episode_seed(0, "dmc-cartpole-balance", i) for i in range(10)]
+    own = {seed: seeds.index(seed) for seed in seeds}  # evaluated episode seed -> its own demo
+    picks = {seed: choose_demonstration(seeds, seed, prompt_generator(seed)) for seed in seeds}
+    assert all(picks[seed] != own[seed] for seed in seeds)
+    assert len(set(picks.values())) > 3  # still a draw among the others
+    # Without the check some episode would have been shown its own demonstration.
+    assert any(int(prompt_generator(s).integers(10)) == own[s] for s in seeds)
+    # A lone candidate from the evaluated initial state: one clear error, never that prompt.
+    with pytest.raises(GatoEvalError, match="same initial state"):
+        choose_demonstration([7], 7, prompt_generator(7))
+    assert choose_demonstration([None, 7], 7, prompt_generator(7)) == 0  # seed unknown: allowed
 
 
 def test_default_prompt_is_half_the_context():
