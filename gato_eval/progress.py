@@ -124,14 +124,16 @@ class StepProgress:
 
     # -- events --------------------------------------------------------------------------------
 
-    def add(self, key: str, label: str, planned: int, cap: int | None, lengths=()) -> None:
+    def add(
+        self, key: str, label: str, planned: int, cap: int | None, lengths=(), done=None
+    ) -> None:
         """Register a task: `planned` episodes, `cap` steps at most each, `lengths` of the
-        episodes already finished (a resumed run's)."""
+        episodes already finished (a resumed run's); `done` finished episodes when their lengths
+        are not known (default: as many as `lengths`)."""
         lengths = [int(n) for n in lengths]
+        done = len(lengths) if done is None else done
         with self._lock:
-            self.tallies[key] = StepTally(
-                planned, len(lengths), cap, sum(lengths), len(lengths)
-            )  # fmt: skip
+            self.tallies[key] = StepTally(planned, done, cap, sum(lengths), len(lengths))
             self.labels[key] = label
 
     def start(self) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import typer
 
+from gato_eval.cli.collection_progress import CollectionProgress
 from gato_eval.cli.console import make_console
-from gato_eval.progress import make_progress
 
 data_app = typer.Typer(
     help="Collect and inspect demonstration data sets.",
@@ -63,7 +62,7 @@ def data_collect(
             f"{task} is evaluation-only: the project has no Procgen demonstrator or data yet "
             "(evaluate it with `gato-eval run suite procgen`)"
         )
-    with RichCollectionProgress(make_console(stderr=True)) as progress:
+    with CollectionProgress(make_console(stderr=True)) as progress:
         info = collect_demonstrations(
             task,
             episodes,
@@ -208,7 +207,7 @@ def data_reference(
     from gato_eval.suites import references
 
     info = dataset_info(dataset, noise, data_dir)
-    with RichCollectionProgress(make_console(stderr=True)) as progress:
+    with CollectionProgress(make_console(stderr=True)) as progress:
         progress.started(f"random {info.task_id}", random_episodes, 0)
         random = measure_random_score(
             info.task_id, random_episodes, seed=seed, num_envs=num_envs, progress=progress
@@ -222,44 +221,6 @@ def data_reference(
         err=True,
     )
     typer.echo(str(path))
-
-
-class RichCollectionProgress:
-    """One bar of episodes, with episodes/s and env steps/s; starts only when work starts."""
-
-    def __init__(self, console):
-        self.progress = make_progress(console, stats_field="rate")
-        self.bar = None
-        self.clock = time.perf_counter()
-        self.episodes = self.env_steps = self.failed = 0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.progress.stop()
-
-    def started(self, name: str, total: int, done: int) -> None:
-        self.progress.start()  # not before: an early one-line error stays one line
-        self.bar = self.progress.add_task(name, total=total, completed=done, rate="")
-        self.clock = time.perf_counter()
-
-    def steps(self, count: int) -> None:
-        self.env_steps += count
-
-    def episode(self, result) -> None:
-        self.episodes += 1
-        self.failed += result.failed
-        elapsed = max(time.perf_counter() - self.clock, 1e-9)
-        rate = f"{self.episodes / elapsed:.2f} ep/s, {self.env_steps / elapsed:,.0f} steps/s"
-        if self.failed:
-            rate += f", {self.failed} failed"
-        self.progress.update(self.bar, advance=1, rate=rate)
-
-    def building(self) -> None:
-        if self.bar is not None:
-            self.progress.update(self.bar, rate="writing the data set")
 
 
 def _check_dataset_or_task(dataset: str, data_dir) -> None:

@@ -54,5 +54,26 @@ def test_piped_run_logs_step_progress_the_full_table_and_its_duration(tmp_path):
     assert re.split(r"  +", header.strip()) == [
         "task", "episodes", "mean return", "std", "success", "% of expert"
     ]  # fmt: skip
-    assert re.search(r"^dmc-cartpole-balance +2/2 +[\d.]+ +[\d.]+ +- +-?[\d.]+%$", table, re.M)
+    assert re.search(r"^dmc-cartpole-balance +2/2 +[\d.]+ +[\d.]+ +- +(-?[\d.]+%|-)$", table, re.M)
     assert table.splitlines()[-1] == str(out)
+
+
+def test_piped_data_collection_logs_steps_while_its_first_episode_plays(tmp_path):
+    env = {**os.environ, "GATO_EVAL_PROGRESS_INTERVAL": "0.2", "MUJOCO_GL": "egl"}
+    args = ["data", "collect", "--task", "dmc-cartpole-balance", "--episodes", "2"]
+    args += ["--num-envs", "1", "--data-dir", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "gato_eval", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    log = done.stderr.splitlines()
+    assert log[0] == "dmc-cartpole-balance: 2 episodes to play; progress every 0.2 s"
+    # 1,000-step episodes: before the first one ends, its steps already show
+    assert any(
+        re.search(r"dmc-cartpole-balance: 0/2 episodes, [1-9][\d,]* steps", ln) for ln in log
+    )
+    assert any("2/2 episodes, 2,000/2,000 steps (100%)" in line for line in log)
