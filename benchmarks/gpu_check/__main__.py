@@ -145,21 +145,26 @@ class Check:
         self.emit(f"gpu_check {self.plan.name}: results in {self.out}")
         setup = self.setup()
         self.record(setup)
-        needs_sims = setup.status != "ok"
-        collect = None if needs_sims else self.start("collect")
+        missing = None if setup.status == "ok" else f"setup: {setup.error}"
+        collect = None if missing else self.start("collect")
         for name in ("tests", "decode", "suite"):
-            if name == "suite" and needs_sims:
-                self.record(skipped(name, f"setup: {setup.error}"))
-                continue
-            self.record(self.start(name).finish())
+            if name == "suite" and missing:
+                self.record(skipped(name, missing))
+            else:
+                self.record(self.start(name).finish())
         if collect is not None:
             collected = collect.finish()
             self.record(collected)
-            if collected.status == "ok":
-                train = self.start("train").finish()
-                self.record(train)
-                if train.status == "ok":
-                    self.record(self.start("evaluate").finish())
+            if collected.status != "ok":
+                missing = f"collect: {collected.status}"
+        for name in ("train", "evaluate"):  # each needs the one before it
+            if missing:
+                self.record(skipped(name, missing))
+                continue
+            outcome = self.start(name).finish()
+            self.record(outcome)
+            if outcome.status != "ok":
+                missing = f"{name}: {outcome.status}"
         self.log.close()
         statuses = [step["status"] for step in self.document["steps"].values()]
         return 0 if all(status == "ok" for status in statuses) else 1

@@ -9,13 +9,8 @@ the rest. The dry plan runs the same steps at toy sizes on CPU in about a minute
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
-
-# The steps in the order they run (`collect` starts first, in the background, and must end
-# before `train` needs its data sets). Seconds are caps, not estimates: a step that reaches its
-# cap is killed and reported as timed out; the others still run.
-STEP_ORDER = ("setup", "tests", "decode", "suite", "train", "evaluate")
 
 
 @dataclass(frozen=True)
@@ -82,7 +77,6 @@ class Plan:
     decode: DecodePlan
     suite: SuitePlan
     train: TrainPlan
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +89,9 @@ GPU_PLAN = Plan(
     # Setup unpacks the carried simulators and installs the project (seconds); the tests build
     # gato-79m three times; decode loads gato-1.18b (5 GB) and searches batch sizes for three
     # presets; train includes data preparation (text corpus, SentencePiece, captions).
+    # Seconds are caps, not estimates: a step that reaches its cap is killed and reported as
+    # timed out; the others still run. `collect` runs in the background from the start and
+    # must end before `train` needs its data sets.
     timeouts_s={
         "setup": 30,
         "collect": 240,
