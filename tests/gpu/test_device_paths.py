@@ -137,5 +137,6 @@ def test_checkpoint_saved_on_the_device_loads_back_identically(device, preset, t
         model.state_dict().items(), loaded.state_dict().items(), strict=True
     ):
         assert torch.equal(mine, theirs), name
-    batch = timesteps(model, count=2)
-    assert torch.equal(full_logits(model, batch, device), full_logits(loaded, batch, device))
+    batch = timesteps(model, count=2)  # the same weights, kernels free to pick their order
+    want, got = full_logits(model, batch, device), full_logits(loaded, batch, device)
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-5)
