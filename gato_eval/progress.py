@@ -26,6 +26,7 @@ INTERVAL_ENV = "GATO_EVAL_PROGRESS_INTERVAL"
 DEFAULT_INTERVAL_S = 30.0
 RATE_WINDOW_S = 60.0  # steps/s is measured over the last minute: a slow task shows soon
 REFRESH_S = 0.1  # the rich bars are updated at most this often from step callbacks
+WIDE_TERMINAL = 100  # columns from which the bars also show steps/s and the elapsed time
 
 
 def make_progress(console, *, stats_field: str | None = None):
@@ -285,7 +286,7 @@ class StepProgress:
                 completed=done,
                 total=None if left is None else done + left,
                 episodes=f"{episodes}/{planned} ep",
-                steps=_steps_text(done, left),
+                steps=_steps_text(done, left, percent=False),  # the bar shows it
                 rate=speed,
             )
 
@@ -298,6 +299,8 @@ _EMPTY = {"episodes": "", "steps": "", "rate": ""}
 
 
 def _step_bars(console):
+    # Counts and time left first; the rate and the elapsed time only where they fit (rich
+    # squeezes every column of a row that is too wide, cutting the numbers to "…").
     from rich.progress import (
         BarColumn,
         Progress,
@@ -305,24 +308,30 @@ def _step_bars(console):
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.table import Column
 
-    return Progress(
-        TextColumn("{task.description}", markup=False),
-        BarColumn(bar_width=24),
+    columns = [
+        TextColumn(
+            "{task.description}",
+            markup=False,
+            table_column=Column(no_wrap=True, overflow="ellipsis", max_width=32),
+        ),
+        BarColumn(bar_width=8),
         TextColumn("{task.fields[episodes]}", markup=False),
         TextColumn("{task.fields[steps]}", markup=False),
-        TextColumn("{task.fields[rate]}", markup=False),
-        TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=console,
-    )
+    ]
+    if console.width >= WIDE_TERMINAL:
+        columns += [TextColumn("{task.fields[rate]}", markup=False), TimeElapsedColumn()]
+    return Progress(*columns, console=console)
 
 
-def _steps_text(done: float, left: float | None) -> str:
+def _steps_text(done: float, left: float | None, percent: bool = True) -> str:
     if left is None:
         return f"{done:,.0f} steps"
     total = done + left
-    return f"{done:,.0f}/{total:,.0f} steps ({100 * done / total if total else 100:.0f}%)"
+    share = f" ({100 * done / total if total else 100:.0f}%)" if percent else ""
+    return f"{done:,.0f}/{total:,.0f} steps{share}"
 
 
 def _clock(seconds: float) -> str:
