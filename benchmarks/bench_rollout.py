@@ -29,6 +29,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import argparse
 import contextlib
+import importlib.util
 import platform
 import time
 from dataclasses import replace
@@ -40,7 +41,13 @@ import numpy as np
 # one thread (torch included), so CPU time is the work done.
 cpu_clock = time.process_time
 
-HARNESS_TASKS = ("dmc-cartpole-balance", "babyai-go-to-local", "atari-pong", "metaworld-reach")
+HARNESS_TASKS = (
+    "dmc-cartpole-balance",
+    "babyai-go-to-local",
+    "atari-pong",
+    "metaworld-reach",
+    "procgen-coinrun",  # where procgen is installed (README "Procgen"; nox -s bench does)
+)
 GATO_TASKS = ("dmc-cartpole-balance", "metaworld-reach")
 NUM_ENVS = 8
 MIN_EPISODES = 4  # per Gato timing: one 73-step episode on one env is too short to time
@@ -102,16 +109,23 @@ def time_harness(task, envs, steps_per_env):
     return (cpu_clock() - started) / sum(counted)
 
 
-def time_raw_vector_loop(envs, steps_per_env):
-    """Seconds per env step of a plain SyncVectorEnv loop over the same envs."""
+def time_raw_vector_loop(task, envs, steps_per_env):
+    """Seconds per env step of a plain SyncVectorEnv loop over the same envs.
+
+    The envs are reset with the seeds of the harness's episodes, so both loops play the same
+    episodes: a Procgen level costs what its layout costs to draw, and levels differ.
+    """
     from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    from gato_eval.rollout import episode_seed
 
     vector = SyncVectorEnv(
         [lambda env=env: env for env in envs], autoreset_mode=AutoresetMode.NEXT_STEP
     )
     action = np.stack([constant_action(envs[0].action_space)] * len(envs))
+    seeds = [episode_seed(0, task.task_id, index) for index in range(len(envs))]
     started = cpu_clock()
-    vector.reset(seed=0)
+    vector.reset(seed=seeds)
     for _ in range(steps_per_env):
         vector.step(action)
     return (cpu_clock() - started) / (steps_per_env * len(envs))
@@ -127,13 +141,16 @@ def bench_overhead(quick: bool) -> list[str]:
     ratios = []
     for task_id in HARNESS_TASKS:
         task = get_task(task_id)
+        if task.family == "procgen" and importlib.util.find_spec("procgen") is None:
+            lines.append(f"{task_id:24} skipped: procgen is not installed")
+            continue
         envs = [make_env(task) for _ in range(NUM_ENVS)]
         steps = 60 if quick else 250
         for env in envs:  # warm up: first resets compile/allocate
             env.reset(seed=0)
         raw, harness = [], []
         for _ in range(2 if quick else 5):
-            raw.append(time_raw_vector_loop(envs, steps))
+            raw.append(time_raw_vector_loop(task, envs, steps))
             harness.append(time_harness(task, envs, steps))
         ratio = min(harness) / min(raw)
         ratios.append(ratio)
