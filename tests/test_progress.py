@@ -67,14 +67,19 @@ def test_a_log_gets_a_line_every_interval_even_while_nothing_happens():
 
 
 @pytest.mark.parametrize("overall", [True, False])
-def test_terminal_bars_show_episodes_and_steps_as_they_are_played(overall):
+@pytest.mark.parametrize("width", [80, 160])
+def test_terminal_bars_show_episodes_steps_and_time_left_at_80_columns(overall, width):
     out = io.StringIO()
-    console = Console(file=out, width=160, force_terminal=True, color_system=None)
+    console = Console(file=out, width=width, force_terminal=True, color_system=None)
     with StepProgress(console, "suite", overall=overall, interval_s=0) as progress:
-        progress.add("dmc-cartpole-balance", "dmc-cartpole-balance", planned=3, cap=1000)
+        progress.add("metaworld-button-press-topdown", "metaworld-button-press-topdown", 3, 1000)
         progress.start()
-        progress.show("dmc-cartpole-balance")
-        progress.steps(250)
-    text = out.getvalue()
-    assert "dmc-cartpole-balance" in text and "0/3 ep" in text
-    assert "250/3,000 steps (8%)" in text
+        progress.show("metaworld-button-press-topdown")
+        for _ in range(2):
+            time.sleep(0.15)  # bars are redrawn at most every 0.1 s
+            progress.steps(250)
+    last = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue()).split("\r")[-1]
+    row = next(line for line in last.splitlines() if "metaworld-button-press-topdown" in line)
+    assert "0/3 ep 500/3,000 steps" in row and "…" not in last
+    assert re.search(r"\d:\d\d:\d\d", row)  # the time left (or elapsed) is not squeezed out
+    assert all(len(line) <= width for line in last.splitlines())
