@@ -2,15 +2,18 @@
 
 | module        | concept                                                             |
 |---------------|---------------------------------------------------------------------|
-| `grid`        | the grid: tasks, variants, demonstrations, seeds, settings, cells   |
+| `grid`        | the grid: tasks, variants, demonstrations, seeds, settings, cells,  |
+|               | runs (pretraining x fine-tuning seeds), the pilot grid              |
 | `grid_file`   | reading and checking grid files (presets by name)                   |
 | `demos`       | data sets made when missing; nested subsets of the best episodes    |
 | `pretrained`  | pretrained variants: trained here or supplied; held-out exclusion   |
 | `runner`      | the orchestrator: data, pretraining, fine-tuning, evaluation        |
 | `evaluation`  | one-task suites and resumable evaluation runs                       |
 | `store`       | the results directory: record, one row per cell, lock               |
-| `scores`      | scores recomputed from the runs; curves with bands over seeds       |
-| `tables`      | results.csv and results.md                                          |
+| `scores`      | scores recomputed from the runs; curves with bands over runs        |
+| `comparison`  | each pretrained variant minus scratch: intervals, P(improvement)    |
+| `pilot`       | can scratch learn each held-out task? (the pilot's verdict)         |
+| `tables`      | results.csv, comparison.csv and results.md                          |
 | `plotting`    | the figure                                                          |
 | `progress`    | what a front end is told while the grid runs                        |
 

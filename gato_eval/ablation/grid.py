@@ -10,6 +10,12 @@ A grid file is one JSON object (`"format": "gato-eval-ablation-grid"`, version 1
 | `variants`         | pretraining variants: `all`, `same-domain`, `no-control`, `scratch`      |
 | `demonstrations`   | numbers of fine-tuning demonstrations (nested subsets, see `demos.py`)   |
 | `seeds`            | fine-tuning seeds: each draws its own nested subsets and training batches |
+|                    | (and, for `scratch`, the fresh model's initialization)                   |
+| `pretraining_seeds`| optional: seeds of the pretrained variants' models (one model per key    |
+|                    | and seed); without it, one model each, seeded by `pretraining.seed`      |
+| `seed_design`      | with `pretraining_seeds`: `crossed` (default: every pretraining seed x   |
+|                    | every fine-tuning seed) or `paired` (run i = pretraining seed i with     |
+|                    | fine-tuning seed i; both lists of equal length)                          |
 | `heldout_data`     | per task: `episodes` to collect, `noise`, `best` (the pool the subsets   |
 |                    | are drawn from: the best `best` episodes)                                |
 | `pretraining_data` | data sets pretraining reads: `[{"task", "episodes", "noise"}, ...]`      |
@@ -20,8 +26,12 @@ A grid file is one JSON object (`"format": "gato-eval-ablation-grid"`, version 1
 | `evaluation`       | `episodes`; optional `envs`, `seed`, `max_episode_steps` (per family),   |
 |                    | `prompt`, `temperature`                                                  |
 
-A cell is one (task, variant, number of demonstrations, seed). The variants: `all` pretrains on
-every `pretraining_data` task plus the no-control data (text and captioned images);
+A cell is one (task, variant, number of demonstrations, seed) and, in a grid with
+`pretraining_seeds`, the pretraining seed of a pretrained variant's model; a *run* of a point
+(task, variant, demonstrations) is one of its cells. `scratch` has no pretraining seed: its runs
+are its fine-tuning seeds (crossed: `seeds`; paired: the seeds of the pairs). The variants:
+`all` pretrains on every `pretraining_data` task plus the no-control data (text and captioned
+images);
 `same-domain` on the `pretraining_data` tasks of the held-out task's family (one model per
 family); `no-control` on text and captions only; `scratch` starts from a fresh model of the
 pretraining preset. Held-out tasks are never pretraining data: a grid that lists one there is
@@ -30,7 +40,7 @@ refused. Reading and checking grid files: `gato_eval.ablation.grid_file`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from gato_eval.paths import PACKAGE_DIR
@@ -39,9 +49,14 @@ GRID_FORMAT = "gato-eval-ablation-grid"
 GRID_VERSION = 1
 VARIANTS = ("all", "same-domain", "no-control", "scratch")
 PRESET_GRIDS_DIR = PACKAGE_DIR.parent / "benchmarks"  # shipped with the source checkout
-PRESET_GRIDS = {"tiny": "ablation_tiny.json", "small": "ablation_small.json"}
+PRESET_GRIDS = {
+    "tiny": "ablation_tiny.json",
+    "small": "ablation_small.json",
+    "cpu": "ablation_cpu.json",
+}
 DEFAULT_EVALUATION_SEED = 1000  # far from collection seeds: evaluation never replays a demo's start
 AXES = ("tasks", "variants", "demonstrations", "seeds")
+SEED_DESIGNS = ("crossed", "paired")
 
 
 @dataclass(frozen=True)
@@ -103,24 +118,44 @@ class EvaluationSettings:
 
 @dataclass(frozen=True, order=True)
 class Cell:
-    """One fine-tuning run and its evaluation."""
+    """One fine-tuning run and its evaluation. pretraining_seed: the seed of the pretrained
+    model it starts from, None in a grid without `pretraining_seeds` (one model per variant,
+    the layout of earlier results directories, kept so that they still read and continue) and
+    for scratch."""
 
     task: str
     variant: str
     n_demos: int
     seed: int
+    pretraining_seed: int | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.task}/{self.variant}/n{self.n_demos}/seed{self.seed}"
+        return cell_key(self.task, self.variant, self.n_demos, self.seed, self.pretraining_seed)
 
     @property
     def directory(self) -> str:
         """Where the cell's model and run live, relative to the results directory."""
-        return f"cells/{self.task}/{self.variant}/n{self.n_demos}-seed{self.seed}"
+        pretrain = "" if self.pretraining_seed is None else f"-pretrain{self.pretraining_seed}"
+        return f"cells/{self.task}/{self.variant}/n{self.n_demos}{pretrain}-seed{self.seed}"
 
     def describe(self) -> str:
-        return f"{self.task} {self.variant} n={self.n_demos} seed={self.seed}"
+        pretrain = "" if self.pretraining_seed is None else f" pretrain={self.pretraining_seed}"
+        return f"{self.task} {self.variant} n={self.n_demos}{pretrain} seed={self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The cell as recorded in cell.json and cells.jsonl (no pretraining_seed when None,
+        so that the records of directories made before pretraining seeds stay the same)."""
+        record = asdict(self)
+        if self.pretraining_seed is None:
+            del record["pretraining_seed"]
+        return record
+
+
+def cell_key(task: str, variant: str, n_demos: int, seed: int, pretraining_seed=None) -> str:
+    """A cell's identity in cells.jsonl (see `Cell`)."""
+    pretrain = "" if pretraining_seed is None else f"/pretrain{pretraining_seed}"
+    return f"{task}/{variant}/n{n_demos}{pretrain}/seed{seed}"
 
 
 @dataclass(frozen=True)
@@ -141,16 +176,27 @@ class Grid:
     finetuning: FinetuningSettings
     evaluation: EvaluationSettings
     source: str = ""
+    pretraining_seeds: tuple[int, ...] = ()
+    seed_design: str = "crossed"
+
+    def runs(self, variant: str) -> list[tuple[int | None, int]]:
+        """(pretraining seed, fine-tuning seed) of each run of a point of `variant`."""
+        return runs_of(variant, self.seeds, self.pretraining_seeds, self.seed_design)
 
     def cells(self) -> list[Cell]:
-        """Every cell, task by task, then variant, number of demonstrations and seed."""
-        return [
-            Cell(task, variant, n, seed)
-            for task in self.tasks
-            for variant in self.variants
-            for n in self.demonstrations
-            for seed in self.seeds
-        ]
+        """Every cell, task by task, then variant, number of demonstrations and run."""
+        return grid_cells(self.to_dict())
+
+    def pilot(self) -> Grid:
+        """The pilot of this grid: scratch only, at the largest number of demonstrations, every
+        other setting unchanged, so that its cells are the full grid's own (run it into the
+        same results directory and the full grid adopts them)."""
+        return replace(self, variants=("scratch",), demonstrations=(max(self.demonstrations),))
+
+    def pretrained_model(self, cell: Cell) -> tuple[str, int | None] | None:
+        """(pretrained key, pretraining seed) of the model a cell starts from; None: scratch."""
+        key = self.pretrained_key(cell)
+        return None if key is None else (key, cell.pretraining_seed)
 
     def pretrained_key(self, cell: Cell) -> str | None:
         """The pretrained model a cell starts from: `all`, `no-control`, `same-domain:<family>`,
@@ -169,6 +215,7 @@ class Grid:
             "variants": list(self.variants),
             "demonstrations": list(self.demonstrations),
             "seeds": list(self.seeds),
+            **self._seed_axes(),
             "heldout_data": {task: asdict(data) for task, data in self.heldout_data.items()},
             "pretraining_data": [asdict(plan) for plan in self.pretraining_data],
             "collection_seed": self.collection_seed,
@@ -176,6 +223,46 @@ class Grid:
             "finetuning": asdict(self.finetuning),
             "evaluation": asdict(self.evaluation),
         }
+
+    def _seed_axes(self) -> dict[str, Any]:
+        """pretraining_seeds and seed_design, only where the grid has them (the documents of
+        grids without them stay as they were)."""
+        if not self.pretraining_seeds:
+            return {}
+        return {"pretraining_seeds": list(self.pretraining_seeds), "seed_design": self.seed_design}
+
+
+def runs_of(
+    variant: str, seeds, pretraining_seeds=(), design: str = "crossed"
+) -> list[tuple[int | None, int]]:
+    """(pretraining seed, fine-tuning seed) of each run of a point of `variant` (see the
+    module docstring)."""
+    if not pretraining_seeds:
+        return [(None, seed) for seed in seeds]
+    if design == "paired":
+        pairs = list(zip(pretraining_seeds, seeds, strict=True))
+    else:
+        pairs = [(p, s) for p in pretraining_seeds for s in seeds]
+    if variant == "scratch":  # no pretrained model: its runs are the fine-tuning seeds
+        return [(None, seed) for seed in dict.fromkeys(s for _, s in pairs)]
+    return pairs
+
+
+def grid_cells(document: dict[str, Any]) -> list[Cell]:
+    """The cells of a grid document (a checked grid's `to_dict`, or the one a results
+    directory recorded), task by task, then variant, demonstrations and run."""
+    return [
+        Cell(task, variant, n, seed, pretraining_seed)
+        for task in document["tasks"]
+        for variant in document["variants"]
+        for n in document["demonstrations"]
+        for pretraining_seed, seed in runs_of(
+            variant,
+            document["seeds"],
+            document.get("pretraining_seeds", ()),
+            document.get("seed_design", "crossed"),
+        )
+    ]
 
 
 def pretrained_key(variant: str, task_id: str) -> str | None:
@@ -191,14 +278,26 @@ def pretrained_key(variant: str, task_id: str) -> str | None:
 
 def settings_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """The settings in which two grid documents differ, apart from the axes (tasks, variants,
-    demonstrations, seeds), which a results directory may grow or shrink. A held-out task's
-    data entry is compared where both grids have the task."""
+    demonstrations, seeds, pretraining seeds), which a results directory may grow or shrink. A
+    held-out task's data entry is compared where both grids have the task."""
     differences = []
     for key in ("pretraining_data", "collection_seed", "pretraining", "finetuning", "evaluation"):
-        if recorded.get(key) != current.get(key):
+        before, now = recorded.get(key), current.get(key)
+        if key == "pretraining" and (
+            "pretraining_seeds" in recorded or "pretraining_seeds" in current
+        ):
+            # With pretraining seeds, pretraining.seed is only their first: an axis, not a setting.
+            before, now = _without_seed(before), _without_seed(now)
+        if before != now:
             differences.append(key)
     before, now = recorded.get("heldout_data", {}), current.get("heldout_data", {})
     for task in sorted(set(before) & set(now)):
         if before[task] != now[task]:
             differences.append(f"heldout_data.{task}")
     return differences
+
+
+def _without_seed(settings: Any) -> Any:
+    if not isinstance(settings, dict):
+        return settings
+    return {key: value for key, value in settings.items() if key != "seed"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from gato_eval.ablation.grid import (
     GRID_VERSION,
     PRESET_GRIDS,
     PRESET_GRIDS_DIR,
+    SEED_DESIGNS,
     VARIANTS,
     DatasetPlan,
     EvaluationSettings,
@@ -37,6 +38,8 @@ _TOP_KEYS = {
     "description",
     "estimate",
     *AXES,
+    "pretraining_seeds",
+    "seed_design",
     "heldout_data",
     "pretraining_data",
     "collection_seed",
@@ -44,6 +47,16 @@ _TOP_KEYS = {
     "finetuning",
     "evaluation",
 }
+
+
+def grid_source(grid: str | Path | None) -> str:
+    """How a results directory records where its grid came from: a preset by its name and its
+    file relative to the source checkout, a file as the user gave it (no absolute path of this
+    machine is added)."""
+    text = "tiny" if grid is None else str(grid)
+    if text in PRESET_GRIDS:
+        return f"{text} (benchmarks/{PRESET_GRIDS[text]})"
+    return text
 
 
 def resolve_grid_path(grid: str | Path | None) -> Path:
@@ -76,7 +89,7 @@ def load_grid(grid: str | Path | None = None) -> Grid:
     except json.JSONDecodeError as err:
         raise GatoEvalError(f"grid file {path} is not valid JSON: {err}") from None
     try:
-        return parse_grid(data, source=str(path))
+        return parse_grid(data, source=grid_source(grid))
     except GatoEvalError as err:
         raise GatoEvalError(f"{path}: {err}") from None
 
@@ -95,6 +108,7 @@ def parse_grid(data: Any, source: str = "") -> Grid:
     variants = _names(data["variants"], "variants", VARIANTS)
     demonstrations = _counts(data["demonstrations"], "demonstrations", low=1)
     seeds = _counts(data["seeds"], "seeds", low=0)
+    pretraining_seeds, seed_design = _pretraining_seeds(data, seeds)
     heldout = _heldout_data(data["heldout_data"], tasks, max(demonstrations))
     pretraining_data = _pretraining_data(data.get("pretraining_data", []), tasks)
     evaluation = _evaluation(data.get("evaluation"))
@@ -104,6 +118,15 @@ def parse_grid(data: Any, source: str = "") -> Grid:
             f"evaluation.seed equals collection_seed ({collection_seed}): evaluation episodes "
             "would start where the demonstrations did; choose another evaluation seed"
         )
+    pretraining = _pretraining(data.get("pretraining"))
+    if pretraining_seeds:
+        given = data["pretraining"].get("seed")
+        if given is not None and given != pretraining_seeds[0]:
+            raise GatoEvalError(
+                "pretraining.seed and pretraining_seeds both given: list the pretraining seeds "
+                "once, in pretraining_seeds"
+            )
+        pretraining = replace(pretraining, seed=pretraining_seeds[0])
     name = _text(data["name"], "name", nonempty=True)
     # The name is the default results directory (ablations/<name>): no '../' out of it.
     if not _FILE_SAFE_NAME.match(name):
@@ -119,10 +142,12 @@ def parse_grid(data: Any, source: str = "") -> Grid:
         heldout_data=heldout,
         pretraining_data=pretraining_data,
         collection_seed=collection_seed,
-        pretraining=_pretraining(data.get("pretraining")),
+        pretraining=pretraining,
         finetuning=_finetuning(data.get("finetuning")),
         evaluation=evaluation,
         source=source,
+        pretraining_seeds=pretraining_seeds,
+        seed_design=seed_design,
     )
 
 
@@ -203,6 +228,29 @@ def _check_task(task_id: Any, where: str) -> str:
 
 def _task_list(value: Any) -> tuple[str, ...]:
     return tuple(_check_task(task, "tasks") for task in _list(value, "tasks"))
+
+
+def _pretraining_seeds(data: dict, seeds: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
+    """(pretraining seeds in the order given, seed design); ((), "crossed") without them."""
+    if "pretraining_seeds" not in data:
+        if "seed_design" in data:
+            raise GatoEvalError("seed_design needs pretraining_seeds (it pairs or crosses them)")
+        return (), "crossed"
+    items = _list(data["pretraining_seeds"], "pretraining_seeds")
+    # Order kept: in a paired design, pretraining seed i goes with the i-th of the sorted seeds.
+    pretraining_seeds = tuple(_integer(v, "every entry of pretraining_seeds", 0) for v in items)
+    design = data.get("seed_design", "crossed")
+    if design not in SEED_DESIGNS:
+        raise GatoEvalError(
+            f"seed_design {design!r} is not one of {', '.join(SEED_DESIGNS)}"
+            f"{close_matches(str(design), SEED_DESIGNS)}"
+        )
+    if design == "paired" and len(pretraining_seeds) != len(seeds):
+        raise GatoEvalError(
+            f"a paired seed design needs as many pretraining_seeds ({len(pretraining_seeds)}) "
+            f"as seeds ({len(seeds)})"
+        )
+    return pretraining_seeds, design
 
 
 def _heldout_data(value: Any, tasks: tuple[str, ...], most_demos: int) -> dict[str, HeldoutData]:

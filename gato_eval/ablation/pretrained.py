@@ -1,10 +1,11 @@
 """The pretrained variants of the ablation: trained here with the training code, or supplied.
 
 Keys name one pretrained model each: `all`, `no-control` and `same-domain:<family>` (the
-`same-domain` variant is one model per held-out family). A model trained here lives in
-`<results>/pretrained/<key with ':' as '-'>/` and is trained by `gato_eval.train.train` on the
-episodes of the grid's `pretraining_data` (handed in explicitly, so the model does not depend on
-which other data sets happen to be on the machine) under the mixture of its key:
+`same-domain` variant is one model per held-out family); a grid with `pretraining_seeds` has one
+model per key and seed, named `KEY@seedS` in ablation.json. A model trained here lives in
+`<results>/pretrained/<key with ':' as '-'>[-seedS]/` and is trained by `gato_eval.train.train`
+on the episodes of the grid's `pretraining_data` (handed in explicitly, so the model does not
+depend on which other data sets happen to be on the machine) under the mixture of its key:
 
 | key                    | mixture (resolved over the handed-in tasks only)         |
 |------------------------|----------------------------------------------------------|
@@ -31,8 +32,16 @@ PRETRAINED_DIR = "pretrained"
 SIMPLE_KEYS = ("all", "no-control")
 
 
-def pretrained_dir(results: Path, key: str) -> Path:
-    return Path(results) / PRETRAINED_DIR / key.replace(":", "-")
+def pretrained_dir(results: Path, key: str, seed: int | None = None) -> Path:
+    """Where the model of `key` (and pretraining `seed`, None: the grid's only one) lives."""
+    suffix = "" if seed is None else f"-seed{seed}"
+    return Path(results) / PRETRAINED_DIR / f"{key.replace(':', '-')}{suffix}"
+
+
+def model_name(key: str, seed: int | None = None) -> str:
+    """The name of a pretrained model in ablation.json: its key, plus `@seedS` in a grid with
+    pretraining seeds."""
+    return key if seed is None else f"{key}@seed{seed}"
 
 
 def check_key(key: str) -> str:
@@ -68,6 +77,7 @@ def parse_pretrained_options(values: list[str] | None) -> dict[str, str]:
 
 
 def resolve_model_path(path: str) -> Path:
+    """A supplied model's path as given (or `bundled`) -> its directory on this machine."""
     if path == "bundled":
         from gato_eval.policies.loading import bundled_model_dir
 
@@ -105,7 +115,11 @@ def describe_supplied(key: str, path_text: str, heldout: tuple[str, ...]) -> dic
     path = resolve_model_path(path_text)
     if not (path / CONFIG_FILE).is_file():
         raise GatoEvalError(f"--pretrained {key}={path_text}: {path} is not a checkpoint directory")
-    return _describe_checkpoint(key, path, heldout, f"--pretrained {key}={path_text}", False)
+    description = _describe_checkpoint(key, path, heldout, f"--pretrained {key}={path_text}", False)
+    # Recorded as the user gave it (a results directory holds no absolute path of this machine
+    # unless the user typed one); `adopt_supplied` resolves it again when the grid continues.
+    description["path"] = path_text
+    return description
 
 
 def plan_for_key(key: str, grid) -> tuple[str, list]:
@@ -128,8 +142,11 @@ def plan_for_key(key: str, grid) -> tuple[str, list]:
     return key, plans
 
 
-def train_settings(key: str, grid, out: Path, device: str, threads: int | None):
-    """The TrainSettings of variant `key` (resume is set when a checkpoint is waiting)."""
+def train_settings(
+    key: str, grid, out: Path, device: str, threads: int | None, seed: int | None = None
+):
+    """The TrainSettings of variant `key` with pretraining `seed` (None: the grid's
+    `pretraining.seed`); resume is set when a checkpoint is waiting."""
     from gato_eval.train import TrainSettings
     from gato_eval.training.checkpoints import list_checkpoints
 
@@ -144,7 +161,7 @@ def train_settings(key: str, grid, out: Path, device: str, threads: int | None):
         batch_size=p.batch_size,
         lr=p.lr,
         warmup=p.warmup,
-        seed=p.seed,
+        seed=p.seed if seed is None else seed,
         device=device,
         context_length=p.context_length,
         text_characters=p.text_characters,
@@ -173,7 +190,9 @@ def check_mixture_excludes(mixture: str, episodes_by_task: dict, heldout: tuple[
     return resolved
 
 
-def finished_model(key: str, grid, out: Path, device: str, threads: int | None) -> bool:
+def finished_model(
+    key: str, grid, out: Path, device: str, threads: int | None, seed: int | None = None
+) -> bool:
     """Whether `out` holds this variant's final model, trained with the grid's settings."""
     from gato_eval.model.checkpoint import CONFIG_FILE
     from gato_eval.training.settings import RUNTIME_SETTINGS, TrainSettings
@@ -185,7 +204,7 @@ def finished_model(key: str, grid, out: Path, device: str, threads: int | None) 
         recorded = json.loads(config.read_text())["provenance"]["settings"]
     except (OSError, ValueError, KeyError, TypeError):
         raise GatoEvalError(f"{config} is unreadable: delete {out} to pretrain again") from None
-    expected = train_settings(key, grid, out, device, threads).to_dict()
+    expected = train_settings(key, grid, out, device, threads, seed).to_dict()
     names = [f.name for f in fields(TrainSettings) if f.name not in RUNTIME_SETTINGS]
     changed = [name for name in names if recorded.get(name) != expected[name]]
     if changed:
@@ -272,7 +291,7 @@ def adopt_supplied(
                 f"'{key}' ({before['path']}): use another --out"
             )
         recorded[key] = description
-        models[key] = Path(description["path"])
+        models[key] = resolve_model_path(description["path"])
     for key, before in recorded.items():
         if key in needed and key not in models and not before.get("trained_here"):
             description = describe_supplied(key, before["path"], heldout)
@@ -281,5 +300,5 @@ def adopt_supplied(
                     f"the supplied '{key}' model {before['path']} changed since {results} used "
                     "it: restore it, or use another --out"
                 )
-            models[key] = Path(description["path"])
+            models[key] = resolve_model_path(description["path"])
     return models

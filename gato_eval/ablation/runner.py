@@ -111,6 +111,12 @@ def _check_options(options: AblationOptions) -> None:
     if options.max_cells is not None and options.max_cells < 1:
         raise GatoEvalError(f"--max-cells must be >= 1, got {options.max_cells}")
     needed = {options.grid.pretrained_key(cell) for cell in options.grid.cells()} - {None}
+    if options.pretrained and options.grid.pretraining_seeds:
+        raise GatoEvalError(
+            "--pretrained supplies one model per variant, and this grid pretrains each with "
+            f"pretraining_seeds {list(options.grid.pretraining_seeds)}: drop --pretrained, or "
+            "use a grid without pretraining_seeds"
+        )
     for key in options.pretrained:
         pretrained.check_key(key)
         if key not in needed:
@@ -128,7 +134,7 @@ class _Runner:
         self.grid = options.grid
         self.out = Path(options.out).expanduser()
         self.progress = progress
-        self.models: dict[str, Path] = {}  # pretrained key -> checkpoint directory
+        self.models: dict[str, Path] = {}  # model name (pretrained.model_name) -> checkpoint
         self.heldout: dict[str, Any] = {}  # task -> DatasetInfo of its demonstrations
         self.levels: dict[str, dict[str, float | None]] = {}  # task -> random/expert returns
         self.finished = 0
@@ -193,42 +199,52 @@ class _Runner:
                     "their pretraining data"
                 )
 
-    def _keys_to_train(self, cells: list[Cell]) -> list[str]:
-        keys = [self.grid.pretrained_key(cell) for cell in cells]
-        return [k for k in dict.fromkeys(keys) if k is not None and k not in self.models]
+    def _models_to_train(self, cells: list[Cell]) -> list[tuple[str, int | None]]:
+        """(key, pretraining seed) of every pretrained model the cells need and lack."""
+        models = [self.grid.pretrained_model(cell) for cell in cells]
+        return [
+            m
+            for m in dict.fromkeys(models)
+            if m is not None and pretrained.model_name(*m) not in self.models
+        ]
 
     def _check_plans(self, cells: list[Cell]) -> None:
         """Fail before any work when a variant to train has no data to train on."""
-        for key in self._keys_to_train(cells):
+        for key, _ in self._models_to_train(cells):
             pretrained.plan_for_key(key, self.grid)
 
-    def _pretrained_model(self, key: str) -> Path:
-        if key in self.models:
-            return self.models[key]
+    def _pretrained_model(self, key: str, seed: int | None) -> Path:
+        name = pretrained.model_name(key, seed)
+        if name in self.models:
+            return self.models[name]
         grid, options = self.grid, self.options
-        out = pretrained.pretrained_dir(self.out, key)
-        recorded = self.store.metadata["pretrained"].get(key, {})
-        if not pretrained.finished_model(key, grid, out, options.device, options.threads):
+        out = pretrained.pretrained_dir(self.out, key, seed)
+        recorded = self.store.metadata["pretrained"].get(name, {})
+        if not pretrained.finished_model(key, grid, out, options.device, options.threads, seed):
             mixture, plans = pretrained.plan_for_key(key, grid)
             episodes, datasets = demos.load_pretraining_episodes(
                 plans, self._dataset, self.progress
             )
             resolved = pretrained.check_mixture_excludes(mixture, episodes, grid.tasks)
-            settings = pretrained.train_settings(key, grid, out, options.device, options.threads)
+            settings = pretrained.train_settings(
+                key, grid, out, options.device, options.threads, seed
+            )
             from gato_eval.train import train
 
             sources = ", ".join(c.source for c in resolved.components)
-            self.progress.message(f"pretrain '{key}' on {sources}")
-            train(settings, episodes, TrainingStage(self.progress, f"pretrain {key}"))
+            self.progress.message(f"pretrain '{name}' on {sources}")
+            train(settings, episodes, TrainingStage(self.progress, f"pretrain {name}"))
             recorded = {"datasets": datasets}
         pretrained.remove_training_checkpoints(out)
         description = pretrained.describe_trained(
             key, out, recorded.get("datasets", []), grid.tasks
         )
         description["path"] = str(out.relative_to(self.out))
-        self.store.metadata["pretrained"][key] = description
+        if seed is not None:
+            description["seed"] = seed
+        self.store.metadata["pretrained"][name] = description
         self.store.save()
-        self.models[key] = out
+        self.models[name] = out
         return out
 
     # -- data ------------------------------------------------------------------------------
@@ -243,9 +259,9 @@ class _Runner:
         for task in dict.fromkeys(cell.task for cell in cells):
             self._heldout_info(task)
         grid, options = self.grid, self.options
-        for key in self._keys_to_train(cells):
-            out = pretrained.pretrained_dir(self.out, key)
-            if not pretrained.finished_model(key, grid, out, options.device, options.threads):
+        for key, seed in self._models_to_train(cells):
+            out = pretrained.pretrained_dir(self.out, key, seed)
+            if not pretrained.finished_model(key, grid, out, options.device, options.threads, seed):
                 for plan in pretrained.plan_for_key(key, grid)[1]:
                     self._dataset(plan.task, plan.episodes, plan.noise)
 
@@ -307,7 +323,7 @@ class _Runner:
 
         started = time.perf_counter()
         key = self.grid.pretrained_key(cell)
-        init = self._pretrained_model(key) if key is not None else None
+        init = self._pretrained_model(key, cell.pretraining_seed) if key is not None else None
         self._references(cell.task)
         info = self._heldout_info(cell.task)
         data = self.grid.heldout_data[cell.task]
@@ -315,7 +331,7 @@ class _Runner:
         positions = demos.nested_subset(pool, cell.n_demos, cell.seed, cell.task)
         cell_dir = self.out / cell.directory
         plan = {
-            "cell": asdict(cell),
+            "cell": cell.to_dict(),
             "pretrained": key,
             "pretrained_sha256": checkpoint_hash(init) if init is not None else None,
             "demonstrations": demos.describe_demonstrations(info, positions),
@@ -328,7 +344,7 @@ class _Runner:
             self._finetune(cell, init, info, positions, model_dir)
         pretrained.remove_training_checkpoints(model_dir)
         finetuned = time.perf_counter()
-        label = f"{cell.variant} n={cell.n_demos} seed={cell.seed}"
+        label = cell.describe().removeprefix(f"{cell.task} ")
         self._evaluate(cell.task, str(model_dir), cell_dir / "run", label)
         references = self._references(cell.task)
         row = cell_row(self.out, cell, plan, model_dir, checkpoint_hash(model_dir), references)

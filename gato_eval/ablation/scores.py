@@ -12,9 +12,10 @@ episodes, which small grids cap, so the ablation measures its own. normalized = 
 returns only (GATO.md section 4).
 
 Curves (`ablation_panels`): per task, one line per variant over the numbers of demonstrations:
-the mean over seeds of each seed's mean score, with a percentile bootstrap interval over seeds
-(`gato_eval.stats`); a point with a single seed gets an interval over its episodes instead, and
-the panel's note says so.
+the mean over runs (seeds; with pretraining seeds, every (pretraining seed, fine-tuning seed)
+cell) of each run's mean score, with a percentile bootstrap interval over runs
+(`gato_eval.stats`); a point with a single run gets an interval over its episodes instead, and
+the panel's note says so. Pretrained variants minus scratch: `gato_eval.ablation.comparison`.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class TaskLevels:
 
 @dataclass(frozen=True)
 class CellScore:
-    """One cell, recomputed: returns (ok episodes, episode order) and the scores derived."""
+    """One cell (one run of its point), recomputed: returns (ok episodes, episode order) and
+    the scores derived."""
 
     task: str
     variant: str
@@ -63,6 +65,7 @@ class CellScore:
     checkpoint: str
     checkpoint_sha256: str
     run_dir: str
+    pretraining_seed: int | None = None
 
     @property
     def mean_return(self) -> float | None:
@@ -163,6 +166,7 @@ def score_ablation(path: Path) -> AblationScores:
                 checkpoint=row["checkpoint"],
                 checkpoint_sha256=row.get("checkpoint_sha256", ""),
                 run_dir=row["run_dir"],
+                pretraining_seed=row.get("pretraining_seed"),
             )
         )
     return AblationScores(

@@ -11,8 +11,12 @@
     suites/           the one-task suite files the evaluations ran
     references/TASK/{random,expert}/   run directories of the reference policies
     pretrained/KEY/   models pretrained here
-    cells/TASK/VARIANT/nN-seedS/{cell.json, model/, run/}   a cell's plan, fine-tuned model
-                      and evaluation run
+    cells/TASK/VARIANT/nN[-pretrainP]-seedS/{cell.json, model/, run/}   a cell's plan,
+                      fine-tuned model and evaluation run
+    comparison.csv    each pretrained variant minus scratch (ablation/comparison.py)
+
+Paths inside these files are relative to the directory, or as the user gave them (the grid
+file, a supplied model, the command line): no absolute path of the machine is added.
 
 A cell counts as finished only once its row is in cells.jsonl, so a killed run redoes only the
 unfinished cell, which itself continues from its fine-tuning checkpoint and recorded episodes.
@@ -134,8 +138,6 @@ def cell_row(
     """The row of a finished cell: the cell, its plan, its fine-tuned checkpoint (relative to
     the results directory `out`), the score of its run against the task's `references` (random
     and expert mean returns) and the fine-tuning figures from the checkpoint's provenance."""
-    from dataclasses import asdict
-
     from gato_eval.ablation.scores import score_cell_run
     from gato_eval.model.checkpoint import CONFIG_FILE
 
@@ -143,7 +145,7 @@ def cell_row(
     score = score_cell_run(run_dir, references["random"], references["expert"])
     provenance = json.loads((model_dir / CONFIG_FILE).read_text()).get("provenance", {})
     return {
-        **asdict(cell),
+        **cell.to_dict(),
         "pretrained": plan["pretrained"],
         "pretrained_sha256": plan["pretrained_sha256"],
         "demonstrations": plan["demonstrations"],
@@ -162,7 +164,13 @@ def cell_row(
 
 
 def row_key(row: dict[str, Any]) -> str:
-    return f"{row['task']}/{row['variant']}/n{row['n_demos']}/seed{row['seed']}"
+    """The key of the cell a row records (`Cell.key`; rows of grids without pretraining seeds
+    have no `pretraining_seed`)."""
+    from gato_eval.ablation.grid import cell_key
+
+    return cell_key(
+        row["task"], row["variant"], row["n_demos"], row["seed"], row.get("pretraining_seed")
+    )
 
 
 def read_metadata(path: Path) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The ablation's tables: results.csv (one row per cell) and results.md (reference levels, a
-task x variant x demonstrations summary, every cell), from `scores.score_ablation`."""
+"""The ablation's tables: results.csv (one row per cell), comparison.csv (each pretrained
+variant minus scratch, `comparison.py`) and results.md (reference levels, a task x variant x
+demonstrations summary, the comparison, every cell), from `scores.score_ablation`."""
 
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ from typing import Any
 
 import numpy as np
 
+from gato_eval.ablation.comparison import ALL_TASKS, MIN_RUNS, Comparison, compare_to_scratch
 from gato_eval.ablation.scores import AblationScores, CellScore, TaskLevels
 from gato_eval.durable import write_text_atomic
 
 TABLE_CSV = "results.csv"
 TABLE_MARKDOWN = "results.md"
+TABLE_COMPARISON = "comparison.csv"
 CSV_COLUMNS = (
     "task",
     "variant",
     "n_demos",
     "seed",
+    "pretraining_seed",
     "episodes",
     "failed",
     "mean_return",
@@ -33,14 +37,48 @@ CSV_COLUMNS = (
     "checkpoint_sha256",
     "run_dir",
 )
+COMPARISON_COLUMNS = (
+    "task",
+    "variant",
+    "n_demos",
+    "scale",
+    "runs",
+    "scratch_runs",
+    "difference",
+    "difference_low",
+    "difference_high",
+    "probability_of_improvement",
+    "improvement_low",
+    "improvement_high",
+)
 
 
-def write_tables(path: Path, scores: AblationScores) -> tuple[Path, Path]:
-    """Write results.csv (one row per cell) and results.md (summary and cells) atomically."""
-    csv_path, markdown_path = Path(path) / TABLE_CSV, Path(path) / TABLE_MARKDOWN
-    write_text_atomic(csv_path, cells_csv(scores))
-    write_text_atomic(markdown_path, markdown_report(scores))
-    return csv_path, markdown_path
+def write_tables(path: Path, scores: AblationScores) -> tuple[Path, Path, Path]:
+    """Write results.csv (one row per cell), comparison.csv and results.md atomically."""
+    path = Path(path)
+    comparisons = compare_to_scratch(scores)
+    written = (path / TABLE_CSV, path / TABLE_COMPARISON, path / TABLE_MARKDOWN)
+    write_text_atomic(written[0], cells_csv(scores))
+    write_text_atomic(written[1], comparison_csv(comparisons))
+    write_text_atomic(written[2], markdown_report(scores, comparisons))
+    return written
+
+
+def comparison_csv(comparisons: list[Comparison]) -> str:
+    """One row per comparison: differences in the row's scale (normalized: fractions of
+    expert), probabilities of improvement in [0, 1], with 95% bootstrap bounds."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COMPARISON_COLUMNS)
+    for c in comparisons:
+        d = c.difference
+        values = (
+            c.task, c.variant, c.n_demos, c.scale, c.runs, c.scratch_runs,
+            *((d.point, d.low, d.high) if d is not None else (None, None, None)),
+            c.improvement.point, c.improvement.low, c.improvement.high,
+        )  # fmt: skip
+        writer.writerow([_csv_value(v) for v in values])
+    return buffer.getvalue()
 
 
 def _ordered(scores: AblationScores) -> list[CellScore]:
@@ -59,6 +97,7 @@ def cells_csv(scores: AblationScores) -> str:
         levels = scores.levels.get(cell.task)
         values = {
             **{name: getattr(cell, name) for name in ("task", "variant", "n_demos", "seed")},
+            "pretraining_seed": cell.pretraining_seed,
             "episodes": len(cell.returns),
             "failed": cell.failed,
             "mean_return": cell.mean_return,
@@ -76,15 +115,21 @@ def cells_csv(scores: AblationScores) -> str:
     return buffer.getvalue()
 
 
-def markdown_report(scores: AblationScores) -> str:
+def markdown_report(scores: AblationScores, comparisons: list[Comparison] | None = None) -> str:
     """The results as markdown: references, a task x variant x demonstrations summary (mean
-    over seeds), and every cell."""
+    over runs), each pretrained variant minus scratch, and every cell."""
+    from gato_eval.ablation.grid import cell_key, grid_cells
+
     metadata = scores.metadata
     grid = metadata["grid"]
     code = metadata.get("code", {})
-    total = len(grid["tasks"]) * len(grid["variants"]) * len(grid["demonstrations"])
-    total *= len(grid["seeds"])
-    in_grid = sum(1 for cell in scores.cells if _in_grid(cell, grid))
+    keys = {cell.key for cell in grid_cells(grid)}
+    total = len(keys)
+    in_grid = sum(
+        1
+        for c in scores.cells
+        if cell_key(c.task, c.variant, c.n_demos, c.seed, c.pretraining_seed) in keys
+    )
     # A directory keeps the cells of earlier, larger axes (a grid may shrink): say so, and
     # count them apart from the current grid's.
     extra = len(scores.cells) - in_grid
@@ -108,7 +153,7 @@ def markdown_report(scores: AblationScores) -> str:
         levels = scores.levels.get(task)
         if levels is not None:
             lines.append(f"| {task} | {_fmt(levels.random)} | {_fmt(levels.expert)} |")
-    lines += ["", "## Summary: mean over seeds", ""]
+    lines += ["", "## Summary: mean over runs", ""]
     demos = sorted({c.n_demos for c in scores.cells})
     for task in scores.tasks():
         cells = [c for c in scores.cells if c.task == task]
@@ -116,7 +161,7 @@ def markdown_report(scores: AblationScores) -> str:
             continue
         normalized = scores.levels.get(task, TaskLevels(task, None, None)).normalizable
         unit = "normalized score, % of expert" if normalized else "mean return"
-        lines += [f"**{task}** ({unit}; seeds per point in brackets)", ""]
+        lines += [f"**{task}** ({unit}; runs per point in brackets)", ""]
         lines.append("| variant | " + " | ".join(f"{n} demos" for n in demos) + " |")
         lines.append("|---|" + "---:|" * len(demos))
         for variant in scores.variants():
@@ -131,31 +176,63 @@ def markdown_report(scores: AblationScores) -> str:
                 entries.append(f"{_fmt(float(np.mean(values)))} [{len(values)}]" if values else "")
             lines.append(f"| {variant} | " + " | ".join(entries) + " |")
         lines.append("")
+    comparisons = compare_to_scratch(scores) if comparisons is None else comparisons
+    lines += comparison_markdown(comparisons)
     lines += [
         "## Cells",
         "",
-        "| task | variant | demos | seed | episodes | mean return | normalized | checkpoint "
-        "| run |",
-        "|---|---|---:|---:|---:|---:|---:|---|---|",
+        "| task | variant | demos | seed | pretraining seed | episodes | mean return | normalized "
+        "| checkpoint | run |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for cell in _ordered(scores):
         normalized = "-" if cell.normalized is None else f"{100 * cell.normalized:.1f}%"
         failed = f" ({cell.failed} failed)" if cell.failed else ""
+        pretraining_seed = "-" if cell.pretraining_seed is None else cell.pretraining_seed
         lines.append(
             f"| {cell.task} | {cell.variant} | {cell.n_demos} | {cell.seed} | "
+            f"{pretraining_seed} | "
             f"{len(cell.returns)}{failed} | {_fmt(cell.mean_return)} | {normalized} | "
             f"`{cell.checkpoint}` ({cell.checkpoint_sha256[:19]}) | `{cell.run_dir}` |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _in_grid(cell: CellScore, grid: dict[str, Any]) -> bool:
-    return (
-        cell.task in grid["tasks"]
-        and cell.variant in grid["variants"]
-        and cell.n_demos in grid["demonstrations"]
-        and cell.seed in grid["seeds"]
-    )
+def comparison_markdown(comparisons: list[Comparison]) -> list[str]:
+    """The comparison section of results.md (lines)."""
+    lines = [
+        "## Pretrained minus scratch",
+        "",
+        "Per task and number of demonstrations: the variant's mean over runs minus scratch's "
+        "(normalized tasks: percentage points of expert; others: return), with a 95% bootstrap "
+        "interval over runs (each side resampled independently), and P(variant > scratch), "
+        "rliable's probability of improvement (Mann-Whitney U / (runs x scratch runs); "
+        f"'{ALL_TASKS}': averaged over tasks). Points with fewer than {MIN_RUNS} runs on either "
+        "side are not compared.",
+        "",
+    ]
+    if not comparisons:
+        return [*lines, f"No point has {MIN_RUNS} or more runs of scratch and a variant yet.", ""]
+    lines += [
+        "| task | variant | demos | runs (scratch) | difference [95% CI] | P(variant > scratch) "
+        "[95% CI] |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for c in comparisons:
+        factor, unit = (100.0, " pp") if c.scale == "normalized" else (1.0, "")
+        d = c.difference
+        difference = (
+            "- (tasks in different units)"
+            if d is None
+            else f"{factor * d.point:+.4g}{unit} [{factor * d.low:+.4g}, {factor * d.high:+.4g}]"
+        )
+        p = c.improvement
+        task = c.task if c.task != ALL_TASKS else f"{ALL_TASKS} ({c.tasks})"
+        lines.append(
+            f"| {task} | {c.variant} | {c.n_demos} | {c.runs} ({c.scratch_runs}) | {difference} "
+            f"| {p.point:.2f} [{p.low:.2f}, {p.high:.2f}] |"
+        )
+    return [*lines, ""]
 
 
 def _fmt(value: float | None) -> str:

@@ -10,7 +10,7 @@ import typer
 
 def finetune_ablation(
     grid: str = typer.Argument(
-        None, help="Grid preset (tiny, small) or a grid .json file (default: tiny)."
+        None, help="Grid preset (tiny, small, cpu) or a grid .json file (default: tiny)."
     ),
     out: Path = typer.Option(
         None,
@@ -35,6 +35,13 @@ def finetune_ablation(
         min=1,
         help="Stop after finishing this many more cells; rerun to continue.",
     ),
+    pilot: bool = typer.Option(
+        False,
+        "--pilot",
+        help="Run only the grid's pilot: scratch at the largest number of demonstrations, "
+        "every seed, into the grid's own results directory (the full grid adopts those cells), "
+        "and say per task whether scratch reached 30% of expert.",
+    ),
 ) -> None:
     """Pretrain variants, fine-tune each on 1..N demonstrations of held-out tasks, evaluate.
 
@@ -44,7 +51,8 @@ def finetune_ablation(
     a row to DIR/cells.jsonl; DIR/results.csv and results.md hold the table. Missing data sets
     are collected first.
 
-    Draw the figure with: gato-eval plot ablation DIR
+    Run a new grid's pilot first (--pilot): it says whether scratch can learn each held-out
+    task at all with the grid's settings. Draw the figure with: gato-eval plot ablation DIR
     """
     from gato_eval.ablation.grid_file import load_grid
     from gato_eval.ablation.pretrained import parse_pretrained_options
@@ -52,6 +60,8 @@ def finetune_ablation(
     from gato_eval.ablation.runner import AblationOptions, run_ablation
 
     loaded = load_grid(grid)
+    if pilot:
+        loaded = loaded.pilot()
     options = AblationOptions(
         grid=loaded,
         out=out if out is not None else Path("ablations") / loaded.name,
@@ -68,5 +78,11 @@ def finetune_ablation(
             "to continue",
             err=True,
         )
+    if pilot:
+        from gato_eval.ablation.pilot import pilot_lines
+        from gato_eval.ablation.scores import score_ablation
+
+        for line in pilot_lines(score_ablation(outcome.path), max(loaded.demonstrations)):
+            typer.echo(line, err=True)
     typer.echo(f"table: {outcome.path / 'results.md'}", err=True)
     typer.echo(str(outcome.path))
