@@ -129,7 +129,10 @@ def plot_ablation(
     """The fine-tuning ablation figure (paper Sec. 5.2): score versus demonstrations.
 
     One panel per held-out task (log x), one line per pretraining variant with 95% bootstrap
-    bands over seeds, and the expert and random levels measured under the same evaluation.
+    bands over runs (seeds), and the expert and random levels measured under the same
+    evaluation; below each, every pretrained variant minus scratch with its 95% bootstrap
+    interval over runs and a zero line (points with 2 or more runs a side; the probabilities of
+    improvement are in RESULTS_DIR/comparison.csv and results.md).
     """
     from gato_eval.finetune import plot_ablation_dir
 
