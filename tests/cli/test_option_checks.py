@@ -95,3 +95,38 @@ def test_a_second_resume_of_the_same_run_stops_with_the_holders_pid(cli, tmp_pat
         holder.wait(timeout=30)
     assert cli("run", "suite", "--resume", "--out", out).exit_code == 0  # released: resumes
     assert len((out / "episodes.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("locked", "args", "what"),
+    [
+        (
+            "data/.locks/dmc-cartpole-balance",
+            ["data", "collect", "--task", "dmc-cartpole-balance", "--episodes", "1"],
+            "data set",
+        ),
+        ("model", ["train", "--out", "{tmp}/model", "--steps", "1"], "training output"),
+    ],
+)
+def test_a_data_set_or_training_output_being_written_is_not_written_twice(
+    cli, tmp_path, locked, args, what
+):
+    args = [a.format(tmp=tmp_path) for a in args]
+    if args[0] == "data":
+        args += ["--data-dir", str(tmp_path / "data")]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / locked)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        result = cli(*args)
+        assert result.exit_code == 1
+        assert f"the {what} {tmp_path / locked} is being written by pid {holder.pid}" in (
+            result.stderr
+        )
+        assert result.stderr.count("\n") == 1
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
