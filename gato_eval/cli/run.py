@@ -147,6 +147,8 @@ def run_suite(
     they finish; an interrupted run continues with --resume --out DIR. Exits with 3 when any
     episode failed (its error is in the run's episodes.jsonl).
     """
+    from typer._click.exceptions import UsageError  # Typer vendors click
+
     from gato_eval.cli.console import make_console
     from gato_eval.cli.run_progress import RunProgress
     from gato_eval.cli.summary_table import print_summary_table
@@ -156,6 +158,11 @@ def run_suite(
     from gato_eval.scoring import run_warnings, summarize_run
 
     check_reference_source(reference)
+    if suite is not None and suite.lower() in ("true", "false"):
+        raise UsageError(  # `--resume true`: the flag takes no value, so "true" became SUITE
+            f"{suite!r} is not a suite: flags take no value (write --resume, not --resume {suite})",
+            ctx=ctx,
+        )
     _refuse_gato_options(
         ctx,
         model,

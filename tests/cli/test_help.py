@@ -45,3 +45,9 @@ def test_run_suite_help_keeps_the_ray_extra_and_shows_resume_as_a_flag(cli):
     assert squeeze('pip install "gato-eval[ray]"') in squeeze(page)
     resume = next(line for line in page.splitlines() if line.strip().startswith("--resume"))
     assert resume.split()[1] == "Continue"  # `--resume Continue the ...`: no value placeholder
+
+
+def test_a_value_after_a_flag_is_a_usage_error_that_says_so(cli, tmp_path):
+    result = cli("run", "suite", "--resume", "true", "--out", tmp_path / "run")
+    assert result.exit_code == 2
+    assert "flags take no value (write --resume, not --resume true)" in result.stderr
