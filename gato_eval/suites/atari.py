@@ -81,11 +81,16 @@ def downscale_frame(frame: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.rint(shrunk.transpose(0, 2, 1)).astype(np.uint8)  # (height, width, 3)
 
 
-class AtariImage(gymnasium.ObservationWrapper):
-    """The ALE RGB frame -> {"image": uint8 (height, width, 3)}."""
+class AtariImage(gymnasium.ObservationWrapper, gymnasium.utils.RecordConstructorArgs):
+    """The ALE RGB frame -> {"image": uint8 (height, width, 3)}.
+
+    Records its constructor arguments (as every wrapper here does), so `env.spec` re-makes the
+    whole stack and Gymnasium's env checker accepts it.
+    """
 
     def __init__(self, env: gymnasium.Env, height: int, width: int):
-        super().__init__(env)
+        gymnasium.utils.RecordConstructorArgs.__init__(self, height=height, width=width)
+        gymnasium.ObservationWrapper.__init__(self, env)
         self.height, self.width = height, width
         self.observation_space = spaces.Dict(
             {"image": spaces.Box(0, 255, (height, width, 3), np.uint8)}
@@ -95,7 +100,7 @@ class AtariImage(gymnasium.ObservationWrapper):
         return {"image": downscale_frame(observation, self.height, self.width)}
 
 
-class FullActionSet(gymnasium.ActionWrapper):
+class FullActionSet(gymnasium.ActionWrapper, gymnasium.utils.RecordConstructorArgs):
     """Discrete(18) in ALE's full action order, for games whose legal set is smaller (Skiing).
 
     An action the game lacks acts as the same move without FIRE; games with all 18 actions map
@@ -105,7 +110,8 @@ class FullActionSet(gymnasium.ActionWrapper):
     def __init__(self, env: gymnasium.Env):
         import ale_py
 
-        super().__init__(env)
+        gymnasium.utils.RecordConstructorArgs.__init__(self)
+        gymnasium.ActionWrapper.__init__(self, env)
         legal = env.unwrapped.get_action_meanings()
         full = [action.name for action in ale_py.Action]  # NOOP, FIRE, UP, ..., DOWNLEFTFIRE
         self.to_legal = []

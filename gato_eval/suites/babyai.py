@@ -37,11 +37,15 @@ MISSION_CHARSET = string.ascii_lowercase + string.digits + " ,'"
 MISSION_MAX_LENGTH = 512
 
 
-class BabyAIObservation(gymnasium.Wrapper):
-    """minigrid's {image, direction, mission} -> {"text", "discrete"}, plus `info["success"]`."""
+class BabyAIObservation(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
+    """minigrid's {image, direction, mission} -> {"text", "discrete"}, plus `info["success"]`.
+
+    Records its (no) constructor arguments, so `env.spec` re-makes the whole stack.
+    """
 
     def __init__(self, env: gymnasium.Env):
-        super().__init__(env)
+        gymnasium.utils.RecordConstructorArgs.__init__(self)
+        gymnasium.Wrapper.__init__(self, env)
         self.observation_space = spaces.Dict(
             {
                 "text": spaces.Text(

@@ -79,11 +79,17 @@ def _goal_set(env_name: str, goal_set_seed: int) -> tuple:
     return tuple(metaworld.MT1(env_name, seed=goal_set_seed).train_tasks)
 
 
-class MetaWorldTask(gymnasium.Wrapper):
-    """Sets the goal variant the reset asks for; emits {"continuous"} and a bool success."""
+class MetaWorldTask(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
+    """Sets the goal variant the reset asks for; emits {"continuous"} and a bool success.
+
+    A seeded reset also seeds Meta-World's own generator (its `reset` ignores the seed), which
+    Gymnasium's seeding contract and env checker expect; with a goal variant set, Meta-World
+    draws nothing from it, so episodes do not change.
+    """
 
     def __init__(self, env: gymnasium.Env, goal_variants: tuple):
-        super().__init__(env)
+        gymnasium.utils.RecordConstructorArgs.__init__(self, goal_variants=goal_variants)
+        gymnasium.Wrapper.__init__(self, env)
         self.goal_variants = goal_variants
         self.variant: int | None = None  # the running episode's index into goal_variants
         self.observation_space = spaces.Dict(
@@ -106,6 +112,8 @@ class MetaWorldTask(gymnasium.Wrapper):
         else:
             self.variant = int(np.random.default_rng().integers(count))
         self.env.unwrapped.set_task(self.goal_variants[self.variant])
+        if seed is not None:
+            self.env.unwrapped.seed(seed)
         obs, info = self.env.reset(seed=seed, options=options or None)
         return self._observation(obs), info
 

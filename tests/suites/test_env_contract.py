@@ -7,6 +7,7 @@ The default run covers a sample of each family; `nox -s slow` covers all 247 tas
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 
 import gymnasium
 import numpy as np
@@ -153,3 +154,39 @@ def test_simulators_are_reachable_through_unwrapped():
     assert baby.unwrapped.grid is not None and baby.unwrapped.mission
     for env in (atari, dmc, meta, baby):
         env.close()
+
+
+# One task of every family, as `make_env` returns it (Skiing: FullActionSet remaps its actions).
+CHECKED = ("atari-pong", "atari-skiing", "dmc-cartpole-balance", "metaworld-reach",
+           "babyai-go-to-local", "procgen-coinrun")  # fmt: skip
+
+
+@pytest.mark.parametrize("task_id", CHECKED)
+def test_gymnasium_env_checker_passes_on_what_make_env_returns(task_id):
+    from gymnasium.utils.env_checker import check_env
+
+    from gato_eval.suites.spec import FAMILIES
+
+    assert {t.split("-")[0] for t in CHECKED} == set(FAMILIES)
+    if task_id.startswith("procgen-") and not all(
+        importlib.util.find_spec(name) for name in ("procgen", "gym3", "cffi")
+    ):
+        pytest.skip("procgen is not installed here (README: Install, Procgen)")
+    env = make_env(task_id)
+    # Seeding, determinism, spaces and, where the env came from gymnasium.make (Atari, BabyAI),
+    # re-making it from `env.spec`, which needs every wrapper to record its constructor args.
+    check_env(env)
+    if env.spec is not None:
+        # The re-made env plays the same (gymnasium moves TimeLimit next to the base env).
+        again = env.spec.make()
+        assert again.spec.max_episode_steps == env.spec.max_episode_steps
+        actions = [env.action_space.sample() for _ in range(5)]
+
+        def play(played):
+            observation, _ = played.reset(seed=3)
+            return [observation] + [played.step(action)[0] for action in actions]
+
+        for mine, theirs in zip(play(env), play(again), strict=True):
+            assert all(np.array_equal(mine[key], theirs[key]) for key in mine)
+        again.close()
+    env.close()
