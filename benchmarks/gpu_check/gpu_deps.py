@@ -13,6 +13,12 @@ dm_control's locomotion assets and the dog model (82 + 20 MB), MuJoCo's and pyga
 docs and examples, PyOpenGL's Windows DLLs, imageio-ffmpeg (videos only; the check records
 none) and Meta-World's textures other than the five its `default` tasks load (seen with
 strace: the scene and the Sawyer meshes use them; other Meta-World tasks need the rest).
+
+Measured 2026-12-02: the archive is 29.0 MiB (115 MB unpacked); unpacked under Python 3.12.1
+(no torch), all eight `default` tasks were made, reset and stepped, and one demonstration each
+of metaworld-button-press-topdown, dmc-point-mass-easy, babyai-go-to-local and atari-breakout
+was collected into Minari data sets. Packing took about 20 minutes on the shared 2-core machine
+(xz): prepare it before the GPU session needs it.
 """
 
 from __future__ import annotations

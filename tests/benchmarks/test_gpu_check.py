@@ -132,3 +132,15 @@ def test_bf16_shards_respect_the_size_limit_and_a_damaged_one_is_refused(tmp_pat
     (out / MANIFEST).unlink()
     with pytest.raises(GatoEvalError, match=r"model-bf16\.json"):
         assemble_checkpoint(out, tmp_path / "again")
+
+
+def test_the_packed_packages_are_the_simulators_not_what_the_gpu_machine_has():
+    from gpu_deps import missing_on_device, missing_requirements
+
+    carried = missing_on_device()
+    assert {"gymnasium", "ale-py", "mujoco", "dm-control", "metaworld", "minigrid"} <= set(carried)
+    assert {"torch", "numpy", "scipy", "pandas", "sentencepiece", "imageio-ffmpeg"}.isdisjoint(
+        carried
+    )  # the image's own (CUDA torch above all), or not needed by the check (videos)
+    assert carried["mujoco"] == "3.3.0"  # the project's pins, as installed here
+    assert missing_requirements(ROOT / "pyproject.toml") == []
