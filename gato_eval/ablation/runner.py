@@ -20,8 +20,6 @@ evaluations from their recorded episodes, the grid from its rows. A cell whose p
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,11 +35,10 @@ from gato_eval.ablation.progress import (
     SilentProgress,
     TrainingStage,
 )
-from gato_eval.ablation.store import AblationStore, cell_row
+from gato_eval.ablation.store import AblationStore, cell_row, start_cell_plan
 from gato_eval.errors import GatoEvalError
 
 REFERENCE_POLICIES = ("random", "expert")
-CELL_PLAN_FILE = "cell.json"
 
 
 @dataclass
@@ -338,7 +335,8 @@ class _Runner:
             "finetuning": asdict(self.grid.finetuning),
             "scratch_model": None if init is not None else asdict(self.grid.pretraining),
         }
-        self._start_cell_plan(cell_dir, plan)
+        if start_cell_plan(cell_dir, plan):
+            self.progress.message(f"  {cell_dir} was planned otherwise: starting it again")
         model_dir = cell_dir / "model"
         if not (model_dir / CONFIG_FILE).is_file():
             self._finetune(cell, init, info, positions, model_dir)
@@ -360,23 +358,6 @@ class _Runner:
             f"cell {self.finished + 1}/{self.total} {cell.describe()}: return "
             f"{_number(row['mean_return'])}, normalized {score}"
         )
-
-    def _start_cell_plan(self, cell_dir: Path, plan: dict[str, Any]) -> None:
-        """Record the cell's plan; an unfinished cell planned otherwise is redone from scratch."""
-        from gato_eval.results import write_json_atomic
-
-        path = cell_dir / CELL_PLAN_FILE
-        if path.is_file():
-            try:
-                before = json.loads(path.read_text())
-            except (OSError, ValueError):
-                before = None
-            if before == json.loads(json.dumps(plan)):
-                return
-            self.progress.message(f"  {cell_dir} was planned otherwise: starting it again")
-            shutil.rmtree(cell_dir)
-        cell_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, plan)
 
     def _finetune(self, cell: Cell, init: Path | None, info, positions, model_dir: Path) -> None:
         from gato_eval.train import finetune

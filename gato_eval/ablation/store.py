@@ -37,6 +37,7 @@ ABLATION_FORMAT = "gato-eval-ablation"
 ABLATION_FORMAT_VERSION = 1
 ABLATION_FILE = "ablation.json"
 CELLS_FILE = "cells.jsonl"
+CELL_PLAN_FILE = "cell.json"
 LOCK_FILE = ".lock"
 ROW_KEYS = ("task", "variant", "n_demos", "seed", "checkpoint", "run_dir")
 
@@ -130,6 +131,30 @@ class AblationStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def start_cell_plan(cell_dir: Path, plan: dict[str, Any]) -> bool:
+    """Record a cell's plan in CELL_DIR/cell.json. An unfinished cell planned otherwise (another
+    pretrained model, other demonstrations) is removed, to be redone from scratch: returns
+    True then."""
+    import shutil
+
+    from gato_eval.results import write_json_atomic
+
+    path = Path(cell_dir) / CELL_PLAN_FILE
+    redone = False
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except (OSError, ValueError):
+            before = None
+        if before == json.loads(json.dumps(plan)):
+            return False
+        shutil.rmtree(cell_dir)
+        redone = True
+    Path(cell_dir).mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, plan)
+    return redone
 
 
 def cell_row(

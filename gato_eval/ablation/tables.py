@@ -219,12 +219,14 @@ def comparison_markdown(comparisons: list[Comparison]) -> list[str]:
         "|---|---|---:|---:|---:|---:|",
     ]
     for c in comparisons:
-        factor, unit = (100.0, " pp") if c.scale == "normalized" else (1.0, "")
+        # Normalized: percentage points of expert, one decimal; returns: 4 significant digits.
+        factor, unit, form = (100.0, " pp", "+.1f") if c.scale == "normalized" else (1, "", "+.4g")
         d = c.difference
         difference = (
             "- (tasks in different units)"
             if d is None
-            else f"{factor * d.point:+.4g}{unit} [{factor * d.low:+.4g}, {factor * d.high:+.4g}]"
+            else f"{factor * d.point:{form}}{unit} "
+            f"[{factor * d.low:{form}}, {factor * d.high:{form}}]"
         )
         p = c.improvement
         task = c.task if c.task != ALL_TASKS else f"{ALL_TASKS} ({c.tasks})"

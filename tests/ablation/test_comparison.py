@@ -118,7 +118,7 @@ def test_tables_and_figure_show_the_comparison():
     assert text[0].startswith("task,variant,n_demos,scale,runs,scratch_runs,difference")
     assert text[1].startswith("a,all,1,normalized,3,3,0.3,")
     markdown = "\n".join(comparison_markdown(rows))
-    assert "| a | all | 1 | 3 (3) | +30 pp [" in markdown
+    assert "| a | all | 1 | 3 (3) | +30.0 pp [" in markdown
 
     figure = plot_ablation(ablation_panels(scores), comparisons=rows)
     visible = [axes for axes in figure.axes if axes.get_visible()]
