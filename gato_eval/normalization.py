@@ -1,10 +1,12 @@
 """Reference scores turned into normalizers: what a task's returns are divided by, or why not.
 
 normalized = (score - random) / (expert - random), 1.0 = expert, 0.0 = random (GATO.md
-section 4). The random and expert scores come from a shipped source (`project`, `jat`, `human`;
-gato_eval.suites.references) or from a user's CSV table (`load_reference_table`). A task whose
-reference is missing, or whose expert score is not above its random score, cannot be
-normalized: its Normalizer says why, and it is never silently scored 1.0.
+section 4). The random and expert scores come from a chain of shipped sources (`project`, `jat`,
+`jat-v2-metaworld`, `human`; gato_eval.suites.references), tried in order for each task, or from
+a user's CSV table (`load_reference_table`). A reference applies only to scores of the same
+protocol (gato_eval.suites.protocol: a step cap changes what a return means). A task with no
+reference for its protocol in any source of the chain, or whose expert score is not above its
+random score, cannot be normalized: its Reference says why, and it is never silently scored.
 
 Importing this module is cheap (no numpy, no simulator, no suite registry).
 """
@@ -19,27 +21,39 @@ from typing import Any, Protocol
 
 from gato_eval.errors import GatoEvalError, check_choice
 
-REFERENCE_SOURCES = ("project", "jat", "jat-v2-metaworld", "human", "procgen")
+REFERENCE_SOURCES = ("project", "jat", "jat-v2-metaworld", "human")
+# Project measurements first (this project's envs and demonstrators), then JAT's full-length
+# Atari and BabyAI means. Meta-World's JAT rows (v2) and human scores (a different ratio) are
+# only used where a user names them.
+DEFAULT_REFERENCE = "project,jat"
+FULL_PROTOCOL = "full"  # gato_eval.suites.protocol.FULL, without importing the registry
 
 
 class ReferenceLike(Protocol):
-    """What scoring needs from a reference (gato_eval.suites.references.Reference has it)."""
+    """What scoring needs from an injected reference (a `protocol` attribute is optional and
+    defaults to "full")."""
 
     random: float | None
     expert: float | None
 
 
 @dataclass(frozen=True)
-class Normalizer:
-    """How one task's returns map to normalized scores, or why they cannot."""
+class Reference:
+    """The random and expert returns of one task under one protocol in one source (None where
+    it has none): how its returns map to normalized scores, or why they cannot. `source` is the
+    source that supplied the numbers (the whole chain when none did); `note` where they come
+    from, or why each source had none."""
 
+    task_id: str
     random: float | None
     expert: float | None
     source: str
     note: str = ""
+    protocol: str = FULL_PROTOCOL
 
     @property
     def normalizable(self) -> bool:
+        """Both numbers known and finite, and expert > random."""
         return can_normalize(self.random, self.expert)
 
     def normalize(self, value: float) -> float:
@@ -50,7 +64,7 @@ class Normalizer:
 
     def reason_not_normalizable(self) -> str:
         if self.random is None and self.expert is None:
-            reason = f"no {self.source} reference score"
+            reason = f"no {self.source} reference for protocol {self.protocol}"
         elif not is_finite_number(self.random) or not is_finite_number(self.expert):
             reason = f"{self.source} reference lacks a random or expert score"
         else:
@@ -63,51 +77,109 @@ def check_reference_source(source: str) -> str:
     return check_choice(source, REFERENCE_SOURCES, "reference source")
 
 
+def parse_reference_chain(text: str | Sequence[str]) -> tuple[str, ...]:
+    """ "project,jat,human" -> ("project", "jat", "human"): shipped sources, in the order tried,
+    each named once. A one-line error for an unknown, empty or repeated name."""
+    names = [n.strip() for n in text.split(",")] if isinstance(text, str) else list(text)
+    if not names or not all(names):
+        raise GatoEvalError(f"--reference {text!r}: name sources separated by commas")
+    for name in names:
+        check_reference_source(name)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise GatoEvalError(f"--reference names {', '.join(repeated)} more than once")
+    return tuple(names)
+
+
 def resolve_normalizers(
-    task_ids: Sequence[str],
-    source: str,
-    references: Mapping[str, ReferenceLike] | None = None,
-) -> dict[str, Normalizer]:
-    """task id -> Normalizer, from `references` when given (a custom table, whose name `source`
-    then is), else from gato_eval.suites.references.get_reference(task_id, source). A task
-    without a reference gets a Normalizer that says so."""
-    if references is None:
-        check_reference_source(source)
-        from gato_eval.suites.references import get_reference
-        from gato_eval.suites.registry import catalog
+    task_protocols: Mapping[str, str] | Sequence[str],
+    reference: str | Sequence[str] = DEFAULT_REFERENCE,
+    references: Mapping[Any, ReferenceLike] | None = None,
+) -> dict[str, Reference]:
+    """task id -> Reference for the task's protocol (`task_protocols` maps task -> protocol; a
+    plain list of tasks means every one is "full").
 
-        registered = catalog()
+    With `references` (a custom table keyed by task or by (task, protocol), whose name
+    `reference` then is), an entry applies only when its `protocol` (default "full") is the
+    task's. Otherwise the sources of the chain `reference` are tried in order
+    (gato_eval.suites.references.get_reference) and the first with a normalizable reference
+    wins. A task no source can normalize gets a Reference that says why, source by source.
+    """
+    if not isinstance(task_protocols, Mapping):
+        task_protocols = dict.fromkeys(task_protocols, FULL_PROTOCOL)
+    if references is not None:
+        return {
+            task: _from_table(task, protocol, str(reference), references)
+            for task, protocol in task_protocols.items()
+        }
+    chain = parse_reference_chain(reference)
+    from gato_eval.suites.references import get_reference
+    from gato_eval.suites.registry import catalog
 
-        def lookup(task_id: str) -> ReferenceLike | None:
+    registered = catalog()
+    normalizers = {}
+    for task, protocol in task_protocols.items():
+        if task not in registered:
             # A task this install does not register has no shipped reference; any other error
             # (an unreadable reference file) is the user's to see, not a silent gap.
-            return get_reference(task_id, source=source) if task_id in registered else None
-    else:
-        lookup = references.get
-    normalizers = {}
-    for task_id in task_ids:
-        ref = lookup(task_id)
-        if ref is None:
-            normalizers[task_id] = Normalizer(None, None, source)
+            note = "not a registered task"
+            normalizers[task] = Reference(task, None, None, ",".join(chain), note, protocol)
+            continue
+        tried = [get_reference(task, source, protocol) for source in chain]
+        usable = [ref for ref in tried if ref.normalizable]
+        if usable:
+            normalizers[task] = usable[0]
+        elif len(tried) == 1:
+            normalizers[task] = tried[0]
         else:
-            normalizers[task_id] = Normalizer(
-                _as_float(ref.random), _as_float(ref.expert), source, getattr(ref, "note", "") or ""
-            )
+            why = "; ".join(f"{ref.source}: {_short_reason(ref)}" for ref in tried)
+            normalizers[task] = Reference(task, None, None, ",".join(chain), why, protocol)
     return normalizers
 
 
-@dataclass(frozen=True)
-class TableReference:
-    """One row of a user's reference table (see load_reference_table)."""
+def missing_reference_warnings(normalizers: Mapping[str, Reference], reference: str) -> list[str]:
+    """One line a user can act on per protocol whose tasks have no reference in `reference`
+    (task id -> Reference from resolve_normalizers); expert <= random is the task's own note,
+    not something to measure."""
+    missing: dict[str, list[str]] = {}
+    for task, ref in normalizers.items():
+        if ref.random is None and ref.expert is None:
+            missing.setdefault(ref.protocol, []).append(task)
+    return [
+        f"{len(tasks)} task(s) not normalizable: no reference for {protocol} in {reference} "
+        f"({', '.join(tasks[:3])}{', ...' if len(tasks) > 3 else ''}); measure one with "
+        "`gato-eval data reference TASK` or add a source with `--reference`"
+        for protocol, tasks in missing.items()
+    ]
 
-    random: float | None
-    expert: float | None
-    note: str = ""
+
+def _short_reason(ref: Reference) -> str:
+    if ref.random is not None and ref.expert is not None:
+        return f"expert {ref.expert:g} <= random {ref.random:g}"
+    return ref.note or "none"
 
 
-def load_reference_table(path: str | Path) -> dict[str, TableReference]:
-    """A CSV with a header row and columns `task,random,expert` (optional `note`); an empty
-    cell is a missing score. Lets users normalize with their own experts."""
+def _from_table(
+    task: str, protocol: str, name: str, table: Mapping[Any, ReferenceLike]
+) -> Reference:
+    ref = table.get((task, protocol))
+    if ref is None:
+        ref = table.get(task)
+        if ref is not None and getattr(ref, "protocol", FULL_PROTOCOL) != protocol:
+            return Reference(
+                task, None, None, name, f"the table's row is for protocol "
+                f"{getattr(ref, 'protocol', FULL_PROTOCOL)}", protocol,
+            )  # fmt: skip
+    if ref is None:
+        return Reference(task, None, None, name, "", protocol)
+    random, expert = _as_float(ref.random), _as_float(ref.expert)
+    return Reference(task, random, expert, name, getattr(ref, "note", "") or "", protocol)
+
+
+def load_reference_table(path: str | Path) -> dict[tuple[str, str], Reference]:
+    """A CSV with a header row and columns `task,random,expert` (optional `note`, and
+    `protocol`, default "full"); an empty cell is a missing score. Lets users normalize with
+    their own experts. Returns (task, protocol) -> Reference named after the file."""
     import csv
 
     path = Path(path)
@@ -117,13 +189,15 @@ def load_reference_table(path: str | Path) -> dict[str, TableReference]:
             missing = {"task", "random", "expert"} - set(reader.fieldnames or ())
             if missing:
                 raise GatoEvalError(f"{path} lacks the column(s) {', '.join(sorted(missing))}")
-            table: dict[str, TableReference] = {}
+            table: dict[tuple[str, str], Reference] = {}
             for line, row in enumerate(reader, start=2):
                 task = (row["task"] or "").strip()
-                if not task or task in table:
+                protocol = (row.get("protocol") or "").strip() or FULL_PROTOCOL
+                if not task or (task, protocol) in table:
                     raise GatoEvalError(f"{path}:{line}: empty or repeated task id {task!r}")
                 values = [_parse_score(row[name], path, line) for name in ("random", "expert")]
-                table[task] = TableReference(*values, (row.get("note") or "").strip())
+                note = (row.get("note") or "").strip()
+                table[task, protocol] = Reference(task, *values, path.name, note, protocol)
     except OSError as err:
         raise GatoEvalError(f"cannot read {path}: {err.strerror or err}") from None
     except (UnicodeDecodeError, csv.Error) as err:
@@ -142,12 +216,12 @@ def _parse_score(text: str | None, path: Path, line: int) -> float | None:
 
 def choose_reference_table(
     reference: str, table_path: Path | None
-) -> tuple[str, dict[str, TableReference] | None]:
-    """(name, table) for the commands' --reference / --references pair: the shipped source
-    `reference` (checked; table None), or the user's CSV at `table_path`, named after its file,
-    which replaces it."""
+) -> tuple[str, dict[tuple[str, str], Reference] | None]:
+    """(name, table) for the commands' --reference / --references pair: the chain of shipped
+    sources `reference` (checked, as "a,b"; table None), or the user's CSV at `table_path`,
+    named after its file, which replaces it."""
     if table_path is None:
-        return check_reference_source(reference), None
+        return ",".join(parse_reference_chain(reference)), None
     return Path(table_path).name, load_reference_table(table_path)
 
 

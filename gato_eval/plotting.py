@@ -26,12 +26,18 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 
 
-def plot_thresholds(curves: Sequence[ThresholdCurves], *, title: str | None = None) -> Figure:
+def plot_thresholds(
+    curves: Sequence[ThresholdCurves],
+    *,
+    title: str | None = None,
+    notes: Sequence[str] = (),
+) -> Figure:
     """The paper's Figure 5: number of tasks with mean normalized score >= x, x in % of expert.
 
     One agent: one axes with a line per domain and one for all tasks. Several agents: one panel
     per domain (all first), one line per agent. Shaded bands are the bootstrap intervals each
-    ThresholdCurves carries; a footnote says what was resampled (seeds or episodes).
+    ThresholdCurves carries; a footnote says what was resampled (seeds or episodes), followed
+    by `notes` (one line each: which protocol and references each agent's scores used).
     """
     if not curves:
         raise ValueError("nothing to plot: no threshold curves")
@@ -64,10 +70,10 @@ def plot_thresholds(curves: Sequence[ThresholdCurves], *, title: str | None = No
         if title:
             figure.suptitle(title)
     # Keep a strip at the bottom for the note saying what the bands resample.
-    strip = (0.17 * len(curves) + 0.12) / figure.get_figheight()
+    strip = (0.17 * (len(curves) + len(notes)) + 0.12) / figure.get_figheight()
     figure.get_layout_engine().set(rect=(0.0, strip, 1.0, 1.0 - strip))
-    notes = "\n".join(_band_note(c) for c in curves)
-    figure.text(0.01, strip * 0.85, notes, fontsize=7, color="0.35", va="top")
+    footnote = "\n".join([*(_band_note(c) for c in curves), *notes])
+    figure.text(0.01, strip * 0.85, footnote, fontsize=7, color="0.35", va="top")
     return figure
 
 
@@ -115,13 +121,17 @@ def plot_task_scores(
     unscored: Mapping[str, str] | None = None,
     unscored_domains: Mapping[str, str] | None = None,
     title: str | None = None,
+    markers: Mapping[str, str] | None = None,
 ) -> Figure:
     """Per-task normalized scores as horizontal bars (in % of expert), grouped by domain.
 
     task_ids, domains: (num_tasks,); scores, low, high: (num_tasks,) fractions of expert, low and
     high the interval drawn as error bars. `unscored` (task id -> reason) are listed as rows
     without a bar, in the domain given by `unscored_domains` (default: the id's prefix).
+    `markers` (task id -> short text, e.g. the reference source and protocol) is appended to
+    the task's axis label in brackets.
     """
+    markers = dict(markers or {})
     scores = np.asarray(scores, dtype=np.float64)
     unscored = dict(unscored or {})
     unscored_domains = dict(unscored_domains or {})
@@ -165,7 +175,8 @@ def plot_task_scores(
                     color="0.25",
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0},
                 )
-    axes.set_yticks(positions, [t for _, t, _ in entries], fontsize=7)
+    labels = [f"{t} [{markers[t]}]" if markers.get(t) else t for _, t, _ in entries]
+    axes.set_yticks(positions, labels, fontsize=7)
     axes.set_ylim(len(entries) - 0.5, -0.5)  # first task on top
     axes.axvline(0.0, color="0.3", linewidth=0.8)
     axes.axvline(100.0, color="0.6", linestyle="--", linewidth=0.8)
@@ -181,8 +192,15 @@ def plot_group_task_scores(group, low: np.ndarray, high: np.ndarray, *, title: s
     """`plot_task_scores` for one scored agent: a `gato_eval.score_tables.ScoredGroup` whose
     table is not None. Its scored tasks get bars with error bars `low`, `high` ((num_tasks,),
     e.g. from `stats.task_intervals`); the tasks it could not score are listed with the reason,
-    each under its own family."""
+    each under its own family. Each scored task's label names the reference source that
+    normalized it, and its protocol where that is not full-length."""
     table = group.table
+    markers = {}
+    for task in table.task_ids:
+        reference = group.references.get(task)
+        if reference is not None:
+            capped = f"; {reference.protocol}" if reference.protocol != "full" else ""
+            markers[task] = f"{reference.source}{capped}"
     return plot_task_scores(
         table.task_ids,
         table.domains,
@@ -192,6 +210,7 @@ def plot_group_task_scores(group, low: np.ndarray, high: np.ndarray, *, title: s
         unscored=group.unscored,
         unscored_domains=group.families,
         title=title,
+        markers=markers,
     )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gato_eval.errors import GatoEvalError
-from gato_eval.normalization import ReferenceLike
+from gato_eval.normalization import DEFAULT_REFERENCE, ReferenceLike, missing_reference_warnings
 from gato_eval.score_tables import build_score_group
 from gato_eval.scoring import (
     ensure_run,
@@ -55,7 +55,7 @@ def write_report(
     run_dir: str | Path,
     out_dir: str | Path | None = None,
     *,
-    reference: str = "project",
+    reference: str = DEFAULT_REFERENCE,
     reps: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -72,8 +72,9 @@ def write_report(
     label = run_label(run)
     rows = summarize_run(run, reference, references=references, human_references=human_references)
     group = build_score_group(label, [run], reference, references=references)
-    warnings = run_warnings(run)
+    warnings = run_warnings(run) + missing_reference_warnings(group.references, reference)
     table = group.table
+    used = group.protocol_note()
     aggregates, curves, figures = [], None, []
     if table is not None:
         aggregates = aggregate_scores(table, reps=reps, confidence=confidence, seed=seed)
@@ -82,15 +83,17 @@ def write_report(
         figures.append(
             FigureBlock(
                 "thresholds.png",
-                figure_bytes(plot_thresholds([curves])),
-                "Tasks whose mean normalized score is at least x% of expert (paper Figure 5).",
+                figure_bytes(plot_thresholds([curves], notes=[f"{label}: {used}"])),
+                "Tasks whose mean normalized score is at least x% of expert (paper Figure 5); "
+                f"{used}.",
             )
         )
         tasks_figure = plot_group_task_scores(
             group, low, high, title=f"{label}: normalized score per task"
         )
         caption = (
-            f"Normalized score per task; error bars: {100 * confidence:g}% bootstrap interval."
+            f"Normalized score per task; error bars: {100 * confidence:g}% bootstrap interval; "
+            f"{used}."
         )
         figures.append(FigureBlock("tasks.png", figure_bytes(tasks_figure), caption))
     else:
@@ -142,7 +145,7 @@ def _build_blocks(run, label, rows, group, aggregates, curves, figures, warnings
         blocks.append(("figure", figures[0]))
     blocks.append(("h", 2, "Per-task scores"))
     header = ["task", "family", "episodes", "failed", "mean return", "std", "success"]
-    header += ["normalized", "human-normalized", "note"]
+    header += ["normalized", "human-normalized", "protocol", "source", "note"]
     cells = [
         [
             f"`{r.task}`",
@@ -154,6 +157,8 @@ def _build_blocks(run, label, rows, group, aggregates, curves, figures, warnings
             format_percent(r.success_rate),
             format_percent(r.normalized),
             format_percent(r.human_normalized),
+            r.protocol,
+            r.reference if r.normalized is not None else "-",
             r.note,
         ]
         for r in rows
@@ -225,11 +230,15 @@ def _method_notes(settings) -> list[str]:
     return [
         "Per task: the mean return over its episodes with status ok; failed episodes are "
         "excluded and counted.",
-        f"normalized = (mean return - random) / (expert - random), with the "
-        f"`{settings['reference']}` reference scores; 100% = expert, 0% = random. Atari is "
-        "also human-normalized: (mean return - random) / (human - random).",
-        "A task whose expert score is missing or not above its random score is not "
-        "normalizable: it is listed, never scored.",
+        f"normalized = (mean return - random) / (expert - random), with the reference scores "
+        f"of the first source in `{settings['reference']}` that has the task under its "
+        "protocol (the table's source column); 100% = expert, 0% = random. Atari is also "
+        "human-normalized, (mean return - random) / (human - random), under the full-length "
+        "protocol only: human scores are 30-minute games.",
+        "A reference applies only to episodes played under the same protocol (protocol "
+        "column: `full`, or the step cap the suite imposed, e.g. `max_steps=1000`).",
+        "A task with no reference for its protocol, or whose expert score is not above its "
+        "random score, is not normalizable: it is listed, never scored.",
         "Aggregates follow rliable (Agarwal et al., 2021): mean and median of task scores, IQM "
         "(mean of the middle 50%), optimality gap (mean shortfall below 100%).",
         "Threshold counts (paper Figure 5): the number of tasks whose mean normalized score is "
@@ -238,10 +247,11 @@ def _method_notes(settings) -> list[str]:
 
 
 def _reference_table(rows) -> tuple[list[str], list[list[str]]]:
-    header = ["task", "source", "random", "expert", "where from"]
+    header = ["task", "protocol", "source", "random", "expert", "where from"]
     cells = [
         [
             f"`{r.task}`",
+            r.protocol,
             r.reference,
             format_number(r.random),
             format_number(r.expert),

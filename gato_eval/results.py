@@ -26,12 +26,12 @@ from typing import Any
 
 from gato_eval.durable import write_text_atomic
 from gato_eval.errors import GatoEvalError
+from gato_eval.run_metadata import MAX_EPISODES, RunMetadata  # noqa: F401 (re-exported)
 
 RUN_FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 EPISODES_FILE = "episodes.jsonl"
 RECORD_FIELDS = ("task", "episode", "seed", "return", "length", "success", "status", "error")
-MAX_EPISODES = 1_000_000  # per task: far above any run (`run suite` allows 100,000)
 _METADATA_TMP = f".{METADATA_FILE}.tmp"  # write_text_atomic's temporary file
 
 
@@ -123,18 +123,9 @@ def load_run(path: Path) -> Run:
         raise GatoEvalError(f"{meta_path} is corrupt: {err}") from None
     if not isinstance(metadata, dict) or metadata.get("format_version") != RUN_FORMAT_VERSION:
         raise GatoEvalError(f"{meta_path} is not a gato-eval run (unknown format)")
-    for key in ("suite", "episodes_per_task"):
-        if key not in metadata:
-            raise GatoEvalError(f"{meta_path} is missing {key!r}")
-    # Everything that reads a run indexes these two: a hand-edited value must fail here, in
-    # one line, not as an AttributeError in resume or a MemoryError listing 1e12 episodes.
-    suite = metadata["suite"]
-    tasks = suite.get("tasks") if isinstance(suite, dict) else None
-    if not isinstance(tasks, list) or not all(isinstance(task, str) for task in tasks):
-        raise GatoEvalError(f"{path}: metadata 'suite' has no list of task ids")
-    count = metadata["episodes_per_task"]
-    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_EPISODES:
-        raise GatoEvalError(f"{path}: metadata 'episodes_per_task' is {count!r}, not a count")
+    # Everything that reads a run indexes this document: a hand-edited value must fail here,
+    # every problem in one line each, not as an AttributeError in resume or report.
+    RunMetadata.from_dict(metadata, str(meta_path))
     run = Run(path=path, metadata=metadata)
     _read_episodes(run)
     return run
@@ -147,6 +138,8 @@ def _read_episodes(run: Run) -> None:
     raw = episodes_path.read_bytes()
     lines = raw.split(b"\n")
     seen: set[tuple[str, int]] = set()
+    planned = run.episodes_per_task
+    suite_tasks = set(run.task_ids)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -161,6 +154,13 @@ def _read_episodes(run: Run) -> None:
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError) as err:
             raise GatoEvalError(f"{episodes_path}:{number} is corrupt: {err}") from None
         key = (record["task"], int(record["episode"]))
+        if not 0 <= key[1] < planned and key[0] in suite_tasks:
+            # A record the plan never asked for (hand-appended, or from another run) would be
+            # scored as an extra episode and could hide a missing one.
+            raise GatoEvalError(
+                f"{episodes_path}:{number}: episode {key[1]} of {key[0]} lies outside the run's "
+                f"plan (0 <= episode < {planned} episodes per task): remove that line"
+            )
         if key in seen:
             run.duplicates += 1
             continue

@@ -83,3 +83,33 @@ def _suite_identity(suite: Any) -> Any:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+def first_protocol_difference(first: dict[str, Any], second: dict[str, Any]) -> str | None:
+    """What differs between the evaluation protocols of two runs' metadata, the seed aside, or
+    None when they are seeds of one evaluation and may be pooled: the suite (name, version,
+    tasks, step caps), each recorded task spec (caps, options, env versions), the episodes per
+    task, and the policy's prompt and sampling. (The reference a score uses is chosen when
+    scoring and is the same for every run scored together.)"""
+    first_policy, second_policy = (
+        run.get("policy") if isinstance(run.get("policy"), dict) else {} for run in (first, second)
+    )
+    checks = [
+        ("suite", _suite_identity(first.get("suite")), _suite_identity(second.get("suite"))),
+        ("episodes per task", first.get("episodes_per_task"), second.get("episodes_per_task")),
+        ("prompt", first_policy.get("prompt"), second_policy.get("prompt")),
+        ("sampling", first_policy.get("sampling"), second_policy.get("sampling")),
+    ]
+    for what, before, now in checks:
+        if before != now:
+            return f"{what} {_short(before)} vs {_short(now)}"
+    first_tasks, second_tasks = (run.get("tasks") or {} for run in (first, second))
+    for task_id in sorted(set(first_tasks) | set(second_tasks)):
+        before, now = first_tasks.get(task_id), second_tasks.get(task_id)
+        if before == now:
+            continue
+        if not isinstance(before, dict) or not isinstance(now, dict):
+            return f"task {task_id}'s recorded spec {_short(before)} vs {_short(now)}"
+        key = next(k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k))
+        return f"task {task_id}'s {key} {_short(before.get(key))} vs {_short(now.get(key))}"
+    return None

@@ -1,11 +1,14 @@
 """Run directories turned into one ScoreTable (gato_eval.stats) per agent, the unit explicit.
 
-Several run directories given together are grouped: runs with the same label, the same policy
-record and the same suite tasks are seeds of one agent, and their table has unit "seed" (one
-score matrix row per seed, rliable's meaning of a run). A group of one run has unit "episode":
-its intervals resample that run's episodes within each task. Episodes are never passed off as
-runs. Tasks that cannot be normalized, or have no finished episode, are left out of the table
-and listed with the reason.
+Several run directories given together are grouped: runs with the same label and the same
+policy (kind, name, checkpoint) are seeds of one agent, and their table has unit "seed" (one
+score matrix row per seed, rliable's meaning of a run). They are pooled only when their whole
+evaluation protocol is equal but for the seed (gato_eval.run_identity.first_protocol_difference);
+otherwise grouping stops with one line naming the first difference. A group of one run has unit
+"episode": its intervals resample that run's episodes within each task. Episodes are never
+passed off as runs. Every task is normalized against a reference of its own protocol (the step
+cap it was played with); tasks that cannot be normalized, or have no finished episode, are left
+out of the table and listed with the reason.
 """
 
 from __future__ import annotations
@@ -13,18 +16,25 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gato_eval.errors import GatoEvalError
-from gato_eval.normalization import ReferenceLike, check_reference_source, resolve_normalizers
+from gato_eval.normalization import (
+    DEFAULT_REFERENCE,
+    Reference,
+    ReferenceLike,
+    parse_reference_chain,
+    resolve_normalizers,
+)
 from gato_eval.results import Run, load_run
+from gato_eval.run_identity import first_protocol_difference
 from gato_eval.scoring import (
     collect_task_episodes,
     run_label,
     run_warnings,
-    suite_task_ids,
+    task_protocols,
 )
 
 
@@ -34,7 +44,9 @@ class ScoredGroup:
 
     One run: unit "episode". Several runs (seeds of one policy on one suite): unit "seed".
     `table` is None when no task could be scored; `unscored` maps task id -> reason;
-    `families` maps every suite task (scored or not) to its family.
+    `families` maps every suite task (scored or not) to its family; `references` every suite
+    task to the Reference it was (or could not be) normalized with, its `source` and `protocol`
+    included.
     """
 
     label: str
@@ -42,30 +54,55 @@ class ScoredGroup:
     table: Any  # gato_eval.stats.ScoreTable | None (stats imports numpy, this module does not)
     unscored: dict[str, str]
     families: dict[str, str]
+    references: dict[str, Reference] = field(default_factory=dict)
+
+    def protocol_note(self) -> str:
+        """Which protocol and which reference sources the scored tasks used, for captions:
+        "protocol full (6), max_steps=1000 (2); references project (7), jat (1)"."""
+        scored = self.table.task_ids if self.table is not None else ()
+        protocols = _counts(self.references[t].protocol for t in self.references)
+        sources = _counts(self.references[t].source for t in scored)
+        return f"protocol {protocols}; references {sources or 'none'}"
+
+
+def _counts(values) -> str:
+    found: dict[str, int] = {}
+    for value in values:
+        found[value] = found.get(value, 0) + 1
+    return ", ".join(f"{value} ({count})" for value, count in found.items())
 
 
 def group_runs(runs: Sequence[Run], *, separate: bool = False) -> list[tuple[str, list[Run]]]:
     """(label, runs) per agent, in first-seen order, labels made unique.
 
-    Runs with the same label, the same policy identity (gato_eval.policies.loading) and the same
-    suite tasks are seeds of one agent and form one group (unless `separate`); they must have
-    distinct seeds.
+    Runs with the same label and the same policy (kind, name, checkpoint hash) are seeds of one
+    agent and form one group (unless `separate`); they must have distinct seeds and the same
+    evaluation protocol, or this stops with one line naming the first difference.
     """
-    from gato_eval.policies.loading import policy_identity
-
     groups: dict[Any, list[Run]] = {}
     for run in runs:
         policy = run.metadata.get("policy")
-        # The fields that decide which episodes a policy produces (checkpoint hash, prompt,
-        # sampling), not how it was named on the command line.
-        identity = policy_identity(policy) if isinstance(policy, dict) else policy
+        # Who the agent is (checkpoint hash), not how it was named on the command line; prompt
+        # and sampling are part of the protocol, checked below.
+        agent = (
+            {name: policy.get(name) for name in ("kind", "name", "checkpoint_sha256")}
+            if isinstance(policy, dict)
+            else policy
+        )
         key = (
             run_label(run),
-            json.dumps(identity, sort_keys=True, default=str),
-            tuple(suite_task_ids(run)),
+            json.dumps(agent, sort_keys=True, default=str),
             str(Path(run.path).resolve()) if separate else "",
         )
         groups.setdefault(key, []).append(run)
+    for (label, *_), members in groups.items():
+        for run in members[1:]:
+            difference = first_protocol_difference(members[0].metadata, run.metadata)
+            if difference is not None:
+                raise GatoEvalError(
+                    f"{members[0].path} and {run.path} ({label!r}) cannot be pooled as seeds: "
+                    f"{difference}; pass --separate to plot each run directory on its own"
+                )
     for members in groups.values():
         seen: dict[Any, Run] = {}
         for run in members:
@@ -95,16 +132,17 @@ def group_runs(runs: Sequence[Run], *, separate: bool = False) -> list[tuple[str
 def build_score_group(
     label: str,
     runs: Sequence[Run],
-    reference: str = "project",
+    reference: str = DEFAULT_REFERENCE,
     *,
     references: Mapping[str, ReferenceLike] | None = None,
 ) -> ScoredGroup:
-    """Normalized scores of one agent's runs (see ScoredGroup for the unit)."""
+    """Normalized scores of one agent's runs (see ScoredGroup for the unit). The runs share one
+    protocol (group_runs checks it), so the first run's task protocols pick the references."""
     from gato_eval.stats import ScoreTable
 
     per_run = [collect_task_episodes(run) for run in runs]
     task_ids = list(per_run[0])
-    normalizers = resolve_normalizers(task_ids, reference, references)
+    normalizers = resolve_normalizers(task_protocols(runs[0]), reference, references)
     unscored: dict[str, str] = {}
     scored, domains, samples = [], [], []
     for task in task_ids:
@@ -136,12 +174,12 @@ def build_score_group(
 
         table = ScoreTable.from_matrix(label, np.array(samples).T, scored, domains)
     families = {task: episodes.family for task, episodes in per_run[0].items()}
-    return ScoredGroup(label, list(runs), table, unscored, families)
+    return ScoredGroup(label, list(runs), table, unscored, families, normalizers)
 
 
 def load_score_groups(
     paths: Sequence[str | Path],
-    reference: str = "project",
+    reference: str = DEFAULT_REFERENCE,
     *,
     separate: bool = False,
     references: Mapping[str, ReferenceLike] | None = None,
@@ -152,7 +190,7 @@ def load_score_groups(
     normalization.load_reference_table) replaces the shipped table; `reference` then only names it.
     """
     if references is None:
-        check_reference_source(reference)
+        parse_reference_chain(reference)
     resolved = [Path(path).resolve() for path in paths]
     repeated = sorted({str(p) for p in resolved if resolved.count(p) > 1})
     if repeated:

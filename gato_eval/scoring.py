@@ -10,7 +10,9 @@ from them, so fixing a reference score never needs a re-run. For one task (GATO.
 Failed episodes (status "failed") are excluded from every mean and counted. A task whose
 reference is missing, or whose expert score is not above its random score, is reported as not
 normalizable and never scored (it is never silently 1.0); which reference a task is normalized
-against, and whether it can be, is gato_eval.normalization's.
+against, and whether it can be, is gato_eval.normalization's. A reference applies only under the
+protocol the run played the task with (`task_protocols`: a step cap is a different protocol,
+gato_eval.suites.protocol), and every row says which protocol and which source it used.
 
 Importing this module is cheap (no numpy, no simulator): the rollout engine calls
 `summarize_run` at the end of `gato-eval run suite`.
@@ -26,7 +28,9 @@ from typing import Any
 
 from gato_eval.errors import GatoEvalError
 from gato_eval.normalization import (
-    Normalizer,
+    DEFAULT_REFERENCE,
+    FULL_PROTOCOL,
+    Reference,
     ReferenceLike,
     is_finite_number,
     resolve_normalizers,
@@ -66,8 +70,9 @@ class TaskRow:
     std_return: float | None  # sample standard deviation (ddof=1), None below 2 episodes
     success_rate: float | None  # None where the task defines no success
     normalized: float | None
-    human_normalized: float | None  # Atari only
-    reference: str  # the reference source (or table) normalized against
+    human_normalized: float | None  # Atari only, full-length protocol only
+    protocol: str  # the evaluation protocol of the task's episodes ("full", "max_steps=1000")
+    reference: str  # the reference source (or table) that normalized it, the chain when none
     random: float | None  # its random score
     expert: float | None  # its expert score
     reference_note: str  # where the reference numbers come from, and their caveats
@@ -98,6 +103,34 @@ def task_family(run: Run, task_id: str) -> str:
     if isinstance(spec, dict) and isinstance(spec.get("family"), str):
         return spec["family"]
     return task_id.split("-", 1)[0]
+
+
+def task_protocols(run: Run) -> dict[str, str]:
+    """task id -> the protocol key (gato_eval.suites.protocol) the run played it under, in suite
+    order: from the task spec the run recorded, completed by the catalog's and the suite's step
+    cap where the record lacks fields. An unregistered task is "full" unless the suite capped
+    its family."""
+    from gato_eval.suites.protocol import protocol_of
+    from gato_eval.suites.registry import catalog
+    from gato_eval.suites.spec import TaskSpec
+
+    suite = run.metadata.get("suite")
+    caps = suite.get("max_episode_steps") if isinstance(suite, dict) else None
+    caps = caps if isinstance(caps, dict) else {}
+    registered = catalog()
+    protocols = {}
+    for task in suite_task_ids(run):
+        recorded = _recorded_spec(run, task) or {}
+        base = registered.get(task)
+        if base is None:
+            cap = caps.get(task_family(run, task))
+            protocols[task] = f"max_steps={cap}" if cap else FULL_PROTOCOL
+            continue
+        fields = base.to_dict() | {k: v for k, v in recorded.items() if k != "task_id"}
+        if "max_episode_steps" not in recorded and caps.get(base.family):
+            fields["max_episode_steps"] = min(base.max_episode_steps, caps[base.family])
+        protocols[task] = protocol_of(TaskSpec.from_dict(fields))
+    return protocols
 
 
 def collect_task_episodes(run: Run) -> dict[str, TaskEpisodes]:
@@ -147,27 +180,29 @@ def collect_task_episodes(run: Run) -> dict[str, TaskEpisodes]:
 
 def summarize_run(
     run: Run | str | Path,
-    reference: str = "project",
+    reference: str = DEFAULT_REFERENCE,
     *,
     references: Mapping[str, ReferenceLike] | None = None,
     human_references: Mapping[str, ReferenceLike] | None = None,
 ) -> list[TaskRow]:
     """One row per suite task, in suite order, recomputed from the run's raw episodes.
 
-    `reference` picks the table the `normalized` column uses; Atari rows also get a
-    human-normalized score. `references` / `human_references` (task id -> object with `random`
-    and `expert`) replace the shipped tables, e.g. in tests.
+    `reference` is the chain of sources the `normalized` column uses ("project,jat"; the first
+    with a reference for the task's protocol wins); Atari rows also get a human-normalized score
+    where the protocol is full-length. `references` / `human_references` (task id -> object with
+    `random` and `expert`) replace the shipped tables, e.g. in tests.
     """
     run = ensure_run(run)
     episodes = collect_task_episodes(run)
-    normalizers = resolve_normalizers(list(episodes), reference, references)
-    atari = [t for t, e in episodes.items() if e.family in HUMAN_NORMALIZED_FAMILIES]
+    protocols = task_protocols(run)
+    normalizers = resolve_normalizers(protocols, reference, references)
+    atari = {t: protocols[t] for t, e in episodes.items() if e.family in HUMAN_NORMALIZED_FAMILIES}
     humans = resolve_normalizers(atari, "human", human_references) if atari else {}
     return [_summarize_task(e, normalizers[t], humans.get(t)) for t, e in episodes.items()]
 
 
 def _summarize_task(
-    episodes: TaskEpisodes, normalizer: Normalizer, human: Normalizer | None
+    episodes: TaskEpisodes, normalizer: Reference, human: Reference | None
 ) -> TaskRow:
     returns = episodes.returns
     notes = []
@@ -200,6 +235,7 @@ def _summarize_task(
         success_rate=success_rate,
         normalized=normalized,
         human_normalized=human_normalized,
+        protocol=normalizer.protocol,
         reference=normalizer.source,
         random=normalizer.random,
         expert=normalizer.expert,
@@ -259,10 +295,12 @@ def print_summary(rows: Sequence[TaskRow], *, title: str | None = None, console=
         "human-norm.": all(r.human_normalized is None for r in rows),
     }
     columns = [(name, cell) for name, cell in columns if not unused.get(name, False)]
-    sources = sorted({row.reference for row in rows})
+    sources = sorted({row.reference for row in rows if row.normalized is not None})
+    protocols = sorted({row.protocol for row in rows})
     caption = (
-        f"normalized with the {', '.join(sources)} reference scores; 'gato-eval report' lists "
-        "each task's reference and where it comes from"
+        f"normalized with the {', '.join(sources) or 'no'} reference scores, protocol "
+        f"{', '.join(protocols)}; 'gato-eval report' lists each task's reference, its source "
+        "and protocol"
         if rows
         else None
     )

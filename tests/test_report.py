@@ -72,7 +72,7 @@ def test_report_files_numbers_and_self_contained_html(tmp_path):
             "metaworld-reach": [1.0, 2.0, 1.0, 2.0],  # expert <= random
         },
     )
-    files = write_report(run, tmp_path / "out", references=REFS, reps=300)
+    files = write_report(run, tmp_path / "out", reference="project", references=REFS, reps=300)
     assert files.html.parent == tmp_path / "out"
     assert {p.name for p in files.figures} == {"thresholds.png", "tasks.png"}
     assert any("partial tasks: dmc-walker-walk (2/4)" in w for w in files.warnings)
@@ -86,7 +86,7 @@ def test_report_files_numbers_and_self_contained_html(tmp_path):
     assert "Unit: **episode**" in markdown and "not the variation between seeds" in markdown
     assert "![" in markdown and "(thresholds.png)" in markdown
     assert "`abc123`" in markdown and "dm-control 1.0.28" in markdown
-    assert "| `babyai-go-to-local` | project | 0 | 0.8 | v1 bot |" in markdown
+    assert "| `babyai-go-to-local` | full | project | 0 | 0.8 | v1 bot |" in markdown
 
     page = files.html.read_text()
     assert page.startswith("<!DOCTYPE html>")
@@ -112,7 +112,7 @@ def test_report_files_numbers_and_self_contained_html(tmp_path):
 
 def test_report_of_a_run_with_nothing_to_score_still_explains_itself(tmp_path):
     run = write_run(tmp_path / "run", {"metaworld-reach": [1.0]}, planned=1)
-    files = write_report(run, references=REFS, reps=100)
+    files = write_report(run, reference="project", references=REFS, reps=100)
     assert files.html.parent == run / "report"  # the default place
     assert files.figures == []
     markdown = files.markdown.read_text()

@@ -107,7 +107,8 @@ def test_summary_rows_by_hand(tmp_path):
     assert boxing.normalized == pytest.approx(0.4)  # (4 - 0) / (10 - 0)
     assert boxing.human_normalized == pytest.approx(1.0)  # (4 - 0) / (4 - 0)
     assert boxing.success_rate is None and boxing.note == ""
-    assert (boxing.reference, boxing.random, boxing.expert) == ("project", 0.0, 10.0)
+    assert (boxing.reference, boxing.random, boxing.expert) == ("project,jat", 0.0, 10.0)
+    assert boxing.protocol == "full"
 
     cartpole = rows["dmc-cartpole-swingup"]  # the failed episode is excluded and counted
     assert (cartpole.episodes, cartpole.failed, cartpole.planned) == (2, 1, 3)
@@ -134,7 +135,7 @@ def test_summary_rows_by_hand(tmp_path):
         (Ref(4.0, 4.0), "expert 4 <= random 4"),
         (Ref(0.0, None), "lacks a random or expert score"),
         (Ref(float("nan"), 1.0), "lacks a random or expert score"),
-        (None, "no project reference score"),
+        (None, "no project,jat reference for protocol full"),
     ],
 )
 def test_unnormalizable_references_are_reported_not_scored(tmp_path, reference, reason):
@@ -188,7 +189,7 @@ def test_foreign_metadata_is_a_one_line_error(tmp_path):
     metadata = json.loads(meta_path.read_text())
     metadata["suite"] = {"name": "x"}
     meta_path.write_text(json.dumps(metadata))
-    with pytest.raises(GatoEvalError, match="has no list of task ids"):
+    with pytest.raises(GatoEvalError, match=r"'suite\.tasks' is not a list of task ids"):
         summarize_run(tmp_path / "run", references=REFS)
     metadata["suite"] = {"tasks": ["dmc-walker-walk"]}
     metadata["episodes_per_task"] = "many"
@@ -196,10 +197,14 @@ def test_foreign_metadata_is_a_one_line_error(tmp_path):
     with pytest.raises(GatoEvalError, match="'episodes_per_task' is 'many'"):
         summarize_run(tmp_path / "run", references=REFS)
     metadata["episodes_per_task"] = 1
-    metadata["tasks"] = ["not", "a", "mapping"]  # the family then comes from the id prefix
+    metadata["tasks"] = {}  # the family then comes from the id prefix
     meta_path.write_text(json.dumps(metadata))
     (row,) = summarize_run(tmp_path / "run", references=REFS)
     assert row.family == "dmc"
+    metadata["tasks"] = ["not", "a", "mapping"]
+    meta_path.write_text(json.dumps(metadata))
+    with pytest.raises(GatoEvalError, match="'tasks' is not an object"):
+        summarize_run(tmp_path / "run", references=REFS)
 
 
 def test_run_warnings_name_partial_tasks_and_damage(tmp_path):
@@ -236,8 +241,8 @@ def test_reference_table_csv(tmp_path):
     path = tmp_path / "refs.csv"
     path.write_text("task,random,expert,note\ndmc-a,1.5,10,\ndmc-b,,3,no random\n")
     table = load_reference_table(path)
-    assert table["dmc-a"].random == 1.5 and table["dmc-a"].expert == 10.0
-    assert table["dmc-b"].random is None and table["dmc-b"].note == "no random"
+    assert table["dmc-a", "full"].random == 1.5 and table["dmc-a", "full"].expert == 10.0
+    assert table["dmc-b", "full"].random is None and table["dmc-b", "full"].note == "no random"
     for text, message in [
         ("task,random\nx,1\n", "lacks the column"),
         ("task,random,expert\nx,1,ten\n", r"refs.csv:2: 'ten' is not a number"),
@@ -343,4 +348,158 @@ def test_shipped_references_are_used_when_none_are_injected(tmp_path):
     assert boxing.reference_note == jat.note
     assert rows["dmc-cartpole-swingup"].normalized is None
     assert "JAT has no dm_control rows" in rows["dmc-cartpole-swingup"].note
-    assert "no jat reference score" in rows["custom-task"].note  # not a registered task
+    assert "no jat reference for protocol full" in rows["custom-task"].note  # not registered
+
+
+# --- issue #18: pooling, protocols, stray records ------------------------------------------
+
+
+def edit_metadata(path, edit):
+    """Apply `edit(metadata)` to a run directory's metadata.json (a hand edit)."""
+    meta_path = path / METADATA_FILE
+    metadata = json.loads(meta_path.read_text())
+    edit(metadata)
+    meta_path.write_text(json.dumps(metadata))
+    return load_run(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "difference"),
+    [
+        (lambda m: m.update(episodes_per_task=2), "episodes per task 3 vs 2"),
+        (lambda m: m["suite"].update(version="2"), "suite {"),
+        (lambda m: m["suite"].update(max_episode_steps={"dmc": 150}), "suite {"),
+        (
+            lambda m: m["tasks"]["dmc-walker-walk"].update(max_episode_steps=150),
+            "task dmc-walker-walk's max_episode_steps None vs 150",
+        ),
+        (
+            lambda m: m["tasks"]["dmc-walker-walk"].update(env_versions={"dm-control": "0.1"}),
+            "task dmc-walker-walk's env_versions",
+        ),
+        (lambda m: m["policy"].update(prompt={"strategy": "last"}), "prompt None vs {'strategy'"),
+        (lambda m: m["policy"].update(sampling={"temperature": 1.0}), "sampling None vs"),
+    ],
+)
+def test_seeds_are_pooled_only_under_one_protocol(tmp_path, edit, difference):
+    """Issue #18 point 2: a run of another protocol is never drawn as one more seed."""
+    a = make_run(tmp_path / "a", {"dmc-walker-walk": [1.0, 1.0, 1.0]}, seed=0)
+    make_run(tmp_path / "b", {"dmc-walker-walk": [1.0, 1.0]}, seed=1)
+    b = edit_metadata(tmp_path / "b", edit)
+    with pytest.raises(GatoEvalError) as caught:
+        group_runs([a, b])
+    message = str(caught.value)
+    assert "cannot be pooled as seeds" in message and difference in message
+    assert message.endswith("pass --separate to plot each run directory on its own")
+    assert "\n" not in message
+    assert [len(members) for _, members in group_runs([a, b], separate=True)] == [1, 1]
+
+
+def test_capped_episodes_are_never_scored_against_full_length_references(tmp_path, monkeypatch):
+    """Issue #18 point 3: a 150-step Pong game has no full-length reference, human or expert."""
+    from gato_eval.suites.references import record_project_reference
+    from gato_eval.suites.registry import get_task
+
+    monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
+    capped = get_task("atari-pong").to_dict() | {"max_episode_steps": 150}
+    run = make_run(tmp_path / "run", {"atari-pong": [-2.0, -2.0, -2.0]})
+    run = edit_metadata(
+        run.path,
+        lambda m: (
+            m["tasks"].update({"atari-pong": capped}),
+            m["suite"].update(tasks=["atari-pong"]),
+        ),
+    )
+    for chain in ("project", "jat", "human", "project,jat", "project,jat,human"):
+        (row,) = summarize_run(run, chain)
+        assert row.normalized is None and row.human_normalized is None, chain
+        assert row.protocol == "max_steps=150" and "max_steps=150" in row.note
+    group = build_score_group("g", [run], "project,jat,human")
+    assert group.table is None and "max_steps=150" in group.unscored["atari-pong"]
+    # Measured under the same cap, it is scored, and the row says with what.
+    record_project_reference(
+        "atari-pong",
+        protocol="max_steps=150",
+        random=-5.0,
+        expert=5.0,
+        random_episodes=10,
+        expert_episodes=10,
+        provenance="150-step games",
+    )
+    (row,) = summarize_run(run, "jat,project")
+    assert row.normalized == pytest.approx(0.3) and row.human_normalized is None
+    assert (row.reference, row.protocol) == ("project", "max_steps=150")
+
+
+def test_a_suite_cap_alone_sets_the_protocol(tmp_path):
+    """Runs that recorded partial task specs still get their suite's step cap as protocol."""
+    from gato_eval.scoring import task_protocols
+
+    run = make_run(tmp_path / "run", {"atari-pong": [1.0], "dmc-walker-walk": [1.0]})
+    run = edit_metadata(run.path, lambda m: m["suite"].update(max_episode_steps={"atari": 1000}))
+    assert task_protocols(run) == {"atari-pong": "max_steps=1000", "dmc-walker-walk": "full"}
+
+
+def test_the_reference_chain_falls_back_in_order_and_says_who_normalized(tmp_path, monkeypatch):
+    """Issue #19: the first source with a reference under the run's protocol wins."""
+    from gato_eval.suites.references import get_reference
+
+    monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
+    tasks = {"atari-alien": [500.0], "metaworld-assembly": [1000.0], "dmc-walker-walk": [1.0]}
+    run = make_run(tmp_path / "run", tasks, planned=1)
+    rows = rows_by_task(summarize_run(run, "project,jat"))
+    alien = get_reference("atari-alien", "jat")
+    assert rows["atari-alien"].reference == "jat"
+    assert rows["atari-alien"].normalized == pytest.approx(
+        (500.0 - alien.random) / (alien.expert - alien.random)
+    )
+    assert rows["metaworld-assembly"].reference == "project"  # shipped project reference
+    walker = rows["dmc-walker-walk"]
+    assert walker.normalized is None and walker.reference == "project,jat"
+    assert "project: not measured" in walker.note and "jat: JAT has no dm_control" in walker.note
+    rows = rows_by_task(summarize_run(run, "jat,jat-v2-metaworld"))
+    assert rows["metaworld-assembly"].reference == "jat-v2-metaworld"
+    with pytest.raises(GatoEvalError, match="names jat more than once"):
+        summarize_run(run, "jat,project,jat")
+    with pytest.raises(GatoEvalError, match="unknown reference source 'prject'"):
+        summarize_run(run, "prject,jat")
+
+
+def test_missing_references_give_one_actionable_line_per_protocol():
+    from gato_eval.normalization import missing_reference_warnings, resolve_normalizers
+
+    found = resolve_normalizers(
+        {"dmc-walker-walk": "full", "atari-pong": "max_steps=150", "atari-boxing": "max_steps=150"},
+        "jat",
+    )
+    assert missing_reference_warnings(found, "jat") == [
+        "1 task(s) not normalizable: no reference for full in jat (dmc-walker-walk); measure "
+        "one with `gato-eval data reference TASK` or add a source with `--reference`",
+        "2 task(s) not normalizable: no reference for max_steps=150 in jat (atari-pong, "
+        "atari-boxing); measure one with `gato-eval data reference TASK` or add a source with "
+        "`--reference`",
+    ]
+
+
+@pytest.mark.parametrize("episode", [7, 2, -1])
+def test_records_outside_the_plan_are_refused_with_file_and_line(tmp_path, episode):
+    """Issue #18 point 9: a stray record is never scored and never hides a missing episode."""
+    run = make_run(tmp_path / "run", {"dmc-walker-walk": [1.0]}, planned=2)
+    stray = {
+        "task": "dmc-walker-walk",
+        "episode": episode,
+        "seed": 0,
+        "return": 1e6,
+        "length": 1,
+        "success": None,
+        "status": "ok",
+        "error": None,
+    }
+    with open(run.path / EPISODES_FILE, "a") as handle:
+        handle.write(json.dumps(stray) + "\n")
+    with pytest.raises(GatoEvalError) as caught:
+        summarize_run(run.path, references=REFS)
+    assert str(caught.value) == (
+        f"{run.path / EPISODES_FILE}:2: episode {episode} of dmc-walker-walk lies outside the "
+        "run's plan (0 <= episode < 2 episodes per task): remove that line"
+    )

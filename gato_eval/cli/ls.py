@@ -21,9 +21,12 @@ def ls_tasks(
     suite: str = typer.Option(None, "--suite", help="Only the tasks of this suite."),
 ) -> None:
     """Every registered task: environment id, family, simulator version, action space, episode
-    length and the reference sources that can normalize its scores."""
+    length, the reference sources that can normalize its scores under its protocol (the step
+    cap shown; a suite may cap it) and the source the default chain uses."""
     from rich.table import Table
 
+    from gato_eval.normalization import DEFAULT_REFERENCE, resolve_normalizers
+    from gato_eval.suites.protocol import protocol_of
     from gato_eval.suites.references import available_sources
     from gato_eval.suites.registry import all_tasks, check_family, env_versions, get_suite
 
@@ -35,14 +38,21 @@ def ls_tasks(
     else:
         specs = all_tasks(family)
     versions = {}
-    table = Table(title=f"{len(specs)} tasks", title_justify="left")
-    for column in ("task", "env id", "family", "version", "actions", "max steps", "references"):
-        table.add_column(column, no_wrap=column in ("task", "env id"))
+    title = (
+        f"{len(specs)} tasks ('uses': the source the default --reference {DEFAULT_REFERENCE} picks)"
+    )
+    table = Table(title=title, title_justify="left")
+    columns = ("task", "env id", "family", "version", "actions", "max steps", "references", "uses")
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("task", "env id", "actions"))
+    protocols = {spec.task_id: protocol_of(spec) for spec in specs}
+    chosen = resolve_normalizers(protocols, DEFAULT_REFERENCE)
     for spec in specs:
         if spec.family not in versions:
             package, version = next(iter(env_versions(spec.family).items()))
             versions[spec.family] = f"{package} {version}"
-        sources = available_sources(spec.task_id)
+        sources = available_sources(spec.task_id, protocols[spec.task_id])
+        reference = chosen[spec.task_id]
         table.add_row(
             spec.task_id,
             spec.env_id,
@@ -51,6 +61,7 @@ def ls_tasks(
             spec.action_space,
             str(spec.max_episode_steps),
             ", ".join(sources) if sources else "-",
+            reference.source if reference.normalizable else f"none ({reference.protocol})",
         )
     make_console().print(table)
 

@@ -6,13 +6,20 @@ from pathlib import Path
 
 import typer
 
+from gato_eval.normalization import DEFAULT_REFERENCE
+
 plot_app = typer.Typer(
     help="Draw figures from run directories.",
     no_args_is_help=True,
     rich_markup_mode=None,  # plain help: see gato_eval.cli.PLAIN_HELP
 )
 
-REFERENCE_HELP = "Reference scores to normalize with: project, jat or human (Atari only)."
+REFERENCE_HELP = (
+    "Reference sources to normalize with, tried in order for each task; the first with a "
+    "reference measured under the run's protocol (its step cap) wins: project, jat (Atari, "
+    "BabyAI), jat-v2-metaworld (JAT's Meta-World v2 rows, only where named) or human (Atari, "
+    "full-length games), comma-separated."
+)
 REPS_HELP = "Bootstrap resamples for the confidence bands."
 SEED_HELP = "Seed of the bootstrap resampling (the figure is reproducible)."
 TABLE_HELP = (
@@ -30,13 +37,15 @@ def plot_thresholds(
         help="Figure file (.png, .pdf or .svg); default: RUN_DIR/figures/thresholds.png for "
         "one run, ./thresholds.png for several.",
     ),
-    reference: str = typer.Option("project", "--reference", help=REFERENCE_HELP),
+    reference: str = typer.Option(DEFAULT_REFERENCE, "--reference", help=REFERENCE_HELP),
     references: Path = typer.Option(None, "--references", help=TABLE_HELP),
     separate: bool = typer.Option(
         False,
         "--separate",
         help="One line per run directory, even for seeds of one policy (default: seeds of the "
-        "same policy, label and suite are pooled, with intervals over seeds).",
+        "same policy and label are pooled, with intervals over seeds, when their evaluation "
+        "protocol is equal but for the seed; otherwise the command stops and names the "
+        "difference).",
     ),
     reps: int = typer.Option(2000, "--reps", min=100, help=REPS_HELP),
     confidence: float = typer.Option(
@@ -46,9 +55,11 @@ def plot_thresholds(
 ) -> None:
     """The paper's Figure 5: tasks at or above x% of expert, per domain, with bootstrap bands.
 
-    Several run directories are overlaid. Runs of the same policy (same label, policy record and
-    suite) with different seeds are pooled: their bands come from a bootstrap over seeds. A single
-    run's bands come from a bootstrap over its episodes within each task (shown in the figure).
+    Several run directories are overlaid. Runs of the same policy (same label and policy) with
+    different seeds and an otherwise equal protocol (suite and version, task specs and step
+    caps, episodes, prompt, sampling) are pooled: their bands come from a bootstrap over seeds.
+    A single run's bands come from a bootstrap over its episodes within each task. The figure
+    says which protocol and reference sources each agent's scores used.
     """
     from gato_eval.normalization import choose_reference_table
     from gato_eval.plotting import plot_thresholds as draw_thresholds
@@ -70,7 +81,8 @@ def plot_thresholds(
             if len(run_dirs) == 1
             else Path("thresholds.png")
         )
-    path = save_figure(draw_thresholds(curves), out)
+    notes = [f"{g.label}: {g.protocol_note()}" for g in groups if g.table is not None]
+    path = save_figure(draw_thresholds(curves, notes=notes), out)
     for c in curves:
         typer.echo(f"note: {c.label}: {c.unit_note}", err=True)
     typer.echo(str(path))
@@ -84,7 +96,7 @@ def plot_tasks(
         "--out",
         help="Figure file (.png, .pdf or .svg); default: RUN_DIR/figures/tasks.png.",
     ),
-    reference: str = typer.Option("project", "--reference", help=REFERENCE_HELP),
+    reference: str = typer.Option(DEFAULT_REFERENCE, "--reference", help=REFERENCE_HELP),
     references: Path = typer.Option(None, "--references", help=TABLE_HELP),
     reps: int = typer.Option(2000, "--reps", min=100, help=REPS_HELP),
     confidence: float = typer.Option(
@@ -103,7 +115,7 @@ def plot_tasks(
     _report_unscored(groups, warnings, reference)
     group = groups[0]
     low, high = task_intervals(group.table, reps=reps, confidence=confidence, seed=seed)
-    title = f"{group.label}: normalized score per task ({reference} reference)"
+    title = f"{group.label}: normalized score per task ({group.protocol_note()})"
     figure = plot_group_task_scores(group, low, high, title=title)
     path = save_figure(figure, out if out is not None else run_dir / "figures" / "tasks.png")
     typer.echo(str(path))
@@ -142,12 +154,15 @@ def plot_ablation(
 def _report_unscored(groups, warnings: list[str], reference: str) -> None:
     """Print warnings and tasks left out; fail when a run has nothing left to plot."""
     from gato_eval.errors import GatoEvalError
+    from gato_eval.normalization import missing_reference_warnings
 
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
     for group in groups:
         for task, reason in group.unscored.items():
             typer.echo(f"warning: {group.label}: {task} not scored ({reason})", err=True)
+        for line in missing_reference_warnings(group.references, reference):
+            typer.echo(f"warning: {group.label}: {line}", err=True)
         if group.table is None:
             paths = ", ".join(str(run.path) for run in group.runs)
             raise GatoEvalError(

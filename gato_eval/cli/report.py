@@ -6,17 +6,16 @@ from pathlib import Path
 
 import typer
 
+from gato_eval.cli.plot import REFERENCE_HELP
+from gato_eval.normalization import DEFAULT_REFERENCE
+
 
 def report(
     run_dir: Path = typer.Argument(..., help="Run directory."),
     out: Path = typer.Option(
         None, "--out", help="Directory for the report files; default: RUN_DIR/report."
     ),
-    reference: str = typer.Option(
-        "project",
-        "--reference",
-        help="Reference scores to normalize with: project, jat or human (Atari only).",
-    ),
+    reference: str = typer.Option(DEFAULT_REFERENCE, "--reference", help=REFERENCE_HELP),
     references: Path = typer.Option(
         None,
         "--references",

@@ -97,9 +97,11 @@ def run_suite(
     ),
     label: str = typer.Option(None, "--label", help="A name for this run in tables and plots."),
     reference: str = typer.Option(
-        "project",
+        "project,jat",
         "--reference",
-        help="Reference scores for the normalized column: project, jat or human.",
+        help="Reference sources for the normalized column, tried in order for each task (the "
+        "first with a reference measured under the run's protocol wins): project, jat, "
+        "jat-v2-metaworld (JAT's Meta-World v2 rows) or human, comma-separated.",
     ),
     step_timeout: float = typer.Option(
         300.0,
@@ -154,10 +156,10 @@ def run_suite(
     from gato_eval.cli.summary_table import print_summary_table
     from gato_eval.distributed.ray_backend import RayOptions
     from gato_eval.evaluate import RunOptions, evaluate_suite
-    from gato_eval.normalization import check_reference_source
+    from gato_eval.normalization import parse_reference_chain
     from gato_eval.scoring import run_warnings, summarize_run
 
-    check_reference_source(reference)
+    parse_reference_chain(reference)
     if suite is not None and suite.lower() in ("true", "false"):
         raise UsageError(  # `--resume true`: the flag takes no value, so "true" became SUITE
             f"{suite!r} is not a suite: flags take no value (write --resume, not --resume {suite})",

@@ -36,17 +36,24 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
 from gato_eval.durable import write_text_atomic
 from gato_eval.errors import GatoEvalError
-from gato_eval.normalization import REFERENCE_SOURCES, can_normalize, check_reference_source
+from gato_eval.normalization import (  # noqa: F401 (Reference: this module's answer type)
+    DEFAULT_REFERENCE,
+    REFERENCE_SOURCES,
+    Reference,
+    check_reference_source,
+    parse_reference_chain,
+)
 from gato_eval.paths import home_dir
 from gato_eval.suites.catalog import ATARI_57
 from gato_eval.suites.procgen_constants import published_range
@@ -71,24 +78,6 @@ PROJECT_COLUMNS = (
 LEGACY_COLUMNS = ("task", "random", "expert", "episodes", "provenance", "measured_at")
 USER_FILE_NAME = "reference_scores.csv"
 _PROTOCOL_PART = re.compile(r"^[a-z_][a-z0-9_]*=[^;,\s]+$")
-
-
-@dataclass(frozen=True)
-class Reference:
-    """The random and expert returns of one task under one protocol in one source (None where
-    it has none), with a note saying where they come from or why they are missing."""
-
-    task_id: str
-    random: float | None
-    expert: float | None
-    source: str
-    note: str = ""
-    protocol: str = FULL
-
-    @property
-    def normalizable(self) -> bool:
-        """Both numbers known and finite, and expert > random."""
-        return can_normalize(self.random, self.expert)
 
 
 def user_reference_file() -> Path:
@@ -237,19 +226,21 @@ def _check_count(name: str, value) -> None:
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     # Read-modify-write of a shared table: a second recorder waits instead of writing a table
-    # that lacks the first one's row. Where flock does not exist the write is simply unlocked.
+    # that lacks the first one's row. The lock is on the table's directory (the table itself is
+    # replaced by a rename, and a lock file would litter the package). Where flock does not
+    # exist the write is simply unlocked.
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    descriptor = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def _project_reference(task_id: str, protocol: str) -> Reference:

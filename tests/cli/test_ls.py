@@ -47,6 +47,20 @@ def test_ls_tasks_lists_every_task(cli):
         ", ".join(available_sources("dmc-cartpole-swingup")) or "-"
     )
     assert by_id["babyai-go-to-local"][1] == "BabyAI-GoToLocal-v0"
+    # The last column: the source the default chain (project, then jat) normalizes with.
+    assert by_id["atari-boxing"][7] == "project" and by_id["atari-alien"][7] == "jat"
+
+
+def test_ls_tasks_shows_references_under_the_suites_protocol(cli):
+    """The default suite caps Atari at 1,000 steps: full-length references do not apply."""
+    from gato_eval.suites.references import get_reference
+
+    rows = {row[0]: row for row in table_rows(cli("ls", "tasks", "--suite", "default").stdout)}
+    capped = get_reference("atari-pong", "project", "max_steps=1000")
+    expected = "project" if capped.normalizable else "none (max_steps=1000)"
+    assert rows["atari-pong"][7] == expected
+    assert "human" not in rows["atari-pong"][6] and "jat" not in rows["atari-pong"][6]
+    assert rows["dmc-cartpole-balance"][7] == "project"
 
 
 def test_ls_tasks_filters_by_family_and_suite(cli):

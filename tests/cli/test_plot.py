@@ -162,7 +162,7 @@ def test_shipped_human_reference_scores_atari(cli, tmp_path):
     result = cli("report", run, "--reference", "human", "--reps", "100")
     assert result.exit_code == 0, result.stderr
     markdown = (run / "report" / "report.md").read_text()
-    assert "| `atari-boxing` | human |" in markdown
+    assert "| `atari-boxing` | full | human |" in markdown
 
 
 def test_a_panel_where_no_task_scores_has_integer_task_counts_on_its_axis():

@@ -218,6 +218,22 @@ def _edited_run(edit: Callable[[Path], None], *options) -> Callable[[Path, Asset
     return build
 
 
+def _edited(source: Path, target: Path, edit: Callable[[Path], None]) -> Path:
+    """A copy of the run directory `source` at `target`, changed by `edit(target)`."""
+    run = _copy(source, target)
+    edit(run)
+    return run
+
+
+def _stray_record(run: Path) -> None:
+    """Append a copy of the first record with an episode index past the run's plan."""
+    first = json.loads((run / "episodes.jsonl").read_text().splitlines()[0])
+    metadata = json.loads((run / "metadata.json").read_text())
+    first["episode"] = metadata["episodes_per_task"] + 5
+    with open(run / "episodes.jsonl", "a") as handle:
+        handle.write(json.dumps(first) + "\n")
+
+
 def _metadata(change: Callable[[dict], None]) -> Callable[[Path], None]:
     def edit(run: Path) -> None:
         document = json.loads((run / "metadata.json").read_text())
@@ -508,12 +524,52 @@ CASES: list[Case] = [
     Case(
         "resume-suite-not-an-object",
         _edited_run(_metadata(lambda m: m.update(suite="abc"))),
-        "metadata 'suite' has no list of task ids",
+        "metadata.json: 'suite' is not an object",
     ),
     Case(
         "resume-absurd-episode-count",
         _edited_run(_metadata(lambda m: m.update(episodes_per_task=10**12))),
-        "metadata 'episodes_per_task' is 1000000000000, not a count",
+        "'episodes_per_task' is 1000000000000, not an integer in [0, 1000000]",
+    ),
+    # Issue #18 point 10: every hand-edited metadata field is one line, never a traceback.
+    Case(
+        "resume-policy-not-an-object",
+        _edited_run(_metadata(lambda m: m.update(policy="expert"))),
+        "'policy' is 'expert', not an object describing the policy",
+    ),
+    Case(
+        "resume-tasks-not-an-object",
+        _edited_run(_metadata(lambda m: m.update(tasks="x"))),
+        "'tasks' is not an object (task id -> task spec)",
+    ),
+    Case(
+        "resume-seed-not-a-number",
+        _edited_run(_metadata(lambda m: m.update(seed="abc"))),
+        "'seed' is 'abc', not an integer in [0, 9223372036854775807]",
+    ),
+    Case(
+        "resume-envs-not-a-number",
+        _edited_run(_metadata(lambda m: m.update(num_envs="x"))),
+        "'num_envs' is 'x', not an integer in [1, 4096]",
+    ),
+    Case(
+        "resume-step-cap-not-a-number",
+        _edited_run(_metadata(lambda m: m["suite"].update(max_episode_steps={"dmc": "x"}))),
+        "'suite.max_episode_steps.dmc' is 'x', not an integer in [1, 1000000000]",
+    ),
+    Case(
+        "report-with-several-bad-fields",
+        lambda s, a: [
+            "report",
+            _edited(a.random_run, s / "run", _metadata(lambda m: m.update(seed=-1, tasks=[]))),
+        ],
+        "metadata.json has 2 problems:",
+    ),
+    # Issue #18 point 9: a record outside the plan is refused with its file and line.
+    Case(
+        "report-with-a-stray-record",
+        lambda s, a: ["report", _edited(a.random_run, s / "run", _stray_record)],
+        "lies outside the run's plan",
     ),
     Case("resume-another-seed", _edited_run(lambda r: None, "--seed", "3"), "cannot resume"),
     # -- data --------------------------------------------------------------------------------

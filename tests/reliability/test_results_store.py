@@ -212,3 +212,83 @@ def test_json_lines_logs_survive_a_crash_at_any_byte(tmp_path, rows, data):
     for row in rows[survivors:]:  # the resumed writer appends what the reader lacks
         append_json_line(path, row)
     assert read_json_lines(path) == (rows, False)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"policy": "expert"}, "'policy' is 'expert', not an object describing the policy"),
+        ({"tasks": "x"}, "'tasks' is not an object (task id -> task spec)"),
+        ({"tasks": {"atari-pong": "x"}}, "'tasks.atari-pong' is not a task spec object"),
+        ({"seed": "abc"}, "'seed' is 'abc', not an integer in [0, 9223372036854775807]"),
+        ({"num_envs": "x"}, "'num_envs' is 'x', not an integer in [1, 4096]"),
+        ({"num_envs": 0}, "'num_envs' is 0, not an integer in [1, 4096]"),
+        ({"videos": True}, "'videos' is True, not an integer in [0, 1000000]"),
+        ({"label": 3}, "'label' is 3, not a string"),
+        ({"policy": {"prompt": "first"}}, "'policy.prompt' is 'first', not an object"),
+        (
+            {
+                "suite": {
+                    "name": "p",
+                    "version": 1,
+                    "tasks": TASKS,
+                    "max_episode_steps": {"dmc": "x"},
+                }
+            },
+            "'suite.max_episode_steps.dmc' is 'x', not an integer in [1, 1000000000]",
+        ),
+        (
+            {"tasks": {"atari-pong": {"max_episode_steps": "x"}}},
+            "'tasks.atari-pong'.max_episode_steps is 'x', not an integer",
+        ),
+        ({"argv": "gato-eval run"}, "'argv' is not a list of strings"),
+    ],
+)
+def test_a_hand_edited_metadata_field_is_one_line_naming_it(tmp_path, change, problem):
+    """Issue #18 point 10: the whole metadata document is checked where a run is read."""
+    run = new_run(tmp_path / "run")
+    meta_path = run.path / "metadata.json"
+    document = json.loads(meta_path.read_text()) | change
+    meta_path.write_text(json.dumps(document))
+    before = meta_path.read_bytes()
+    with pytest.raises(GatoEvalError) as caught:
+        load_run(run.path)
+    assert str(caught.value) == f"{meta_path}: {problem}"
+    assert meta_path.read_bytes() == before  # nothing is written
+
+
+def test_every_metadata_problem_is_named_at_once(tmp_path):
+    run = new_run(tmp_path / "run")
+    meta_path = run.path / "metadata.json"
+    document = json.loads(meta_path.read_text()) | {"seed": -1, "tasks": [], "policy": 3}
+    meta_path.write_text(json.dumps(document))
+    with pytest.raises(GatoEvalError) as caught:
+        load_run(run.path)
+    assert str(caught.value) == (
+        f"{meta_path} has 3 problems: 'seed' is -1, not an integer in [0, 9223372036854775807]; "
+        "'tasks' is not an object (task id -> task spec); 'policy' is 3, not an object "
+        "describing the policy"
+    )
+
+
+def test_metadata_written_by_a_run_is_valid(tmp_path):
+    """What `evaluate.build_metadata` writes passes the check it is read with."""
+    from gato_eval.evaluate import build_metadata
+    from gato_eval.run_metadata import RunMetadata
+    from gato_eval.suites.registry import get_suite
+
+    suite = get_suite("default")
+    metadata = build_metadata(
+        suite=suite,
+        tasks=suite.task_specs(),
+        episodes_per_task=2,
+        seed=3,
+        num_envs=2,
+        policy={"kind": "random", "name": "random", "spec": "random", "prompt": None},
+        label=None,
+        videos=0,
+        argv=["gato-eval", "run", "suite"],
+    )
+    checked = RunMetadata.from_dict({"format_version": 1, **metadata})
+    assert checked.suite.max_episode_steps == {"atari": 1000} and checked.seed == 3
+    assert checked.tasks["atari-pong"]["max_episode_steps"] == 1000
