@@ -17,8 +17,8 @@ plot_app = typer.Typer(
 REFERENCE_HELP = (
     "Reference sources to normalize with, tried in order for each task; the first with a "
     "reference measured under the run's protocol (its step cap) wins: project, jat (Atari, "
-    "BabyAI), jat-v2-metaworld (JAT's Meta-World v2 rows, only where named) or human (Atari, "
-    "full-length games), comma-separated."
+    "BabyAI), jat-v2-metaworld (JAT's Meta-World v2 rows, only where named), human (Atari, "
+    "full-length games) or procgen (published R_min/R_max), comma-separated."
 )
 REPS_HELP = "Bootstrap resamples for the confidence bands."
 SEED_HELP = "Seed of the bootstrap resampling (the figure is reproducible)."

@@ -97,11 +97,11 @@ def run_suite(
     ),
     label: str = typer.Option(None, "--label", help="A name for this run in tables and plots."),
     reference: str = typer.Option(
-        "project,jat",
+        "project,jat,procgen",
         "--reference",
         help="Reference sources for the normalized column, tried in order for each task (the "
         "first with a reference measured under the run's protocol wins): project, jat, "
-        "jat-v2-metaworld (JAT's Meta-World v2 rows) or human, comma-separated.",
+        "jat-v2-metaworld (JAT's Meta-World v2 rows), human or procgen, comma-separated.",
     ),
     step_timeout: float = typer.Option(
         300.0,
