@@ -1,9 +1,11 @@
 """Procgen's published normalization constants: the `procgen` reference source.
 
-Cobbe et al. (2020, arXiv:1912.01588, appendix) give each game an R_min and an R_max per
+Cobbe et al. (2020, arXiv:1912.01588, Appendix C) give each game an R_min and an R_max per
 distribution mode, and Procgen results are reported as (R - R_min) / (R_max - R_min). Here
 they are a reference like the others: `random` = R_min, `expert` = R_max, so the project's one
-normalization rule gives exactly that score. The numbers and their provenance (first line)
+normalization rule gives exactly that score. R_min is what a policy trained *without seeing*
+scores, not a uniform-random policy's score: uniform-random play lands below 0 on games where
+blind play pays (CoinRun's R_min is 5 of 10). The numbers and their provenance (first line)
 live in `procgen_constants.csv`.
 
 They apply to Procgen's own episodes: full length (the game's timeout) with Procgen's default
@@ -25,7 +27,7 @@ from gato_eval.suites.protocol import FULL
 from gato_eval.suites.registry import get_task
 
 CONSTANTS_FILE = Path(__file__).with_name("procgen_constants.csv")
-SOURCE_NOTE = "Cobbe et al. (2020), arXiv:1912.01588, appendix table"
+SOURCE_NOTE = "Cobbe et al. (2020), arXiv:1912.01588, Appendix C"
 # Options whose change keeps the constants valid: which levels are played, and the mode itself.
 LEVEL_OPTIONS = ("level_set", "train_start_level", "train_num_levels")
 
