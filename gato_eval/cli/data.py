@@ -195,10 +195,23 @@ def data_reference(
         help="Write the package's project_reference_scores.csv (for maintainers) instead of "
         "$GATO_EVAL_HOME/reference_scores.csv.",
     ),
+    max_steps: int = typer.Option(
+        None,
+        "--max-steps",
+        min=1,
+        help="Measure under a step cap (protocol max_steps=N, e.g. 1000 for the default "
+        "suite's Atari): the random and the demonstrator's episodes are played capped, no data "
+        "set is read. Default: full-length episodes, expert from the data set.",
+    ),
+    expert_episodes: int = typer.Option(
+        50, "--expert-episodes", min=1, help="Demonstrator episodes played with --max-steps."
+    ),
 ) -> None:
     """Record a task's expert score (from its data set) and random score (seeded episodes).
 
-    The expert score is the paper's maximum windowed mean return of the data set's episodes.
+    The expert score is the paper's maximum windowed mean return of the data set's episodes,
+    or, with --max-steps, of demonstrator episodes played under that cap. References are stored
+    per protocol: a capped run is only ever normalized by references measured capped.
 
     Prints the reference table written.
     """
@@ -206,21 +219,68 @@ def data_reference(
     from gato_eval.data.scores import measure_random_score, record_references
     from gato_eval.suites import references
 
+    path = references.PROJECT_FILE if shipped else None
+    if max_steps is not None:
+        _record_capped_references(dataset, max_steps, random_episodes, expert_episodes, seed, path)
+        return
     info = dataset_info(dataset, noise, data_dir)
     with CollectionProgress(make_console(stderr=True)) as progress:
         progress.started(f"random {info.task_id}", random_episodes, 0)
         random = measure_random_score(
             info.task_id, random_episodes, seed=seed, num_envs=num_envs, progress=progress
         )
-    expert, path = record_references(
-        info, random, path=references.PROJECT_FILE if shipped else None
-    )
+    expert, path = record_references(info, random, path=path)
     typer.echo(
         f"{info.task_id}: expert {expert:.6g} (data set {info.name}, {info.episodes} episodes), "
         f"random {random.mean:.6g} ({random.episodes} episodes)",
         err=True,
     )
     typer.echo(str(path))
+
+
+def _record_capped_references(task, max_steps, random_episodes, expert_episodes, seed, path):
+    """`data reference TASK --max-steps N`: random and expert returns played under the cap."""
+    from dataclasses import replace
+
+    from gato_eval.data.scores import (
+        expert_provenance,
+        measure_expert_score,
+        measure_random_score,
+        random_provenance,
+    )
+    from gato_eval.errors import GatoEvalError
+    from gato_eval.suites.protocol import protocol_of
+    from gato_eval.suites.references import record_project_reference
+    from gato_eval.suites.registry import get_task
+
+    spec = get_task(task)
+    if max_steps >= spec.max_episode_steps:
+        raise GatoEvalError(
+            f"--max-steps {max_steps} does not cap {task} (its episodes end by "
+            f"{spec.max_episode_steps} steps): omit it to measure full-length references"
+        )
+    spec = replace(spec, max_episode_steps=max_steps)
+    with CollectionProgress(make_console(stderr=True)) as progress:
+        progress.started(f"random {task} ({protocol_of(spec)})", random_episodes, 0)
+        random = measure_random_score(spec, random_episodes, seed=seed, progress=progress)
+    with CollectionProgress(make_console(stderr=True)) as progress:
+        progress.started(f"expert {task} ({protocol_of(spec)})", expert_episodes, 0)
+        expert = measure_expert_score(spec, expert_episodes, progress=progress)
+    common = {"protocol": random.protocol, "path": path}
+    record_project_reference(
+        task, random=random.mean, random_episodes=random.episodes,
+        provenance=random_provenance(random), **common,
+    )  # fmt: skip
+    written = record_project_reference(
+        task, expert=expert.score, expert_episodes=expert.episodes, window=expert.window,
+        provenance=expert_provenance(expert), **common,
+    )  # fmt: skip
+    typer.echo(
+        f"{task} ({random.protocol}): expert {expert.score:.6g} ({expert.episodes} episodes, "
+        f"W={expert.window}), random {random.mean:.6g} ({random.episodes} episodes)",
+        err=True,
+    )
+    typer.echo(str(written))
 
 
 def _check_dataset_or_task(dataset: str, data_dir) -> None:
