@@ -169,7 +169,7 @@ def plot_task_scores(
                 axes.text(
                     0.0,
                     position,
-                    f" not scored ({unscored[task]})",
+                    f" not scored ({_shorten(unscored[task], 90)})",
                     va="center",
                     fontsize=7,
                     color="0.25",
@@ -186,6 +186,12 @@ def plot_task_scores(
     if order:
         axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return figure
+
+
+def _shorten(text: str, limit: int) -> str:
+    # A reason naming every source of a chain can run to hundreds of characters: the bar chart
+    # keeps its start (the report lists it whole), so the layout never collapses.
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
 def plot_group_task_scores(group, low: np.ndarray, high: np.ndarray, *, title: str) -> Figure:

@@ -183,3 +183,42 @@ def test_a_panel_where_no_task_scores_has_integer_task_counts_on_its_axis():
         ticks = axes.get_yticks()
         assert np.all(ticks == np.round(ticks)), (axes.get_title(), ticks)
         assert axes.get_ylim()[1] >= 1.0
+
+
+def test_runs_of_another_protocol_are_not_pooled_as_seeds(cli, tmp_path, references):
+    """Issue #18 point 2: one line naming the difference, and --separate draws both."""
+    a = write_run(tmp_path / "a", 0.5, seed=0, planned=3)
+    b = write_run(tmp_path / "b", 0.6, seed=1, planned=4)
+    result = cli("plot", "thresholds", a, b, "--references", references, "--reps", "100")
+    error = one_line_error(result)
+    assert "cannot be pooled as seeds: episodes per task 3 vs 4" in error
+    assert error.endswith("pass --separate to plot each run directory on its own")
+    result = cli(
+        "plot", "thresholds", a, b, "--references", references, "--reps", "100", "--separate",
+        "--out", tmp_path / "both.png",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_capped_run_is_reported_under_its_protocol(cli, tmp_path, monkeypatch):
+    """Issue #18 point 3: the default suite's 1,000-step Atari games get no full-length score;
+    the report says which protocol and which source every score used."""
+    monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
+    from gato_eval.suites.references import get_reference
+
+    tasks = ("atari-pong", "dmc-cartpole-balance")
+    run = write_run(tmp_path / "run", 0.5, tasks=tasks)
+    metadata = json.loads((run / METADATA_FILE).read_text())
+    metadata["suite"]["max_episode_steps"] = {"atari": 1000}
+    (run / METADATA_FILE).write_text(json.dumps(metadata))
+    result = cli("report", run, "--reps", "100")
+    assert result.exit_code == 0, result.stderr
+    markdown = (run / "report" / "report.md").read_text()
+    pong = [line for line in markdown.splitlines() if line.startswith("| `atari-pong` | atari")]
+    cartpole = [line for line in markdown.splitlines() if line.startswith("| `dmc-cartpole-bal")]
+    assert "| max_steps=1000 |" in pong[0] and "| full | project |" in cartpole[0]
+    if not get_reference("atari-pong", "project", "max_steps=1000").normalizable:
+        assert "| - | - | max_steps=1000 | - | not normalizable: no project" in pong[0]
+        assert "1 task(s) not normalizable: no reference for max_steps=1000" in result.stderr
+        assert "`gato-eval data reference TASK`" in result.stderr
+    assert "protocol max_steps=1000 (1), full (1); references project (" in markdown
