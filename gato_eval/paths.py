@@ -27,3 +27,23 @@ def datasets_dir() -> Path:
 def models_dir() -> Path:
     """Where trained checkpoints go by default."""
     return home_dir() / "models"
+
+
+def portable_path(path: str | Path) -> str:
+    """How run and results files record `path` without the machine's own directories.
+
+    Under the installed package: `<package>/bundled/model`; under the data root:
+    `$GATO_EVAL_HOME/datasets/...`; under the working directory: relative to it; elsewhere the
+    path as given (the user chose it). Records identify files by sha256, never by path, so a path
+    written here is for reading, not for matching.
+    """
+    given = Path(path)
+    resolved = given.resolve()
+    for root, name in ((PACKAGE_DIR, "<package>"), (home_dir().resolve(), "$GATO_EVAL_HOME")):
+        if resolved.is_relative_to(root):
+            inside = resolved.relative_to(root).as_posix()
+            return name if inside == "." else f"{name}/{inside}"
+    cwd = Path.cwd().resolve()
+    if resolved.is_relative_to(cwd):
+        return resolved.relative_to(cwd).as_posix()
+    return str(given)

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from gato_eval.errors import GatoEvalError, check_choice
+from gato_eval.paths import portable_path
 from gato_eval.policies.base import BatchedObservation
 from gato_eval.policies.prompting import (
     PROMPT_SOURCES,
@@ -131,7 +132,7 @@ class GatoPolicy:
         return {
             "kind": "gato",
             "name": self.config.name,
-            "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
+            "checkpoint": portable_path(self.checkpoint) if self.checkpoint is not None else None,
             "checkpoint_sha256": self.checkpoint_sha256,
             "model_config": self.config.to_dict(),
             "prompt": self._prompt_description(),
@@ -168,7 +169,7 @@ class GatoPolicy:
             sources[task.task_id] = {
                 "candidates": len(demos),
                 "dataset": None if info is None else info.name,
-                "path": None if info is None else str(info.path),
+                "path": None if info is None else portable_path(info.path),
                 "sha256": None if info is None else info.sha256,
             }
         if missing:

@@ -121,8 +121,10 @@ def test_the_bundled_model_runs_out_of_the_box_with_the_bundled_prompts(cli, tmp
     assert result.exit_code == 0, result.stderr
     metadata = json.loads((tmp_path / "run" / "metadata.json").read_text())
     source = metadata["policy"]["prompt_sources"]["babyai-go-to-red-ball"]
-    assert source["path"].endswith("bundled/prompts/babyai-go-to-red-ball-v0")
-    assert metadata["policy"]["checkpoint"] == str(bundled_model_dir())
+    # Recorded without the machine's directories (results must be portable), yet still readable.
+    assert source["path"] == "<package>/bundled/prompts/babyai-go-to-red-ball-v0"
+    assert metadata["policy"]["checkpoint"] == "<package>/bundled/model"
+    assert str(bundled_model_dir()) not in (tmp_path / "run" / "metadata.json").read_text()
     assert metadata["policy"]["name"] == "gato-tiny"
 
 
@@ -144,12 +146,12 @@ def test_prompt_source_pins_where_prompts_come_from(cli, tmp_path, monkeypatch):
         return policy["prompt"], policy["prompt_sources"]["babyai-go-to-red-ball"]["path"]
 
     prompt, path = source_of()
-    assert path.startswith(str(tmp_path / "home")) and "source" not in prompt
+    assert path.startswith("$GATO_EVAL_HOME/datasets/") and "source" not in prompt
     prompt, path = source_of("--prompt-source", "bundled")
     assert path.endswith("bundled/prompts/babyai-go-to-red-ball-v0")
     assert prompt["source"] == "bundled"
     prompt, path = source_of("--prompt-source", "local")
-    assert path.startswith(str(tmp_path / "home")) and prompt["source"] == "local"
+    assert path.startswith("$GATO_EVAL_HOME/datasets/") and prompt["source"] == "local"
     # Resuming a finished bundled-prompt run with another source is refused: other episodes.
     result = cli("run", "suite", "--resume", "--out", tmp_path / "run---prompt-source-bundled",
                  "--prompt-source", "local")  # fmt: skip
