@@ -5,20 +5,26 @@ shared filesystem this happens by accident: the same job submitted twice). The f
 takes an exclusive `fcntl.flock` on `DIR/.gato-eval.lock` and writes who it is (pid, host,
 command, start time) into it; a second writer is refused with one line naming the holder.
 
+Releasing removes the lock file (and the directories `lock_directory` had to create, when they
+are still empty), so a command refused for bad input leaves nothing behind. Because lock files
+are removed, a writer checks after locking that the path still names the file it locked, and
+starts over when it does not (another writer removed it in between).
+
 The operating system releases a flock when its process ends, however it ends, so a killed
 writer never blocks the next one. Its record stays in the file: the next writer that gets the
 lock says that it takes over from that (dead) holder. On filesystems without working locks
 (flock fails with ENOLCK or EOPNOTSUPP) the record alone decides: a holder alive on this host,
 or on another host, keeps the directory; a dead pid on this host is taken over with a message.
 
-A `DirectoryLock` is released by `release()`, by leaving its `with` block, or when the last
+A `DirectoryLock` is released by `release()`, by leaving its `with` block, when the last
 reference to it goes (the callers keep it in a local variable for the length of the function
-that writes). Within one process a second `lock_directory` of the same directory returns the
-lock already held: a process does not race itself.
+that writes) or at interpreter exit. Within one process a second `lock_directory` of the same
+directory returns the lock already held: a process does not race itself.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import errno
 import fcntl
@@ -73,26 +79,26 @@ class LockHolder:
 class DirectoryLock:
     """An exclusive lock on one directory, held until `release()` (see the module docstring)."""
 
-    def __init__(self, path: Path, handle: Any, flocked: bool):
+    def __init__(self, path: Path, handle: Any, flocked: bool, created: list[Path]):
         self.path = path  # the lock file
         self._handle = handle
         self._flocked = flocked
+        self._created = created  # directories made for the lock, innermost first
 
     def release(self) -> None:
-        """Give the lock up; the file is emptied, not removed (see `_open_lock_file`)."""
+        """Give the lock up: remove the lock file (still holding it) and the directories made
+        for it that stayed empty."""
         handle, self._handle = self._handle, None
         if handle is None:
             return
         try:
-            handle.seek(0)
-            handle.truncate()
-            handle.flush()
-            if self._flocked:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            self.path.unlink(missing_ok=True)
+            for directory in self._created:
+                directory.rmdir()  # fails (and stops) at the first one something was written to
         except OSError:
-            pass  # closing below releases the flock in any case
+            pass
         finally:
-            handle.close()
+            handle.close()  # releases the flock
 
     def __enter__(self) -> DirectoryLock:
         return self
@@ -110,7 +116,8 @@ def lock_directory(directory: Path | str, what: str, *, announce=None) -> Direct
     Raises `GatoEvalError` naming the holder when another live process has it. `announce(text)`
     (default: a line on stderr) is told when the lock of a dead holder is taken over.
     """
-    directory = Path(directory).expanduser()
+    directory = Path(directory).expanduser().absolute()
+    created = [d for d in (directory, *directory.parents) if not d.exists()]
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -119,6 +126,24 @@ def lock_directory(directory: Path | str, what: str, *, announce=None) -> Direct
     held = _held.get(str(path))
     if held is not None and held._handle is not None:
         return held
+    while True:
+        handle, previous, flocked = _lock_file(path, directory, what)
+        if not flocked or _same_file(handle, path):
+            break
+        handle.close()  # its holder removed it as we locked it: lock the new one
+    if previous is not None and previous.pid != os.getpid():
+        (announce or _to_stderr)(
+            f"note: taking over the lock of {directory} from {previous.describe()}, which "
+            "ended without releasing it"
+        )
+    _write_record(handle)
+    lock = DirectoryLock(path, handle, flocked, created)
+    _held[str(path)] = lock
+    return lock
+
+
+def _lock_file(path: Path, directory: Path, what: str):
+    """(open handle, previous holder's record, whether flock works) of the lock file `path`."""
     handle = _open_lock_file(path, what)
     previous = LockHolder.read(path)
     flocked = True
@@ -142,20 +167,17 @@ def lock_directory(directory: Path | str, what: str, *, announce=None) -> Direct
                 f"the {what} {directory} is being written by {previous.describe()} (this "
                 f"filesystem has no file locks: if that process is gone, delete {path})"
             ) from None
-    if previous is not None and previous.pid != os.getpid():
-        (announce or _to_stderr)(
-            f"note: taking over the lock of {directory} from {previous.describe()}, which "
-            "ended without releasing it"
-        )
-    _write_record(handle)
-    lock = DirectoryLock(path, handle, flocked)
-    _held[str(path)] = lock
-    return lock
+    return handle, previous, flocked
+
+
+def _same_file(handle, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _open_lock_file(path: Path, what: str):
-    # Opened, never created anew by deleting the old one: unlinking a lock file while another
-    # process has it open lets two processes lock two different files of the same name.
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
@@ -188,3 +210,11 @@ def _pid_alive(pid: int) -> bool:
 
 def _to_stderr(text: str) -> None:
     print(text, file=sys.stderr)
+
+
+@atexit.register
+def _release_all() -> None:
+    # A lock still referenced at exit (by the traceback of the error that ended the command)
+    # is released here, so a refused command leaves no lock file behind.
+    for lock in list(_held.values()):
+        lock.release()

@@ -60,7 +60,7 @@ def test_the_lock_is_free_again_once_the_holder_ends(holder, tmp_path):
     with lock_directory(directory, "run", announce=notes.append) as lock:
         assert LockHolder.read(lock.path).pid == os.getpid()
     assert notes == []  # a clean release leaves nothing to take over
-    assert (directory / LOCK_FILE).read_text() == ""
+    assert not (directory / LOCK_FILE).exists()  # released: the lock file is gone
 
 
 def test_a_killed_holders_lock_is_taken_over_with_a_message(holder):
@@ -89,3 +89,30 @@ def test_a_directory_that_cannot_be_made_is_a_one_line_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(GatoEvalError, match="cannot create the data set directory"):
         lock_directory(blocker / "sub", "data set")
+
+
+def test_a_refused_command_leaves_no_trace_of_its_lock(tmp_path):
+    out = tmp_path / "new" / "model"
+    lock = lock_directory(out, "training output")
+    assert (out / LOCK_FILE).is_file()
+    lock.release()  # the command failed before writing anything
+    assert list(tmp_path.iterdir()) == []
+    kept = tmp_path / "kept"
+    with lock_directory(kept, "run"):
+        (kept / "metadata.json").write_text("{}")
+    assert [p.name for p in kept.iterdir()] == ["metadata.json"]
+
+
+def test_a_lock_file_removed_while_being_locked_is_not_trusted(tmp_path, monkeypatch):
+    import gato_eval.locks as locks
+
+    calls = []
+    real = locks._same_file
+
+    def first_time_gone(handle, path):
+        calls.append(path)
+        return False if len(calls) == 1 else real(handle, path)
+
+    monkeypatch.setattr(locks, "_same_file", first_time_gone)
+    with lock_directory(tmp_path, "run") as lock:
+        assert len(calls) == 2 and LockHolder.read(lock.path).pid == os.getpid()

@@ -97,11 +97,12 @@ def run_suite(
     ),
     label: str = typer.Option(None, "--label", help="A name for this run in tables and plots."),
     reference: str = typer.Option(
-        "project,jat,procgen",
+        "project,published,jat,procgen",
         "--reference",
         help="Reference sources for the normalized column, tried in order for each task (the "
-        "first with a reference measured under the run's protocol wins): project, jat, "
-        "jat-v2-metaworld (JAT's Meta-World v2 rows), human or procgen, comma-separated.",
+        "first with a reference measured under the run's protocol wins): project, published "
+        "(papers' dm_control experts), jat, jat-v2-metaworld (JAT's Meta-World v2 rows), human "
+        "or procgen, comma-separated.",
     ),
     step_timeout: float = typer.Option(
         300.0,
@@ -124,21 +125,18 @@ def run_suite(
     workers: int = typer.Option(
         None,
         "--workers",
-        min=1,
         help="Ray workers, each one policy replica with --envs envs (default: one per GPU "
         "for a model on a GPU cluster, else one per CPU).",
     ),
     gpus_per_worker: float = typer.Option(
         None,
         "--gpus-per-worker",
-        min=0,
         help="GPUs per Ray worker; 0.5 puts two replicas on a GPU (default: 1 for a model on a "
         "GPU cluster, else 0).",
     ),
     item_size: int = typer.Option(
         None,
         "--item-size",
-        min=1,
         help="Episodes per Ray work item (default: up to 4 x --envs, in whole rounds over the "
         "workers).",
     ),

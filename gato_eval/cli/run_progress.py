@@ -44,7 +44,8 @@ class RunProgress:
             _, left = self.display.overall_done_and_left()
             estimate = "" if left is None else f" (up to ~{left:,.0f} env steps)"
             self.display.message(
-                f"{self.display.title}: {todo} episodes of {len(run.task_ids)} tasks to play"
+                f"{self.display.title}: {todo} episodes of {_count(len(run.task_ids), 'task')} "
+                "to play"
                 f"{estimate}; progress every {self.display.interval_s:g} s"
             )
         self.display.start()
@@ -65,3 +66,7 @@ class RunProgress:
         self.display.message(
             f"a Ray worker was lost ({reason}); {requeued} episodes will be played again"
         )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

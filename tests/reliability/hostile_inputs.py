@@ -407,13 +407,14 @@ CASES: list[Case] = [
         "the suite name must be",
     ),
     # -- counts and options ------------------------------------------------------------------
-    Case("negative-episodes", _random_run("--episodes", "-1"), "--episodes must be in"),
-    Case("absurd-episodes", _random_run("--episodes", "1000000000000"), "--episodes must be in"),
-    Case("absurd-envs", _random_run("--envs", "100000"), "--envs must be in"),
-    Case("negative-seed", _random_run("--seed", "-5"), "--seed must be a non-negative"),
-    Case("infinite-step-timeout", _random_run("--step-timeout", "inf"), "--step-timeout must"),
-    Case("nan-step-timeout", _random_run("--step-timeout", "nan"), "--step-timeout must"),
-    Case("negative-video", _random_run("--video", "-1"), "--video must be in"),
+    # Out of an option's range: a usage error (2), like a value that does not parse (#23).
+    Case("negative-episodes", _random_run("--episodes", "-1"), "'--episodes'", code=2),
+    Case("absurd-episodes", _random_run("--episodes", "1000000000000"), "'--episodes'", code=2),
+    Case("absurd-envs", _random_run("--envs", "100000"), "Invalid value for '--envs'", code=2),
+    Case("negative-seed", _random_run("--seed", "-5"), "Invalid value for '--seed'", code=2),
+    Case("infinite-step-timeout", _random_run("--step-timeout", "inf"), "'--step-timeout'", code=2),
+    Case("nan-step-timeout", _random_run("--step-timeout", "nan"), "'--step-timeout'", code=2),
+    Case("negative-video", _random_run("--video", "-1"), "Invalid value for '--video'", code=2),
     Case("episodes-not-a-number", _random_run("--episodes", "ten"), "Invalid value", code=2),
     Case("misspelt-option", _random_run("--epsiodes", "3"), "No such option", code=2),
     Case(
@@ -441,7 +442,7 @@ CASES: list[Case] = [
         _train("--context-length", "100000000000"),
         "--context-length must be in",
     ),
-    Case("negative-threads", _train("--threads", "-1"), "--threads must be in"),
+    Case("negative-threads", _train("--threads", "-1"), "Invalid value for '--threads'", code=2),
     Case("nan-learning-rate", _train("--lr", "nan"), "--lr must be a finite number"),
     Case(
         "malformed-mixture-file",
@@ -598,7 +599,7 @@ CASES: list[Case] = [
     Case(
         "unknown-data-set",
         lambda s, a: ["data", "info", "dmc-cartpole-balanse"],
-        "no data set 'dmc-cartpole-balanse'",
+        "'dmc-cartpole-balanse' is neither a data set",
     ),
     Case(
         "collect-absurd-episodes",
