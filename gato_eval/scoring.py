@@ -187,11 +187,11 @@ def summarize_run(
 ) -> list[TaskRow]:
     """One row per suite task, in suite order, recomputed from the run's raw episodes.
 
-    `reference` is the chain of sources the `normalized` column uses ("project,jat,procgen";
-    the first with a reference for the task's protocol wins); Atari rows also get a
-    human-normalized score where the protocol is full-length. `references` /
-    `human_references` (task id -> object with `random` and `expert`) replace the shipped
-    tables, e.g. in tests.
+    `reference` is the chain of sources the `normalized` column uses (default
+    "project,published,jat,procgen"; the first with a reference for the task's protocol wins);
+    Atari rows also get a human-normalized score where the protocol is full-length.
+    `references` / `human_references` (task id -> object with `random` and `expert`) replace
+    the shipped tables, e.g. in tests.
     """
     run = ensure_run(run)
     episodes = collect_task_episodes(run)

@@ -107,7 +107,11 @@ def test_summary_rows_by_hand(tmp_path):
     assert boxing.normalized == pytest.approx(0.4)  # (4 - 0) / (10 - 0)
     assert boxing.human_normalized == pytest.approx(1.0)  # (4 - 0) / (4 - 0)
     assert boxing.success_rate is None and boxing.note == ""
-    assert (boxing.reference, boxing.random, boxing.expert) == ("project,jat,procgen", 0.0, 10.0)
+    assert (boxing.reference, boxing.random, boxing.expert) == (
+        "project,published,jat,procgen",
+        0.0,
+        10.0,
+    )
     assert boxing.protocol == "full"
 
     cartpole = rows["dmc-cartpole-swingup"]  # the failed episode is excluded and counted
@@ -135,7 +139,7 @@ def test_summary_rows_by_hand(tmp_path):
         (Ref(4.0, 4.0), "expert 4 <= random 4"),
         (Ref(0.0, None), "lacks a random or expert score"),
         (Ref(float("nan"), 1.0), "lacks a random or expert score"),
-        (None, "no project,jat,procgen reference for protocol full"),
+        (None, "no project,published,jat,procgen reference for protocol full"),
     ],
 )
 def test_unnormalizable_references_are_reported_not_scored(tmp_path, reference, reason):

@@ -16,7 +16,8 @@ plot_app = typer.Typer(
 
 REFERENCE_HELP = (
     "Reference sources to normalize with, tried in order for each task; the first with a "
-    "reference measured under the run's protocol (its step cap) wins: project, jat (Atari, "
+    "reference measured under the run's protocol (its step cap) wins: project, published "
+    "(papers' experts of dm_control tasks without a demonstrator), jat (Atari, "
     "BabyAI), jat-v2-metaworld (JAT's Meta-World v2 rows, only where named), human (Atari, "
     "full-length games) or procgen (published R_min/R_max), comma-separated."
 )

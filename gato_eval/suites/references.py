@@ -14,6 +14,10 @@ Sources:
   whose rows take precedence. `record_project_reference` writes them. Files in the older format
   (`task,random,expert,episodes,...`, measured full-length) read as protocol `full` with
   `episodes` as both counts and are rewritten in the new format by the next recording.
+- `"published"`: dm_control tasks without a project demonstrator: a published expert return of
+  a strong state-based agent, with paper and table (`published_reference_scores.csv`, read by
+  `published_references`), and the project's own measured random return of the task (its
+  `full` row here), full-length episodes only.
 - `"jat"`: the JAT project's expert and random means (`jat_reference_scores.csv`), full-length
   episodes only, Atari and BabyAI. JAT's MuJoCo rows are gym MuJoCo (HalfCheetah, ...), not
   dm_control, and map to no task here. Where JAT's Atari random differs from the DQN Zoo value,
@@ -95,6 +99,8 @@ def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -
     if source == "procgen":
         found = published_range(task_id, protocol)
         return Reference(task_id, found.r_min, found.r_max, source, found.note, protocol)
+    if source == "published" and protocol == FULL:
+        return _published_reference(task_id)
     if protocol != FULL:
         games = "30-minute games" if source == "human" else "full-length episodes"
         return Reference(
@@ -117,6 +123,20 @@ def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -
         "jat-v2-metaworld": "this source holds JAT's Meta-World (v2) rows only",
     }[source]
     return Reference(task_id, None, None, source, why, protocol)
+
+
+def _published_reference(task_id: str) -> Reference:
+    # A paper's expert with this project's random: papers report no random return, and the
+    # random one must come from exactly the environment being scored.
+    from gato_eval.suites.published_references import published_experts
+
+    row = published_experts().get(task_id)
+    if row is None:
+        why = "no published expert for this task (README: tasks without a reference)"
+        return Reference(task_id, None, None, "published", why)
+    random = _project_reference(task_id, FULL)
+    note = f"expert: {row.note} | random: {random.note}"
+    return Reference(task_id, random.random, row.expert, "published", note)
 
 
 def available_sources(task_id: str, protocol: str = FULL) -> list[str]:

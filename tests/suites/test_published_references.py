@@ -6,11 +6,13 @@ import pytest
 
 from gato_eval.errors import GatoEvalError
 from gato_eval.experts import has_expert
+from gato_eval.suites import references
 from gato_eval.suites.published_references import (
     PUBLISHED_COLUMNS,
     published_experts,
     read_published_file,
 )
+from gato_eval.suites.references import get_reference
 from gato_eval.suites.registry import get_task
 
 HEADER = ",".join(PUBLISHED_COLUMNS)
@@ -59,3 +61,32 @@ def test_a_malformed_file_is_a_one_line_error(tmp_path, text, message):
     with pytest.raises(GatoEvalError, match=message) as err:
         read_published_file(path)
     assert "\n" not in str(err.value)
+
+
+def test_the_published_source_pairs_the_papers_expert_with_the_projects_random(
+    tmp_path, monkeypatch
+):
+    table = tmp_path / "project.csv"
+    monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(references, "PROJECT_FILE", table)
+    missing = get_reference("dmc-walker-walk", "published")
+    assert missing.expert == pytest.approx(981.13) and missing.random is None
+    assert not missing.normalizable  # no random measured yet: never scored
+    references.record_project_reference(
+        "dmc-walker-walk", random=40.5, random_episodes=20, provenance="project: test", path=table
+    )
+    found = get_reference("dmc-walker-walk", "published")
+    assert (found.random, found.expert, found.source) == (40.5, 981.13, "published")
+    assert found.normalizable and found.protocol == "full"
+    assert (
+        found.note.startswith("expert: published expert: TD-MPC2") and "project: test" in found.note
+    )
+    # The project row holds only a random, so the project source itself cannot normalize it.
+    assert not get_reference("dmc-walker-walk", "project").normalizable
+
+
+def test_published_experts_are_full_length_and_only_for_their_tasks():
+    capped = get_reference("dmc-walker-walk", "published", "max_steps=500")
+    assert capped.expert is None and "full-length" in capped.note
+    other = get_reference("dmc-swimmer-swimmer6", "published")
+    assert other.expert is None and "no published expert" in other.note
