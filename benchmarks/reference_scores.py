@@ -58,9 +58,10 @@ from gato_eval.data.scores import (
 )
 from gato_eval.errors import GatoEvalError
 from gato_eval.experts import has_expert, make_expert
+from gato_eval.normalization import DEFAULT_REFERENCE, parse_reference_chain
 from gato_eval.suites.protocol import FULL, protocol_of
-from gato_eval.suites.references import PROJECT_FILE, record_project_reference
-from gato_eval.suites.registry import all_suites, all_tasks
+from gato_eval.suites.references import PROJECT_FILE, get_reference, record_project_reference
+from gato_eval.suites.registry import all_suites, all_tasks, get_suite
 from gato_eval.suites.spec import TaskSpec
 
 DEFAULT_LOG = Path(__file__).resolve().parents[1] / "runs" / "refs" / "measurements.jsonl"
@@ -69,7 +70,7 @@ DEFAULT_LOG = Path(__file__).resolve().parents[1] / "runs" / "refs" / "measureme
 EPISODES = {
     ("babyai", FULL): (100, 30),
     ("dmc", FULL): (50, 50),
-    ("metaworld", FULL): (50, 20),
+    ("metaworld", FULL): (50, 10),
     ("atari", FULL): (50, 50),
     ("atari", "max_steps=1000"): (50, 50),
 }
@@ -77,9 +78,12 @@ EPISODES = {
 # are gigabytes, so those episodes are played and only their returns kept (in the log).
 STORED_FAMILIES = ("babyai", "dmc", "metaworld")
 RANDOM_ONLY_EPISODES = 20  # DMC tasks whose expert is published
-# Cheap families first (a few BabyAI levels take minutes per episode when the bot loops and its
-# guard re-plans); Meta-World last but one, full-length Atari last.
+# Measured first: the tasks of the small shipped suites (default, heldout); then the tasks no
+# other source of the default chain can normalize (so a partial table covers the most tasks);
+# then those JAT covers (BabyAI levels); full-length Atari last. Within a tier, cheap families
+# first.
 ORDER = (("dmc", FULL), ("atari", "max_steps=1000"), ("babyai", FULL), ("metaworld", FULL))
+FIRST_SUITES = ("default", "heldout")
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,26 @@ def plan(
             items.append(Measurement(spec, protocol, "random", random_n))
         elif spec.family == "dmc":
             items.append(Measurement(spec, protocol, "random", RANDOM_ONLY_EPISODES))
-    return sorted(items, key=lambda m: rank.get((m.spec.family, m.protocol), len(ORDER)))
+    first = {task for name in FIRST_SUITES for task in get_suite(name).task_ids}
+
+    def tier(item: Measurement) -> int:
+        if item.spec.family == "atari" and item.protocol == FULL:
+            return 3  # hours of 30-minute games; rows measured with 10-20 games exist
+        if item.spec.task_id in first:
+            return 0
+        return 2 if has_fallback(item.spec.task_id, item.protocol) else 1
+
+    return sorted(items, key=lambda m: (tier(m), rank.get((m.spec.family, m.protocol), len(ORDER))))
+
+
+def has_fallback(task_id: str, protocol: str) -> bool:
+    """Whether a source of the default chain other than `project` normalizes the task."""
+    chain = parse_reference_chain(DEFAULT_REFERENCE)
+    return any(
+        get_reference(task_id, source, protocol).normalizable
+        for source in chain
+        if source != "project"
+    )
 
 
 def spec_fingerprint(spec: TaskSpec) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from gato_eval.experts import expert_task_ids
 from gato_eval.suites.references import get_reference
-from gato_eval.suites.registry import all_tasks, get_task
+from gato_eval.suites.registry import all_tasks, get_suite, get_task
 
 RECIPE = Path(__file__).resolve().parents[2] / "benchmarks" / "reference_scores.py"
 
@@ -41,6 +41,9 @@ def test_plan_covers_every_demonstrator_the_capped_suite_and_dmc_randoms(recipe)
     for spec in all_tasks("dmc"):
         assert (spec.task_id, "full", "random") in keys
     assert not any(t == "atari-alien" for t, _, _ in keys)  # JAT and human tables cover it
+    # Order: the default suite's tasks first, full-length Atari (hours of games) last.
+    assert items[0].spec.task_id in get_suite("default").task_ids
+    assert {(m.spec.family, m.protocol) for m in items[-6:]} == {("atari", "full")}
     expert_n = {m.spec.family: m.episodes for m in items if m.kind == "expert"}
     assert expert_n["babyai"] >= 100 and expert_n["metaworld"] >= 50  # W >= 5 (GATO.md Sec. 4)
 
