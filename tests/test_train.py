@@ -244,6 +244,7 @@ def test_learning_rate_schedule_warms_up_then_decays_to_a_tenth():
         ({"batch_size": 0}, "--batch-size must be >= 1"),
         ({"optimizer": "sgd"}, "unknown optimizer"),
         ({"seed": -1}, "--seed must be >= 0"),
+        ({"action_smoothing": -1.0}, "--action-smoothing must be"),
         ({"mixture": "dmc-cartpole-balance,babyai-pickup"}, "has no data set"),
     ],
 )

@@ -66,12 +66,15 @@ class DataOptions:
 @dataclass
 class TrainingData:
     """train: the training sampler; eval: the held-back sampler (None when nothing is held back);
-    tokenizer_path: the SentencePiece model the run uses; provenance: JSON-ready description."""
+    tokenizer_path: the SentencePiece model the run uses; provenance: JSON-ready description;
+    ordinal_sources: the tasks whose action targets are bins of a continuous (Box) action, whose
+    neighbouring bins mean nearly the same action (label smoothing applies to them only)."""
 
     train: SequenceSampler
     eval: SequenceSampler | None
     tokenizer_path: Path
     provenance: dict[str, Any] = field(default_factory=dict)
+    ordinal_sources: frozenset[str] = frozenset()
 
 
 def prepare_training_data(
@@ -107,9 +110,12 @@ def prepare_training_data(
     train_sources: dict[str, Any] = {}
     eval_sources: dict[str, Any] = {}
     datasets: dict[str, Any] = {}
+    ordinal: set[str] = set()
     for task, (train_eps, eval_eps) in split.items():
         log(f"tokenizing {task}: {len(train_eps) + len(eval_eps)} episodes")
         tokenizer = _timestep_tokenizer(task, layout, text_tokenizer)
+        if not tokenizer.actions.is_discrete:
+            ordinal.add(task)
         train_streams = [encode_episode_stream(tokenizer, e, task) for e in train_eps]
         train_sources[task] = EpisodeSource(task, train_streams)
         eval_tokens = 0
@@ -189,7 +195,7 @@ def prepare_training_data(
         },
         "prepare_s": round(time.perf_counter() - started, 2),
     }
-    return TrainingData(train, evaluation, tokenizer_path, provenance)
+    return TrainingData(train, evaluation, tokenizer_path, provenance, frozenset(ordinal))
 
 
 def split_episodes(

@@ -59,7 +59,8 @@ def make_adamw(
         {"params": decayed, "weight_decay": weight_decay},
         {"params": plain, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas)
+    # foreach: one multi-tensor update per group rather than a Python loop over parameters.
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, foreach=True)
 
 
 def make_adam(model: nn.Module, lr: float) -> torch.optim.Adam:

@@ -31,6 +31,8 @@ class TrainSettings:
     optimizer (`adamw` or `adam`), weight_decay (AdamW), grad_clip (max global norm; 0 turns
     it off). eval_every / checkpoint_every: in steps (0 turns them off; the last step always
     checkpoints). The data options are those of `training.data.DataOptions`.
+    action_smoothing: sigma, in bins, of the Gaussian label smoothing of continuous-action
+    targets (`model.loss.smoothed_target_loss`); 0 is the paper's plain cross-entropy.
     """
 
     out: Path
@@ -58,6 +60,7 @@ class TrainSettings:
     caption_examples: int = 100_000
     prompt_probability: float = 0.25
     prompt_fraction: float = 0.5
+    action_smoothing: float = 0.0
     resume: bool = False
     threads: int | None = None
 
@@ -97,7 +100,7 @@ def check_settings(settings: TrainSettings) -> None:
     for name, value in non_negative.items():
         if value < 0:
             raise GatoEvalError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
-    for name in ("lr", "weight_decay", "grad_clip"):
+    for name in ("lr", "weight_decay", "grad_clip", "action_smoothing"):
         value = getattr(settings, name)
         if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
             raise GatoEvalError(f"--{name.replace('_', '-')} must be a finite number > 0")

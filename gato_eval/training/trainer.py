@@ -22,7 +22,7 @@ from gato_eval.locks import lock_directory
 from gato_eval.model.checkpoint import load_checkpoint, save_checkpoint
 from gato_eval.model.config import get_preset
 from gato_eval.model.device import autocast_for, resolve_device
-from gato_eval.model.loss import gato_loss
+from gato_eval.model.loss import smoothed_target_loss
 from gato_eval.model.transformer import GatoModel
 from gato_eval.results import code_provenance
 from gato_eval.suites.registry import all_tasks, get_suite
@@ -246,9 +246,10 @@ class Trainer:
         settings = self.settings
         step = self.step
         lr = self._learning_rate(step)
-        batch, _ = self.data.train.sample_batch(step, settings.batch_size)
+        batch, infos = self.data.train.sample_batch(step, settings.batch_size)
         tick = time.perf_counter()
-        loss_value, grad_norm = self._train_step(batch, lr, step)
+        ordinal = [info.source in self.data.ordinal_sources for info in infos]
+        loss_value, grad_norm = self._train_step(batch, ordinal, lr, step)
         tokens = int(batch.valid.sum())
         self.tokens_seen += tokens
         self.step = step + 1
@@ -280,13 +281,16 @@ class Trainer:
             return s.lr if s.warmup <= step else s.lr * (step + 1) / s.warmup
         return learning_rate_at(step, s.lr, s.warmup, s.steps)
 
-    def _train_step(self, batch, lr: float, step: int) -> tuple[float, float]:
+    def _train_step(self, batch, ordinal, lr: float, step: int) -> tuple[float, float]:
+        """One optimizer step; `ordinal` (B,) marks rows of continuous-action tasks."""
         set_learning_rate(self.optimizer, lr)
         tensors = batch.to_torch(self.device)
+        ordinal_rows = torch.tensor(ordinal, dtype=torch.bool, device=self.device)
         torch.manual_seed(step_seed(self.settings.seed, step))
         with autocast_for(self.device):
-            logits = self.model(tensors)
-        loss = gato_loss(logits, tensors)
+            loss = smoothed_target_loss(
+                self.model, tensors, ordinal_rows, self.settings.action_smoothing
+            )
         value = float(loss.detach())
         if not math.isfinite(value):
             raise GatoEvalError(
