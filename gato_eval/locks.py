@@ -121,7 +121,9 @@ def lock_directory(directory: Path | str, what: str, *, announce=None) -> Direct
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise GatoEvalError(f"cannot create the {what} directory {directory}: {err}") from None
+        raise GatoEvalError(
+            f"cannot write to the {what} directory {directory}: {err.strerror}"
+        ) from None
     path = (directory / LOCK_FILE).resolve()
     held = _held.get(str(path))
     if held is not None and held._handle is not None:

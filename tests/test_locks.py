@@ -87,7 +87,7 @@ def test_one_process_may_lock_its_own_directory_twice_and_a_dropped_lock_is_rele
 def test_a_directory_that_cannot_be_made_is_a_one_line_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(GatoEvalError, match="cannot create the data set directory"):
+    with pytest.raises(GatoEvalError, match="cannot write to the data set directory"):
         lock_directory(blocker / "sub", "data set")
 
 

@@ -485,7 +485,7 @@ CASES: list[Case] = [
             "no-control",
             *TRAIN_FAST,
         ],
-        "cannot write to --out",
+        "cannot write to the training output directory",
     ),
     Case(
         "report-out-is-a-file",
