@@ -62,10 +62,12 @@ def column_widths(headers: list[str], cells: list[list[str]], width: int) -> lis
 def summary_caption(rows: Sequence[TaskRow]) -> str | None:
     if not rows:
         return None
-    sources = ", ".join(sorted({row.reference for row in rows}))
+    sources = ", ".join(sorted({r.reference for r in rows if r.normalized is not None}))
+    protocols = ", ".join(sorted({row.protocol for row in rows}))
     return (
-        f"% of expert: normalized with the {sources} reference scores (random 0%, expert "
-        "100%); 'gato-eval report' lists each task's reference and where it comes from"
+        f"% of expert: normalized with the {sources or 'no'} reference scores (random 0%, "
+        f"expert 100%), protocol {protocols}; 'gato-eval report' lists each task's reference, "
+        "its source and protocol"
     )
 
 

@@ -23,6 +23,7 @@ def row(task, *, mean=-21.0, std=0.0, success=None, normalized=-0.024, human=Non
         success_rate=success,
         normalized=normalized,
         human_normalized=human,
+        protocol="full",
         reference="project",
         random=0.0,
         expert=1.0,
