@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="gato-eval", standalone_mode=False)
-    except click.NoArgsIsHelpError:
-        sys.exit(0)  # the help text was printed; that is what a bare group is for
+    except click.NoArgsIsHelpError as err:
+        typer.echo(err.format_message())  # plain help (PLAIN_HELP) travels in the exception
+        sys.exit(0)  # a bare group prints its help: that is what it is for
     except click.UsageError as err:
         where = err.ctx.command_path if err.ctx is not None else "gato-eval"
         _fail(f"{err.format_message()} (see '{where} --help')", 2)

@@ -51,3 +51,11 @@ def test_a_value_after_a_flag_is_a_usage_error_that_says_so(cli, tmp_path):
     result = cli("run", "suite", "--resume", "true", "--out", tmp_path / "run")
     assert result.exit_code == 2
     assert "flags take no value (write --resume, not --resume true)" in result.stderr
+
+
+def test_a_bare_group_prints_its_help(cli):
+    for path in ((), ("data",), ("run",), ("plot",), ("ls",)):
+        result = cli(*path)
+        assert result.exit_code == 0
+        assert result.stdout.startswith(f"Usage: gato-eval {' '.join(path)}".rstrip()), path
+        assert "Commands:" in result.stdout
