@@ -257,12 +257,15 @@ def _nan_observation(home: Path) -> None:
     import h5py
     import numpy as np
 
+    # Every episode: which demonstration prompts an episode depends on its seed (and a
+    # demonstration from the episode's own start is skipped), so one damaged episode may go unread.
     data = home / "datasets" / "dmc-cartpole-balance-v0" / "data"
     with h5py.File(data / "main_data.hdf5", "r+") as handle:
-        observations = handle["episode_0"]["observations"]["continuous"]
-        values = observations[...]
-        values[3, 1] = np.nan
-        observations[...] = values
+        for name in handle:
+            observations = handle[name]["observations"]["continuous"]
+            values = observations[...]
+            values[3, 1] = np.nan
+            observations[...] = values
     _restamp(data)
 
 
