@@ -446,9 +446,21 @@ def test_a_suite_cap_alone_sets_the_protocol(tmp_path):
 
 def test_the_reference_chain_falls_back_in_order_and_says_who_normalized(tmp_path, monkeypatch):
     """Issue #19: the first source with a reference under the run's protocol wins."""
-    from gato_eval.suites.references import get_reference
+    from gato_eval.suites import references
+    from gato_eval.suites.references import get_reference, record_project_reference
 
     monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
+    # A project table of one row: the shipped one grows as the project measures tasks.
+    monkeypatch.setattr(references, "PROJECT_FILE", tmp_path / "project.csv")
+    record_project_reference(
+        "metaworld-assembly",
+        random=200.0,
+        expert=4000.0,
+        random_episodes=5,
+        expert_episodes=5,
+        provenance="test",
+        path=tmp_path / "project.csv",
+    )
     tasks = {"atari-alien": [500.0], "metaworld-assembly": [1000.0], "dmc-walker-walk": [1.0]}
     run = make_run(tmp_path / "run", tasks, planned=1)
     rows = rows_by_task(summarize_run(run, "project,jat"))
@@ -457,7 +469,8 @@ def test_the_reference_chain_falls_back_in_order_and_says_who_normalized(tmp_pat
     assert rows["atari-alien"].normalized == pytest.approx(
         (500.0 - alien.random) / (alien.expert - alien.random)
     )
-    assert rows["metaworld-assembly"].reference == "project"  # shipped project reference
+    assert rows["metaworld-assembly"].reference == "project"
+    assert rows["metaworld-assembly"].normalized == pytest.approx(800.0 / 3800.0)
     walker = rows["dmc-walker-walk"]
     assert walker.normalized is None and walker.reference == "project,jat"
     assert "project: not measured" in walker.note and "jat: JAT has no dm_control" in walker.note

@@ -103,7 +103,13 @@ def test_packaged_project_table_has_the_documented_columns():
         assert tuple(next(csv.reader(handle))) == PROJECT_COLUMNS
 
 
-def test_project_reference_missing_until_recorded(private_home):
+@pytest.fixture
+def no_shipped_table(tmp_path, monkeypatch):
+    """An empty packaged project table: the shipped one grows as the project measures tasks."""
+    monkeypatch.setattr(references, "PROJECT_FILE", tmp_path / "no-shipped-table.csv")
+
+
+def test_project_reference_missing_until_recorded(private_home, no_shipped_table):
     before = get_reference("dmc-walker-walk")
     assert before.random is None and not before.normalizable and "not measured" in before.note
     path = record_project_reference(
@@ -200,7 +206,7 @@ def test_a_corrupted_project_table_is_a_one_line_error(private_home):
         get_reference("atari-pong")
 
 
-def test_references_are_keyed_by_protocol(private_home):
+def test_references_are_keyed_by_protocol(private_home, no_shipped_table):
     """A capped protocol's reference is its own row; full-length human/JAT numbers never apply."""
     capped = "max_steps=1000"
     record("atari-pong", -9.0, 3.0, 20, "capped games", protocol=capped)
@@ -225,7 +231,9 @@ def test_references_are_keyed_by_protocol(private_home):
     ]
 
 
-def test_a_legacy_table_reads_as_full_and_is_rewritten_in_the_new_format(private_home):
+def test_a_legacy_table_reads_as_full_and_is_rewritten_in_the_new_format(
+    private_home, no_shipped_table
+):
     legacy = "task,random,expert,episodes,provenance,measured_at\n"
     legacy += (
         'atari-pong,-20.0,10.0,10,"expert: max windowed mean return (W=1) of ...",2026-11-25\n'
