@@ -21,7 +21,7 @@ Importing this module is cheap (no numpy, no simulator): the rollout engine call
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -268,54 +268,6 @@ def run_warnings(run: Run | str | Path) -> list[str]:
     if run.duplicates:
         warnings.append(f"{run.path}: {run.duplicates} duplicate episode record(s) ignored")
     return warnings
-
-
-def print_summary(rows: Sequence[TaskRow], *, title: str | None = None, console=None) -> None:
-    """Print summary rows as a rich table (to stdout unless a rich Console is given).
-
-    Columns that no row uses (failed, success, human-normalized) are left out.
-    """
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    columns = [
-        ("task", lambda r: r.task),
-        ("episodes", lambda r: f"{r.episodes}/{r.planned}"),
-        ("failed", lambda r: str(r.failed) if r.failed else ""),
-        ("mean return", lambda r: format_number(r.mean_return)),
-        ("std", lambda r: format_number(r.std_return)),
-        ("success", lambda r: format_percent(r.success_rate)),
-        ("normalized", lambda r: format_percent(r.normalized)),
-        ("human-norm.", lambda r: format_percent(r.human_normalized)),
-        ("note", lambda r: r.note),
-    ]
-    unused = {
-        "failed": not any(r.failed for r in rows),
-        "success": all(r.success_rate is None for r in rows),
-        "human-norm.": all(r.human_normalized is None for r in rows),
-    }
-    columns = [(name, cell) for name, cell in columns if not unused.get(name, False)]
-    sources = sorted({row.reference for row in rows if row.normalized is not None})
-    protocols = sorted({row.protocol for row in rows})
-    caption = (
-        f"normalized with the {', '.join(sources) or 'no'} reference scores, protocol "
-        f"{', '.join(protocols)}; 'gato-eval report' lists each task's reference, its source "
-        "and protocol"
-        if rows
-        else None
-    )
-    table = Table(title=title, caption=caption)
-    for name, _ in columns:
-        if name == "task":
-            table.add_column(name, no_wrap=True)
-        elif name == "note":
-            table.add_column(name, overflow="fold", ratio=1, min_width=12)
-        else:
-            table.add_column(name, justify="right", no_wrap=True)
-    for row in rows:
-        table.add_row(*(Text(cell(row)) for _, cell in columns))  # no markup in notes
-    (console or Console()).print(table)
 
 
 def format_number(value: float | None) -> str:

@@ -16,7 +16,6 @@ from gato_eval.normalization import load_reference_table, resolve_normalizers
 from gato_eval.results import EPISODES_FILE, METADATA_FILE, EpisodeWriter, create_run, load_run
 from gato_eval.score_tables import build_score_group, group_runs, load_score_groups
 from gato_eval.scoring import (
-    print_summary,
     run_label,
     run_warnings,
     summarize_run,
@@ -230,14 +229,16 @@ def test_run_warnings_name_partial_tasks_and_damage(tmp_path):
     assert run.path.exists()
 
 
-def test_print_summary_renders_every_row(tmp_path):
+def test_the_summary_table_renders_every_scored_row(tmp_path):
+    from gato_eval.cli.summary_table import print_summary_table
+
     run = make_run(tmp_path / "run", {"atari-boxing": [2.0, 4.0], "metaworld-reach": [1.0]})
     rows = summarize_run(run, references=REFS, human_references=HUMAN)
     console = Console(record=True, width=200)
-    print_summary(rows, title="demo", console=console)
+    print_summary_table(rows, title="demo", console=console)
     text = console.export_text()
     assert "atari-boxing" in text and "30.0%" in text and "75.0%" in text  # 3/10 and 3/4
-    assert "not normalizable" in text and "2/3" in text and "human-norm." in text
+    assert "not normalizable" in text and "2/3" in text and "% of human" in text
     assert "[v2]" in text  # notes are shown as written, never read as rich markup
 
 
