@@ -206,6 +206,12 @@ def data_reference(
     expert_episodes: int = typer.Option(
         50, "--expert-episodes", min=1, help="Demonstrator episodes played with --max-steps."
     ),
+    random_only: bool = typer.Option(
+        False,
+        "--random-only",
+        help="Measure and record only the random score (tasks without a demonstrator, e.g. "
+        "Procgen, whose expert comes from another source of the --reference chain).",
+    ),
 ) -> None:
     """Record a task's expert score (from its data set) and random score (seeded episodes).
 
@@ -220,6 +226,9 @@ def data_reference(
     from gato_eval.suites import references
 
     path = references.PROJECT_FILE if shipped else None
+    if random_only:
+        _record_random_reference(dataset, max_steps, random_episodes, seed, num_envs, path)
+        return
     if max_steps is not None:
         _record_capped_references(dataset, max_steps, random_episodes, expert_episodes, seed, path)
         return
@@ -236,6 +245,34 @@ def data_reference(
         err=True,
     )
     typer.echo(str(path))
+
+
+def _record_random_reference(task, max_steps, random_episodes, seed, num_envs, path):
+    """`data reference TASK --random-only`: seeded uniform-random episodes, no expert."""
+    from dataclasses import replace
+
+    from gato_eval.data.scores import measure_random_score, random_provenance
+    from gato_eval.suites.protocol import protocol_of
+    from gato_eval.suites.references import record_project_reference
+    from gato_eval.suites.registry import get_task
+
+    spec = get_task(task)
+    if max_steps is not None and max_steps < spec.max_episode_steps:
+        spec = replace(spec, max_episode_steps=max_steps)
+    with CollectionProgress(make_console(stderr=True)) as progress:
+        progress.started(f"random {task} ({protocol_of(spec)})", random_episodes, 0)
+        random = measure_random_score(
+            spec, random_episodes, seed=seed, num_envs=num_envs, progress=progress
+        )
+    written = record_project_reference(
+        task, protocol=random.protocol, random=random.mean, random_episodes=random.episodes,
+        provenance=random_provenance(random), path=path,
+    )  # fmt: skip
+    typer.echo(
+        f"{task} ({random.protocol}): random {random.mean:.6g} ({random.episodes} episodes)",
+        err=True,
+    )
+    typer.echo(str(written))
 
 
 def _record_capped_references(task, max_steps, random_episodes, expert_episodes, seed, path):

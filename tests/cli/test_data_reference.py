@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 
 import pytest
 
@@ -47,3 +48,21 @@ def test_a_cap_that_caps_nothing_is_a_one_line_error(cli):
         "error: --max-steps 5000 does not cap dmc-cartpole-balance (its episodes end by 1000 "
         "steps): omit it to measure full-length references"
     )
+
+
+def test_random_only_measures_a_task_without_a_demonstrator(cli):
+    # Procgen has no demonstrator and no data set: its expert comes from the published
+    # constants (the `procgen` source), its random from seeded uniform-random episodes here.
+    if not all(importlib.util.find_spec(name) for name in ("procgen", "gym3", "cffi")):
+        pytest.skip("procgen is not installed here (CI's nox tests session installs it)")
+    result = cli(
+        "data", "reference", "procgen-bigfish", "--random-only", "--max-steps", "30",
+        "--random-episodes", "2", "--num-envs", "1",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(user_reference_file())
+    stored = get_reference("procgen-bigfish", "project", "max_steps=30")
+    assert stored.random is not None and stored.expert is None and not stored.normalizable
+    with open(user_reference_file(), newline="") as handle:
+        (row,) = csv.DictReader(handle)
+    assert (row["protocol"], row["random_episodes"], row["expert"]) == ("max_steps=30", "2", "")
