@@ -35,6 +35,12 @@ def train(
     text_characters: int = typer.Option(
         None, "--text-characters", help="Size of the offline text corpus (3,000,000)."
     ),
+    action_smoothing: float = typer.Option(
+        None,
+        "--action-smoothing",
+        help="Sigma, in bins, of the Gaussian label smoothing of continuous-action targets "
+        "(10; 0: plain cross-entropy, as the paper).",
+    ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto (bf16 on CUDA)."),
     eval_every: int = typer.Option(
         200, "--eval-every", min=0, help="Held-back evaluation loss every N steps (0: never)."
@@ -76,6 +82,7 @@ def train(
         "seed": seed,
         "context_length": context_length,
         "text_characters": text_characters,
+        "action_smoothing": action_smoothing,
         "device": device,
         "eval_every": eval_every,
         "checkpoint_every": checkpoint_every,
