@@ -11,8 +11,9 @@ One loop serves both (paper App. C.4 and Sec. 5.2, GATO.md sections 2 and 6):
 
 Each step: draw batch `step` (`SequenceSampler`, a pure function of seed and step), seed torch
 with `step_seed(seed, step)` (dropout, patch positions), forward under the device's autocast
-(bf16 on CUDA, fp32 on CPU), `gato_loss` on action and text targets, backward, clip the
-gradient norm, step. Every `eval_every` steps the loss over fixed held-back batches is logged;
+(bf16 on CUDA, fp32 on CPU), the loss on action and text targets with the LM head run only
+there and continuous-action bins smoothed (`model.loss.smoothed_target_loss`), backward, clip
+the gradient norm, step. Every `eval_every` steps the loss over fixed held-back batches is logged;
 every `checkpoint_every` steps a training checkpoint is saved (`training/checkpoints.py`), and
 `--resume` continues from the newest one exactly: the next step's loss equals that of a run that
 never stopped (bit for bit on CPU; on CUDA to the precision of its nondeterministic kernels,
