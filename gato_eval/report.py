@@ -20,6 +20,7 @@ from typing import Any
 
 from gato_eval.errors import GatoEvalError
 from gato_eval.normalization import DEFAULT_REFERENCE, ReferenceLike, missing_reference_warnings
+from gato_eval.paths import portable_path
 from gato_eval.score_tables import build_score_group
 from gato_eval.scoring import (
     ensure_run,
@@ -179,7 +180,7 @@ def _provenance(run) -> list[str]:
     meta = run.metadata
     suite = meta.get("suite", {})
     items = [
-        f"Run directory: `{Path(run.path).resolve()}`",
+        f"Run directory: `{portable_path(run.path)}`",
         f"Policy: `{json.dumps(meta.get('policy'), sort_keys=True)}`",
         f"Suite: `{suite.get('name')}` version {suite.get('version')}, "
         f"{len(suite.get('tasks', []))} tasks x {meta.get('episodes_per_task')} episodes, "
@@ -283,7 +284,7 @@ def _threshold_table(curves) -> tuple[list[str], list[list[str]]]:
 def _summary_json(run, label, rows, group, aggregates, warnings, settings) -> dict[str, Any]:
     table = group.table
     return {
-        "run": str(Path(run.path).resolve()),
+        "run": portable_path(run.path),
         "label": label,
         "settings": settings,
         "unit": table.unit if table is not None else None,

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -62,9 +63,10 @@ def write_run(path, returns, planned=4):
     return path
 
 
-def test_report_files_numbers_and_self_contained_html(tmp_path):
+def test_report_files_numbers_and_self_contained_html(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the run given as a relative path, as a user types it
     run = write_run(
-        tmp_path / "run",
+        Path("run"),
         {
             "dmc-cartpole-swingup": [300.0, 500.0, 700.0, 500.0],  # mean 500 -> 50%
             "dmc-walker-walk": [800.0, 1000.0],  # partial, mean 900 -> 90%
@@ -98,6 +100,8 @@ def test_report_files_numbers_and_self_contained_html(tmp_path):
 
     summary = json.loads(files.summary_json.read_text())
     assert summary["unit"] == "episode"
+    # Portable: the run is named relative to the working directory, never by the machine's path.
+    assert str(tmp_path) not in markdown and str(tmp_path) not in files.summary_json.read_text()
     tasks = {t["task"]: t for t in summary["tasks"]}
     assert tasks["dmc-walker-walk"]["normalized"] == pytest.approx(0.9)
     mean_all = next(
