@@ -47,6 +47,7 @@ from gato_eval.normalization import (  # noqa: F401 (Reference: this module's an
     check_reference_source,
     parse_reference_chain,
 )
+from gato_eval.paths import portable_path
 from gato_eval.suites.catalog import ATARI_57
 from gato_eval.suites.procgen_constants import published_range
 from gato_eval.suites.project_table import (  # noqa: F401 (this module's public names)
@@ -137,7 +138,8 @@ def _project_reference(task_id: str, protocol: str) -> Reference:
                 if row[name]
             )
             window = f", W={row['window']}" if row["window"] else ""
-            note = f"{row['provenance']} ({counts}{window}, {row['measured_at']}; {path})"
+            where = portable_path(path)  # a report quotes it: not the machine's directories
+            note = f"{row['provenance']} ({counts}{window}, {row['measured_at']}; {where})"
             return Reference(
                 task_id, number(row["random"]), number(row["expert"]), "project", note, protocol
             )
