@@ -125,18 +125,21 @@ def run_suite(
     workers: int = typer.Option(
         None,
         "--workers",
+        min=1,
         help="Ray workers, each one policy replica with --envs envs (default: one per GPU "
         "for a model on a GPU cluster, else one per CPU).",
     ),
     gpus_per_worker: float = typer.Option(
         None,
         "--gpus-per-worker",
+        min=0,
         help="GPUs per Ray worker; 0.5 puts two replicas on a GPU (default: 1 for a model on a "
         "GPU cluster, else 0).",
     ),
     item_size: int = typer.Option(
         None,
         "--item-size",
+        min=1,
         help="Episodes per Ray work item (default: up to 4 x --envs, in whole rounds over the "
         "workers).",
     ),

@@ -99,10 +99,7 @@ def test_without_ray_installed_the_error_says_how_to_install_it(cli, tmp_path, m
     [
         (["--backend", "spark"], "unknown backend 'spark'"),
         (["--workers", "2"], "need --backend ray"),
-        (["--backend", "ray", "--workers", "0"], "--workers must be >= 1"),
-        (["--backend", "ray", "--gpus-per-worker", "-1"], "--gpus-per-worker must be >= 0"),
         (["--backend", "ray", "--gpus-per-worker", "1.5"], "must be a whole number"),
-        (["--backend", "ray", "--item-size", "0"], "--item-size must be >= 1"),
         (["--backend", "ray", "--address", "ray://head:10001"], "(Ray Client) is not supported"),
         (["--backend", "ray", "--address", "127.0.0.1:1"], "cannot reach the Ray cluster"),
         (["--backend", "ray", "--address", "head"], "--address must be auto or HOST:PORT"),
@@ -113,6 +110,22 @@ def test_bad_backend_options_are_one_line_errors(cli, tmp_path, args, message):
     result = cli("run", "suite", suite, "--model", "random", "--out", tmp_path / "run", *args)
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     assert message in result.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--backend", "ray", "--workers", "0"], "--workers"),
+        (["--backend", "ray", "--gpus-per-worker", "-1"], "--gpus-per-worker"),
+        (["--backend", "ray", "--item-size", "0"], "--item-size"),
+    ],
+)
+def test_out_of_range_backend_options_are_usage_errors(cli, tmp_path, args, option):
+    # Like every other range error of the command line: exit 2 (a usage error), one line.
+    suite = write_suite(tmp_path / "tiny.json")
+    result = cli("run", "suite", suite, "--model", "random", "--out", tmp_path / "run", *args)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert f"Invalid value for '{option}'" in result.stderr and not (tmp_path / "run").exists()
 
 
 # -- on a local Ray instance ----------------------------------------------------------------------
