@@ -161,6 +161,10 @@ CHECKED = ("atari-pong", "atari-skiing", "dmc-cartpole-balance", "metaworld-reac
            "babyai-go-to-local", "procgen-coinrun")  # fmt: skip
 
 
+# The checker's render check is skipped: it re-makes the Atari and BabyAI envs in "human" render
+# mode (a pygame window), after which dm_control's EGL context in the same process fails to
+# initialize (EGL_NOT_INITIALIZED in test_dmc_pixels_option_adds_a_64x64_camera_image under one
+# xdist worker). gato-eval renders only rgb_array frames, which the video tests cover.
 @pytest.mark.parametrize("task_id", CHECKED)
 def test_gymnasium_env_checker_passes_on_what_make_env_returns(task_id):
     from gymnasium.utils.env_checker import check_env
@@ -175,7 +179,7 @@ def test_gymnasium_env_checker_passes_on_what_make_env_returns(task_id):
     env = make_env(task_id)
     # Seeding, determinism, spaces and, where the env came from gymnasium.make (Atari, BabyAI),
     # re-making it from `env.spec`, which needs every wrapper to record its constructor args.
-    check_env(env)
+    check_env(env, skip_render_check=True)  # see the comment above the parametrization
     if env.spec is not None:
         # The re-made env plays the same (gymnasium moves TimeLimit next to the base env).
         again = env.spec.make()
