@@ -121,6 +121,10 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
         suite = recorded_suite(registry, previous)  # works for suites from a file, too
     else:
         suite = registry.get_suite(settings["suite"])
+    if any(task_id.startswith("procgen-") for task_id in suite.tasks):
+        from gato_eval.suites.procgen import check_installed
+
+        check_installed()  # an optional extra: refused before anything is written or played
     episodes_per_task = settings["episodes"] or suite.episodes
     policy_args = {  # also how every Ray worker loads its replica
         "spec": settings["model"],

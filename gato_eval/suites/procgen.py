@@ -80,6 +80,21 @@ def procgen_env_class() -> type:
     return _import_procgen().ProcgenGym3Env
 
 
+def check_installed() -> None:
+    """Refuse, in one line, where Procgen is not installed (without importing it: cheap enough
+    for a run to check before it plays hours of other tasks first)."""
+    import importlib.util
+
+    missing = [
+        name for name in ("procgen", "gym3", "cffi") if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        raise GatoEvalError(
+            f"Procgen tasks need {', '.join(missing)}, which is not installed; install it with: "
+            f"{INSTALL_HINT}"
+        )
+
+
 def _import_procgen():
     try:
         import procgen

@@ -274,3 +274,20 @@ def test_the_procgen_source_normalizes_as_cobbe_et_al():
     fruitbot = resolve_normalizers(["procgen-fruitbot"], "procgen")["procgen-fruitbot"]
     assert fruitbot.normalize(-0.5) == 0.0 and fruitbot.normalize(27.2) == 1.0
     assert not normalizers["atari-pong"].normalizable
+
+
+def test_a_suite_with_procgen_tasks_is_refused_up_front_where_procgen_is_missing(
+    cli, tmp_path, monkeypatch
+):
+    # `all` plays Procgen after hours of other tasks: a missing install must stop it at once.
+    monkeypatch.setitem(sys.modules, "procgen", None)  # find_spec("procgen") is now None
+    suite = tmp_path / "mixed.json"
+    suite.write_text(
+        '{"name": "mixed", "version": 1, "episodes": 1,'
+        ' "tasks": ["babyai-go-to-red-ball", "procgen-coinrun"]}'
+    )
+    out = tmp_path / "run"
+    result = cli("run", "suite", suite, "--model", "random", "--out", out)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "Procgen tasks need procgen" in result.stderr and "--no-deps" in result.stderr
+    assert not out.exists()
