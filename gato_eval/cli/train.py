@@ -51,6 +51,12 @@ def train(
     threads: int = typer.Option(
         None, "--threads", min=0, help="CPU threads for torch (torch's default)."
     ),
+    processes: str = typer.Option(
+        None,
+        "--processes",
+        help="Data-parallel training processes on CPU, each with its share of every batch: "
+        "auto, 1, 2, ... (1; auto: 2 when the batch splits in two and 2 cores are free).",
+    ),
     resume: bool = typer.Option(
         False,
         "--resume",
@@ -70,7 +76,7 @@ def train(
     """
     from gato_eval.train import train as run_training
     from gato_eval.training.progress import RichReporter
-    from gato_eval.training.settings import settings_from_options
+    from gato_eval.training.settings import parse_processes, settings_from_options
 
     given = {
         "preset": preset,
@@ -87,6 +93,7 @@ def train(
         "eval_every": eval_every,
         "checkpoint_every": checkpoint_every,
         "threads": threads,
+        "processes": parse_processes(processes) if processes is not None else None,
     }
     settings = settings_from_options(out, resume, given)
     result = run_training(settings, reporter=RichReporter())
