@@ -160,6 +160,12 @@ def main() -> None:
         help="also train `today` and the final step this many steps on the same batches and "
         "compare their held-back losses (0: skip)",
     )
+    parser.add_argument(
+        "--loss-seeds", type=int, default=1, help="seeds of the --loss-steps comparison"
+    )
+    parser.add_argument(
+        "--loss-only", action="store_true", help="only the --loss-steps comparison, no timing"
+    )
     args = parser.parse_args()
     os.environ.setdefault("GATO_EVAL_HOME", tempfile.mkdtemp(prefix="gato-bench-"))
 
@@ -188,6 +194,9 @@ def main() -> None:
         work / "text.model",
         episodes_by_task=episodes,
     )
+    if args.loss_only:
+        compare_losses(data, config, args)
+        return
     count = args.rounds * args.steps + 1
     started = time.process_time()
     batches = [data.train.sample_batch(k, args.batch)[0] for k in range(count)]
@@ -245,21 +254,47 @@ def main() -> None:
 
 
 def compare_losses(data, config, args) -> None:
-    """Held-back loss of `today` and the final step after the same batches (seed 0 each)."""
+    """Held-back loss of `today` and the final step after equal tokens, over `--loss-seeds` seeds.
+
+    Seed s initializes both models alike (torch seed s) and trains both on the same batches
+    (indices 100,000 * (s + 1) + k of the training sampler), so within a seed the two differ
+    only in the step; across seeds init and batches change, which is the noise the difference
+    is judged against.
+    """
     import torch
 
     from gato_eval.model.loss import gato_loss
 
     held = [data.eval.sample_batch(k, args.batch)[0].to_torch() for k in range(4)]
-    print(f"\nheld-back loss after {args.loss_steps} steps on the same batches:")
-    for variant in (VARIANTS[0], VARIANTS[3]):
-        step = make_step(variant, config, seed=0)
-        for k in range(args.loss_steps):
-            step(data.train.sample_batch(1000 + k, args.batch)[0].to_torch())
-        model = step.model.eval()
-        with torch.no_grad():
-            losses = [float(gato_loss(model(batch), batch)) for batch in held]
-        print(f"  {variant.name:24s} {statistics.mean(losses):.4f}")
+    pair = (VARIANTS[0], VARIANTS[3])
+    found: dict[str, list[float]] = {variant.name: [] for variant in pair}
+    print(f"\nheld-back loss after {args.loss_steps} steps of batch {args.batch}, per seed:")
+    for seed in range(args.loss_seeds):
+        for variant in pair:
+            step = make_step(variant, config, seed=seed)
+            for k in range(args.loss_steps):
+                step(data.train.sample_batch(100_000 * (seed + 1) + k, args.batch)[0].to_torch())
+            model = step.model.eval()
+            with torch.no_grad():
+                losses = [float(gato_loss(model(batch), batch)) for batch in held]
+            found[variant.name].append(statistics.mean(losses))
+            print(f"  seed {seed}  {variant.name:24s} {found[variant.name][-1]:.4f}", flush=True)
+    if args.loss_seeds < 2:
+        return
+    for variant in pair:
+        values = found[variant.name]
+        print(
+            f"  {variant.name:24s} mean {statistics.mean(values):.4f} +- "
+            f"{statistics.stdev(values):.4f} (sd over {len(values)} seeds)"
+        )
+    diffs = [b - a for a, b in zip(*found.values(), strict=True)]
+    noise = max(statistics.stdev(v) for v in found.values())
+    within = abs(statistics.mean(diffs)) <= noise
+    print(
+        f"  final - today: {statistics.mean(diffs):+.4f} (paired, "
+        f"sd {statistics.stdev(diffs):.4f}); {'within' if within else 'outside'} the seed "
+        f"noise (largest sd {noise:.4f})"
+    )
 
 
 if __name__ == "__main__":
