@@ -41,6 +41,12 @@ def train(
         help="Sigma, in bins, of the Gaussian label smoothing of continuous-action targets "
         "(10; 0: plain cross-entropy, as the paper).",
     ),
+    position_bias: str = typer.Option(
+        None,
+        "--position-bias",
+        help="Attention position bias: none (the paper's Gato) or alibi (a recency cue, a "
+        "documented deviation; README, Training). The preset's (none).",
+    ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto (bf16 on CUDA)."),
     eval_every: int = typer.Option(
         200, "--eval-every", min=0, help="Held-back evaluation loss every N steps (0: never)."
@@ -89,6 +95,7 @@ def train(
         "context_length": context_length,
         "text_characters": text_characters,
         "action_smoothing": action_smoothing,
+        "position_bias": position_bias,
         "device": device,
         "eval_every": eval_every,
         "checkpoint_every": checkpoint_every,

@@ -39,6 +39,8 @@ class TrainSettings:
     targets (`model.loss.smoothed_target_loss`); 0 is the paper's plain cross-entropy. The
     default, 10 bins (0.02 of a [-1, 1] action), cut the held-back action loss on cartpole from
     6.07 to 5.09 nats after 0.7M tokens (results/training_experiments.md).
+    position_bias: the model's attention position bias (`model.config.POSITION_BIASES`; None:
+    the preset's, "none" for all presets, the paper's Gato); "alibi" is a documented deviation.
     """
 
     out: Path
@@ -67,6 +69,7 @@ class TrainSettings:
     prompt_probability: float = 0.25
     prompt_fraction: float = 0.5
     action_smoothing: float = 10.0  # bins; results/training_experiments.md (#20)
+    position_bias: str | None = None
     resume: bool = False
     threads: int | None = None
     processes: int | Literal["auto"] = 1
@@ -113,6 +116,10 @@ def check_settings(settings: TrainSettings) -> None:
             raise GatoEvalError(f"--{name.replace('_', '-')} must be a finite number > 0")
     check_choice(settings.optimizer, OPTIMIZERS, "optimizer")
     check_choice(settings.schedule, SCHEDULES, "schedule")
+    if settings.position_bias is not None:
+        from gato_eval.model.config import POSITION_BIASES
+
+        check_choice(settings.position_bias, POSITION_BIASES, "position bias")
     if not 0.0 <= settings.eval_fraction < 1.0:
         raise GatoEvalError(f"eval_fraction must be in [0, 1), got {settings.eval_fraction}")
     # Absurd sizes fail fast here instead of as a numpy/torch allocation traceback minutes in.

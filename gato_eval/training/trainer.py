@@ -152,6 +152,12 @@ class Trainer:
                     f"--context-length {wanted} differs from the context of {settings.init} "
                     f"({config.context_length}); a model is fine-tuned at its own context"
                 )
+            bias = settings.position_bias
+            if bias is not None and bias != config.position_bias:
+                raise GatoEvalError(
+                    f"--position-bias {bias} differs from that of {settings.init} "
+                    f"({config.position_bias}); a model is fine-tuned with its own"
+                )
             if settings.dropout is not None and settings.dropout != config.dropout:
                 config = replace(config, dropout=settings.dropout)
                 state = model.state_dict()
@@ -163,6 +169,8 @@ class Trainer:
             overrides["context_length"] = settings.context_length
         if settings.dropout is not None:
             overrides["dropout"] = settings.dropout
+        if settings.position_bias is not None:
+            overrides["position_bias"] = settings.position_bias
         config = get_preset(settings.preset, **overrides)
         torch.manual_seed(step_seed(settings.seed, -1))  # the initialization's own stream
         return GatoModel(config), config, None
