@@ -121,6 +121,103 @@ def make_step(variant: Variant, config, seed: int = 0) -> Callable:
     return step
 
 
+def make_parallel_step(config, rank: int, size: int, reduction: str) -> Callable:
+    """The final step as rank `rank` of `size` data-parallel processes: its rows of the global
+    TokenBatch, the loss weighted by its share of the targets, gradients summed either by the
+    trainer's one flat all_reduce (`reduction="flat"`) or by DDP's bucketed, backward-overlapped
+    all_reduces (`"ddp"`)."""
+    import torch
+
+    from gato_eval.model.loss import gato_target_loss
+    from gato_eval.model.transformer import GatoModel
+    from gato_eval.training.data_parallel import (
+        ProcessGroup,
+        all_reduce_step,
+        counted_per_row,
+        rank_rows,
+        take_rows,
+    )
+    from gato_eval.training.optim import make_adamw
+
+    torch.manual_seed(0)
+    model = GatoModel(dataclasses.replace(config, dropout=0.0)).train()
+    optimizer = make_adamw(model, 1e-3)
+    ddp = None
+    if reduction == "ddp":
+        # Rows without images leave the patch embedding unused: DDP must look for that.
+        class TargetLoss(torch.nn.Module):  # DDP hooks a module's forward
+            def __init__(self):
+                super().__init__()
+                self.inner = model
+
+            def forward(self, tensors):
+                return gato_target_loss(self.inner, tensors)
+
+        ddp = torch.nn.parallel.DistributedDataParallel(TargetLoss(), find_unused_parameters=True)
+
+    def step(batch) -> None:
+        lo, hi = rank_rows(batch.num_rows, ProcessGroup(rank, size))
+        counted = counted_per_row(batch)
+        share = float(counted[lo:hi].sum()) / max(float(counted.sum()), 1.0)
+        tensors = take_rows(batch, lo, hi).to_torch()
+        optimizer.zero_grad(set_to_none=True)
+        if ddp is None:
+            loss = gato_target_loss(model, tensors) * share
+            loss.backward()
+            all_reduce_step(model, float(loss.detach()), False)
+        else:
+            loss = ddp(tensors) * (share * size)  # DDP averages over ranks
+            loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    step.model = model
+    return step
+
+
+def parallel_worker(rank, size, address, config, batches, tokens, reduction, results) -> None:
+    """One rank of a timed data-parallel round: a warm-up step, then `batches[1:]` timed in
+    wall seconds between two barriers; rank 0 reports (tokens per wall second, all_reduce ms)."""
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=address, rank=rank, world_size=size)
+    try:
+        step = make_parallel_step(config, rank, size, reduction)
+        step(batches[0])
+        dist.barrier()
+        wall = time.perf_counter()
+        for batch in batches[1:]:
+            step(batch)
+        dist.barrier()
+        wall = time.perf_counter() - wall
+        flat = torch.zeros(sum(p.numel() for p in step.model.parameters()))
+        exchange = time.perf_counter()
+        for _ in range(10):
+            dist.all_reduce(flat)
+        exchange = (time.perf_counter() - exchange) / 10
+        if rank == 0:
+            results.put((sum(tokens[1:]) / wall, exchange * 1e3, flat.numel() * 4 / 1e6))
+    finally:
+        dist.destroy_process_group()
+
+
+def parallel_round(config, batches, tokens, reduction: str, size: int = 2):
+    """(tokens per wall second, all_reduce ms, MB exchanged) of `size` processes on `batches`."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    results = mp.get_context("spawn").SimpleQueue()
+    arguments = (size, address, config, batches, tokens, reduction, results)
+    mp.spawn(parallel_worker, args=arguments, nprocs=size, join=True)
+    return results.get()
+
+
 def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
     """GFLOP/s of a large fp32 torch.mm on one thread (the best of `repeats`)."""
     import torch
@@ -161,6 +258,12 @@ def main() -> None:
         "compare their held-back losses (0: skip)",
     )
     parser.add_argument(
+        "--parallel-rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds of 1 process vs 2 (wall time; 0: skip)",
+    )
+    parser.add_argument(
         "--loss-seeds", type=int, default=1, help="seeds of the --loss-steps comparison"
     )
     parser.add_argument(
@@ -197,7 +300,7 @@ def main() -> None:
     if args.loss_only:
         compare_losses(data, config, args)
         return
-    count = args.rounds * args.steps + 1
+    count = max(args.rounds, args.parallel_rounds) * args.steps + 1
     started = time.process_time()
     batches = [data.train.sample_batch(k, args.batch)[0] for k in range(count)]
     packing_s = (time.process_time() - started) / count
@@ -249,8 +352,50 @@ def main() -> None:
     )
     step_s = statistics.mean(tokens) / final_rate
     print(f"packing is {100 * packing_s / step_s:.1f}% of a final step's CPU time")
+    if args.parallel_rounds:
+        parallel_table(steps[VARIANTS[3].name], config, batches, tensors, tokens, args)
     if args.loss_steps:
         compare_losses(data, config, args)
+
+
+def parallel_table(one_step, config, batches, tensors, tokens, args) -> None:
+    """One process vs two (flat all_reduce, DDP), all in tokens per WALL second, interleaved."""
+    import torch
+
+    torch.set_num_threads(1)
+    rates: dict[str, list[float]] = {
+        "1 process": [],
+        "2 processes, flat": [],
+        "2 processes, DDP": [],
+    }
+    exchange: list[float] = []
+    size_mb = 0.0
+    for round_ in range(args.parallel_rounds):
+        chosen = [0, *range(1 + round_ * args.steps, 1 + (round_ + 1) * args.steps)]
+        used = [tokens[k] for k in chosen]
+        wall = time.perf_counter()
+        for k in chosen[1:]:
+            one_step(tensors[k])
+        rates["1 process"].append(sum(used[1:]) / (time.perf_counter() - wall))
+        picked = [batches[k] for k in chosen]
+        for name, reduction in (("2 processes, flat", "flat"), ("2 processes, DDP", "ddp")):
+            rate, ms, size_mb = parallel_round(config, picked, used, reduction)
+            rates[name].append(rate)
+            exchange.append(ms)
+    base = statistics.median(rates["1 process"])
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"\nboth cores: tokens per WALL second, {args.parallel_rounds} interleaved rounds of "
+        f"{args.steps} steps (load average {load})"
+    )
+    for name, values in rates.items():
+        median = statistics.median(values)
+        span = f"{median:,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+        print(f"{name:24s} {span:>32s} {median / base:7.2f}x one process")
+    print(
+        f"all_reduce of the gradient ({size_mb:.1f} MB, gloo, 2 processes): "
+        f"{statistics.median(exchange):.1f} ms (median)"
+    )
 
 
 def compare_losses(data, config, args) -> None:

@@ -213,24 +213,29 @@ class DataParallelTrainer(Trainer):
         return super()._loss(take_rows(batch, lo, hi), ordinal[lo:hi]) * share
 
     def _reduce(self, value: float) -> float:
-        """Sum gradients, used-parameter counts, loss and stop flags over ranks, in one call."""
-        params = list(self.model.parameters())
-        pieces = [
-            p.grad.reshape(-1) if p.grad is not None else p.new_zeros(p.numel()) for p in params
-        ]
-        extra = [float(p.grad is not None) for p in params]
-        extra += [value, float(self.stop.requested)]
-        pieces.append(torch.tensor(extra, dtype=pieces[0].dtype))
-        flat = torch.cat(pieces)
-        dist.all_reduce(flat)
-        offset = 0
-        used = flat[-len(extra) :]
-        for index, param in enumerate(params):
-            size = param.numel()
-            param.grad = flat[offset : offset + size].view_as(param) if used[index] else None
-            offset += size
-        self.stopped = bool(used[-1] > 0)
-        return float(used[-2])
+        value, self.stopped = all_reduce_step(self.model, value, self.stop.requested)
+        return value
+
+
+def all_reduce_step(model, value: float, stop: bool) -> tuple[float, bool]:
+    """Sum gradients, used-parameter counts, losses and stop flags over the ranks in one call.
+
+    Afterwards every rank holds the summed gradient of each parameter some rank used (None for
+    the others, as one process would leave them); returns (summed loss, whether any rank stops).
+    """
+    params = list(model.parameters())
+    pieces = [p.grad.reshape(-1) if p.grad is not None else p.new_zeros(p.numel()) for p in params]
+    extra = [float(p.grad is not None) for p in params] + [value, float(stop)]
+    pieces.append(torch.tensor(extra, dtype=pieces[0].dtype))
+    flat = torch.cat(pieces)  # (parameters + len(extra),)
+    dist.all_reduce(flat)
+    tail = flat[-len(extra) :]
+    offset = 0
+    for index, param in enumerate(params):
+        size = param.numel()
+        param.grad = flat[offset : offset + size].view_as(param) if tail[index] else None
+        offset += size
+    return float(tail[-2]), bool(tail[-1] > 0)
 
 
 def _run_launched(settings, episodes_by_task, reporter, group: ProcessGroup) -> TrainResult:
