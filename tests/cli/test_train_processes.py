@@ -4,7 +4,6 @@ killed two-process run resumes bit for bit, and bad values are one-line errors."
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -130,3 +129,16 @@ def test_bad_process_counts_are_one_line_errors(cli, home, tmp_path, value, mess
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_torchrun_ranks_train_the_spawned_run(home, two_process_run, tmp_path):
+    """torchrun's launch (RANK/WORLD_SIZE from its environment) computes the same steps."""
+    out = tmp_path / "torchrun"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", "-m", "gato_eval", "train", "--out", str(out), *ARGS]
+    command += ["--steps", "8", "--processes", "auto"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert losses(out) == losses(two_process_run)
+    a, b = weights(out), weights(two_process_run)
+    assert all(torch.equal(a[k], b[k]) for k in a)
