@@ -23,6 +23,17 @@ It also times a large fp32 `torch.mm` in the same run (the core's measured matmu
 counts the final step's floating-point operations (`torch.utils.flop_counter`) to print the
 achieved GFLOP/s against that peak. Packing (`SequenceSampler.sample_batch`) is timed too: it runs
 on the step's critical path, so it must stay a small share of it.
+
+Both cores (`--parallel-rounds`, default 3): the final step in one process of one thread against
+two data-parallel processes of one thread each (`gato_eval.training.data_parallel`: each its
+half of the same global batches), gradients summed by the trainer's one flat gloo all_reduce or
+by DDP's bucketed all_reduces that overlap the backward pass. All three in tokens per WALL second
+of the pair (both cores are the point), interleaved round by round, with the load average printed:
+on a machine other jobs load, two processes in lockstep wait for the slower one.
+
+`--loss-steps N --loss-seeds S` (with `--loss-only` to skip the timing): the held-back loss of
+`today` and of the final step after N equal-token steps, over S seeds, mean +- sd and the paired
+difference against the seed noise.
 """
 
 from __future__ import annotations
@@ -267,6 +278,9 @@ def main() -> None:
         "--loss-seeds", type=int, default=1, help="seeds of the --loss-steps comparison"
     )
     parser.add_argument(
+        "--parallel-only", action="store_true", help="only the 1 vs 2 processes table"
+    )
+    parser.add_argument(
         "--loss-only", action="store_true", help="only the --loss-steps comparison, no timing"
     )
     args = parser.parse_args()
@@ -311,6 +325,11 @@ def main() -> None:
     print(f"matmul peak (fp32 torch.mm 2048^3, one thread): {peak:.1f} GFLOP/s")
     print(f"packing: {packing_s * 1e3:.1f} CPU-ms per batch")
 
+    if args.parallel_only:
+        final = make_step(VARIANTS[3], config)
+        final(tensors[0])  # untimed: allocations, kernel selection
+        parallel_table(final, config, batches, tensors, tokens, args)
+        return
     steps = {variant.name: make_step(variant, config) for variant in VARIANTS}
     for variant in VARIANTS:  # one untimed step each: allocations, kernel selection
         torch.set_num_threads(variant.threads)
