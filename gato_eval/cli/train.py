@@ -78,6 +78,9 @@ def train(
 
     Ctrl-C saves a checkpoint; --resume continues exactly where the run stopped.
 
+    --processes 2 trains data-parallel on two CPU cores (the same steps as one process, up to
+    float summation order); under torchrun each rank joins its group from the environment.
+
     Evaluate the result with: gato-eval run suite --model OUT
     """
     from gato_eval.train import train as run_training
