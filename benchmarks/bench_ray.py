@@ -57,7 +57,7 @@ def make_workloads(checkpoint_dir: Path, quick: bool) -> list[dict]:
 
 
 def build_job(workload: dict, seed: int):
-    from gato_eval.distributed.ray_backend import RayJob
+    from gato_eval.distributed.types import RayJob
     from gato_eval.policies.loading import load_policy
     from gato_eval.suites.registry import get_task
 
@@ -76,7 +76,8 @@ def build_job(workload: dict, seed: int):
 
 def measure_ray(workload: dict, workers: int, seed: int) -> tuple[float, float]:
     """(env-steps/s after start-up, start-up seconds) of one `run_on_ray` call."""
-    from gato_eval.distributed.ray_backend import RayOptions, run_on_ray
+    from gato_eval.distributed.ray_backend import run_on_ray
+    from gato_eval.distributed.types import RayOptions
 
     episodes = []
     stats = run_on_ray(build_job(workload, seed), RayOptions(workers=workers), episodes.append)

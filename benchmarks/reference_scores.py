@@ -44,9 +44,8 @@ from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from gato_eval.data.collect import collect_demonstrations
-from gato_eval.data.datasets import dataset_info, dataset_name, dataset_path, demonstrator_label
-from gato_eval.data.scores import (
+from gato_eval.collection.demonstrations import collect_demonstrations
+from gato_eval.collection.references import (
     EXPERT_SEED,
     RANDOM_SEED,
     dataset_expert_provenance,
@@ -56,13 +55,14 @@ from gato_eval.data.scores import (
     measure_random_score,
     random_provenance,
 )
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.task_spec import TaskSpec
+from gato_eval.data.datasets import dataset_info, dataset_name, dataset_path, demonstrator_label
 from gato_eval.experts import has_expert, make_expert
-from gato_eval.normalization import DEFAULT_REFERENCE, parse_reference_chain
+from gato_eval.scores.normalization import DEFAULT_REFERENCE, parse_reference_chain
+from gato_eval.scores.references import PROJECT_FILE, get_reference, record_project_reference
 from gato_eval.suites.protocol import FULL, protocol_of
-from gato_eval.suites.references import PROJECT_FILE, get_reference, record_project_reference
 from gato_eval.suites.registry import all_suites, all_tasks, get_suite
-from gato_eval.suites.spec import TaskSpec
 
 DEFAULT_LOG = Path(__file__).resolve().parents[1] / "runs" / "refs" / "measurements.jsonl"
 # (family, protocol) -> (expert episodes, random episodes); a task without a demonstrator gets

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 
 SEED_BITS = 31  # seeds stay in [0, 2**31): ALE, dm_control and numpy all accept that range
 # Where the episodes of a stream draw their reset seeds: the prefix of the hashed string.

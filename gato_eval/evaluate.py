@@ -1,7 +1,7 @@
 """The orchestrator of `gato-eval run suite`: a policy, a suite, a run directory, resumable.
 
 `evaluate_suite(RunOptions(...))` resolves the suite and the policy, writes the run's metadata
-(`gato_eval.results`), then plays every task's missing episodes through the rollout engine and
+(`gato_eval.run.directory`), then plays every task's missing episodes through the rollout engine and
 appends each episode record the moment it ends. Resuming (`resume=True`) reloads the metadata,
 refuses a different suite, seed, episode count or policy, and plays only the episodes that are
 not on disk yet, each with the same seed it would have had in one uninterrupted run.
@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gato_eval.errors import GatoEvalError
-from gato_eval.locks import lock_directory
-from gato_eval.results import EpisodeWriter, Run, code_provenance, create_run, load_run
-from gato_eval.run_identity import check_same_run, recorded_suite
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.locks import lock_directory
+from gato_eval.core.provenance import RECORDED_PACKAGES, code_provenance
+from gato_eval.run.directory import EpisodeWriter, Run, create_run, load_run
+from gato_eval.run.identity import check_same_run, recorded_suite
 
 DEFAULT_SUITE = "default"
 DEFAULT_MODEL = "bundled"
@@ -36,21 +37,6 @@ VIDEO_DIR = "videos"
 MAX_EPISODES = 100_000
 MAX_ENVS = 1024
 MAX_STEP_TIMEOUT_S = 1e6  # eleven days: longer means no timeout at all
-RECORDED_PACKAGES = (
-    "gato-eval",
-    "torch",
-    "numpy",
-    "gymnasium",
-    "ale-py",
-    "mujoco",
-    "dm-control",
-    "metaworld",
-    "shimmy",
-    "minigrid",
-    "minari",
-    "safetensors",
-    "sentencepiece",
-)
 
 
 @dataclass
@@ -212,7 +198,7 @@ def build_metadata(
     videos: int,
     argv: list[str],
 ) -> dict[str, Any]:
-    """The run's metadata (keys documented in `gato_eval.results`)."""
+    """The run's metadata (keys documented in `gato_eval.run.directory`)."""
     from gato_eval.suites.registry import env_versions
 
     return {
@@ -250,7 +236,8 @@ def _play_on_ray(
     options, settings, run, tasks, missing, policy_args, loaded, writer, progress
 ) -> int:
     """The missing episodes played by Ray workers, recorded here; returns how many."""
-    from gato_eval.distributed.ray_backend import RayJob, run_on_ray
+    from gato_eval.distributed.ray_backend import run_on_ray
+    from gato_eval.distributed.types import RayJob
 
     job = RayJob(
         tasks=tasks,
@@ -294,7 +281,7 @@ def _check_counts(options: RunOptions) -> None:
 
 
 def _refuse_existing_run(path: Path) -> None:
-    from gato_eval.results import EPISODES_FILE, METADATA_FILE
+    from gato_eval.run.directory import EPISODES_FILE, METADATA_FILE
 
     if (path / METADATA_FILE).exists() or (path / EPISODES_FILE).exists():
         raise GatoEvalError(

@@ -14,8 +14,10 @@
 | `comparison`  | each pretrained variant minus scratch: intervals, P(improvement)    |
 | `pilot`       | can scratch learn each held-out task? (the pilot's verdict)         |
 | `tables`      | results.csv, comparison.csv and results.md                          |
-| `plotting`    | the figure                                                          |
+| `plotting`    | the figure, from numbers                                            |
+| `figure`      | the figure of a results directory (`plot ablation`)                 |
 | `progress`    | what a front end is told while the grid runs                        |
 
-`gato_eval.finetune` is the entry point.
+`runner.run_ablation` runs a grid (`gato-eval finetune-ablation`); `figure.plot_ablation_dir`
+draws it (`gato-eval plot ablation`).
 """

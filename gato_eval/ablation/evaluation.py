@@ -14,7 +14,7 @@ from gato_eval.ablation.progress import AblationProgress, EvaluationStage
 
 def write_suite_file(results: Path, grid, task: str) -> Path:
     """The one-task suite every evaluation of `task` runs (see the module docstring)."""
-    from gato_eval.results import write_json_atomic
+    from gato_eval.core.durable import write_json_atomic
     from gato_eval.suites.registry import get_task
 
     evaluation = grid.evaluation
@@ -49,7 +49,7 @@ def evaluate_into(
     """Play the missing episodes of `model` (a checkpoint directory, `random` or `expert`) on
     `task` into `run_dir`: a new run, a resumed one, or nothing when it is complete."""
     from gato_eval.evaluate import RunOptions, evaluate_suite
-    from gato_eval.results import METADATA_FILE, load_run
+    from gato_eval.run.directory import METADATA_FILE, load_run
 
     exists = (run_dir / METADATA_FILE).is_file()
     if exists and not load_run(run_dir).partial_tasks():

@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gato_eval.paths import PACKAGE_DIR
+from gato_eval.core.paths import PACKAGE_DIR
 
 GRID_FORMAT = "gato-eval-ablation-grid"
 GRID_VERSION = 1

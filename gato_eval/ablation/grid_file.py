@@ -28,7 +28,7 @@ from gato_eval.ablation.grid import (
     HeldoutData,
     PretrainingSettings,
 )
-from gato_eval.errors import GatoEvalError, close_matches
+from gato_eval.core.errors import GatoEvalError, close_matches
 
 _FILE_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TOP_KEYS = {
@@ -350,8 +350,8 @@ def _finetuning(value: Any) -> FinetuningSettings:
 
 
 def _evaluation(value: Any) -> EvaluationSettings:
-    from gato_eval.policies.prompting import PROMPT_STRATEGIES
-    from gato_eval.suites.spec import FAMILIES
+    from gato_eval.core.task_spec import FAMILIES
+    from gato_eval.tokenizer.prompt_window import PROMPT_STRATEGIES
 
     if value is None:
         raise GatoEvalError("the grid lacks 'evaluation' ({episodes, ...})")

@@ -3,8 +3,8 @@
 Keys name one pretrained model each: `all`, `no-control` and `same-domain:<family>` (the
 `same-domain` variant is one model per held-out family); a grid with `pretraining_seeds` has one
 model per key and seed, named `KEY@seedS` in ablation.json. A model trained here lives in
-`<results>/pretrained/<key with ':' as '-'>[-seedS]/` and is trained by `gato_eval.train.train`
-on the episodes of the grid's `pretraining_data` (handed in explicitly, so the model does not
+`<results>/pretrained/<key with ':' as '-'>[-seedS]/` and is trained by
+`gato_eval.training.train.train` on the episodes of the grid's `pretraining_data` (handed in explicitly, so the model does not
 depend on which other data sets happen to be on the machine) under the mixture of its key:
 
 | key                    | mixture (resolved over the handed-in tasks only)         |
@@ -26,7 +26,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from gato_eval.errors import GatoEvalError, close_matches
+from gato_eval.core.errors import GatoEvalError, close_matches
 
 PRETRAINED_DIR = "pretrained"
 SIMPLE_KEYS = ("all", "no-control")
@@ -46,7 +46,7 @@ def model_name(key: str, seed: int | None = None) -> str:
 
 def check_key(key: str) -> str:
     """`key` itself when it names a pretrained model, else a one-line error."""
-    from gato_eval.suites.spec import FAMILIES
+    from gato_eval.core.task_spec import FAMILIES
 
     if key in SIMPLE_KEYS:
         return key
@@ -147,8 +147,8 @@ def train_settings(
 ):
     """The TrainSettings of variant `key` with pretraining `seed` (None: the grid's
     `pretraining.seed`); resume is set when a checkpoint is waiting."""
-    from gato_eval.train import TrainSettings
     from gato_eval.training.checkpoints import list_checkpoints
+    from gato_eval.training.train import TrainSettings
 
     mixture, _ = plan_for_key(key, grid)
     p = grid.pretraining
@@ -175,7 +175,7 @@ def train_settings(
 
 def check_mixture_excludes(mixture: str, episodes_by_task: dict, heldout: tuple[str, ...]):
     """Resolve `mixture` over exactly the handed-in tasks and refuse any held-out one in it."""
-    from gato_eval.data.mixtures import DataCatalog, resolve_mixture
+    from gato_eval.corpus.mixtures import DataCatalog, resolve_mixture
     from gato_eval.suites.registry import all_tasks, get_suite
 
     catalog = DataCatalog(

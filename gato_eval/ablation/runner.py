@@ -5,11 +5,11 @@
 1. opens the results directory (`store.py`; a directory of a compatible grid is continued);
 2. checks supplied pretrained models (`--pretrained KEY=PATH`) for held-out data;
 3. collects the data sets the unfinished cells need (held-out demonstrations; pretraining data
-   of the variants still to train), through `gato_eval.data.collect`;
+   of the variants still to train), through `gato_eval.collection.demonstrations`;
 4. for each unfinished cell, in grid order: pretrains its variant if that model is missing
-   (`gato_eval.train.train`), measures the task's random and expert levels once (the `random`
+   (`training.train.train`), measures the task's random and expert levels once (the `random`
    and `expert` policies under the grid's evaluation settings), fine-tunes on the cell's nested
-   demonstration subset (`gato_eval.train.finetune`: Adam, constant learning rate), evaluates the
+   demonstration subset (`training.train.finetune`: Adam, constant learning rate), evaluates the
    fine-tuned model (`gato_eval.evaluate.evaluate_suite` on a one-task suite, prompted as usual),
    appends the cell's row and rewrites the tables.
 
@@ -36,7 +36,7 @@ from gato_eval.ablation.progress import (
     TrainingStage,
 )
 from gato_eval.ablation.store import AblationStore, cell_row, start_cell_plan
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 
 REFERENCE_POLICIES = ("random", "expert")
 
@@ -226,7 +226,7 @@ class _Runner:
             settings = pretrained.train_settings(
                 key, grid, out, options.device, options.threads, seed
             )
-            from gato_eval.train import train
+            from gato_eval.training.train import train
 
             sources = ", ".join(c.source for c in resolved.components)
             self.progress.message(f"pretrain '{name}' on {sources}")
@@ -360,8 +360,8 @@ class _Runner:
         )
 
     def _finetune(self, cell: Cell, init: Path | None, info, positions, model_dir: Path) -> None:
-        from gato_eval.train import finetune
         from gato_eval.training.checkpoints import list_checkpoints
+        from gato_eval.training.train import finetune
 
         episodes = demos.read_positions(info, positions)
         p, f = self.grid.pretraining, self.grid.finetuning

@@ -14,7 +14,7 @@ returns only (GATO.md section 4).
 Curves (`ablation_panels`): per task, one line per variant over the numbers of demonstrations:
 the mean over runs (seeds; with pretraining seeds, every (pretraining seed, fine-tuning seed)
 cell) of each run's mean score, with a percentile bootstrap interval over runs
-(`gato_eval.stats`); a point with a single run gets an interval over its episodes instead, and
+(`scores.stats`); a point with a single run gets an interval over its episodes instead, and
 the panel's note says so. Pretrained variants minus scratch: `gato_eval.ablation.comparison`.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 
 SCALES = ("auto", "return")
 
@@ -99,7 +99,7 @@ class AblationScores:
 
 def mean_return(run_dir: Path) -> float | None:
     """The mean return of a one-task run directory's ok episodes (None without any)."""
-    from gato_eval.scoring import collect_task_episodes, ensure_run
+    from gato_eval.scores.scoring import collect_task_episodes, ensure_run
 
     (episodes,) = collect_task_episodes(ensure_run(Path(run_dir))).values()
     return float(np.mean(episodes.returns)) if episodes.returns else None
@@ -107,7 +107,7 @@ def mean_return(run_dir: Path) -> float | None:
 
 def score_cell_run(run_dir: Path, random: float | None, expert: float | None) -> dict[str, Any]:
     """The scores of a cell's run (what its row records at the time it finishes)."""
-    from gato_eval.scoring import collect_task_episodes, ensure_run
+    from gato_eval.scores.scoring import collect_task_episodes, ensure_run
 
     (episodes,) = collect_task_episodes(ensure_run(Path(run_dir))).values()
     levels = TaskLevels(episodes.task, random, expert)
@@ -124,7 +124,7 @@ def score_cell_run(run_dir: Path, random: float | None, expert: float | None) ->
 def score_ablation(path: Path) -> AblationScores:
     """Every finished cell of the results directory `path`, recomputed from its runs."""
     from gato_eval.ablation.store import read_metadata, read_rows
-    from gato_eval.scoring import collect_task_episodes, ensure_run
+    from gato_eval.scores.scoring import collect_task_episodes, ensure_run
 
     path = Path(path)
     metadata = read_metadata(path)
@@ -259,7 +259,7 @@ def ablation_panels(
 
 def _point(cells: list[CellScore], unit, reps: int, confidence: float, seed: int):
     """(mean over seeds, low, high, number of seeds) of one (task, variant, n) point."""
-    from gato_eval.stats import ScoreTable, task_intervals
+    from gato_eval.scores.stats import ScoreTable, task_intervals
 
     per_seed = np.array([unit(c.returns).mean() for c in cells])  # (seeds,)
     if len(cells) >= 2:

@@ -5,7 +5,7 @@
                       training sources and the held-out tasks checked absent from them), the
                       held-out data sets and pools, the reference runs, the invocation history
     cells.jsonl       one JSON row per finished cell, appended and fsynced when the cell's
-                      evaluation is complete (gato_eval.results.append_json_line: a torn last
+                      evaluation is complete (gato_eval.core.durable.append_json_line: a torn last
                       line from a crash is cut before the next append)
     results.csv/.md   tables recomputed from the cells' run directories (ablation/scores.py)
     suites/           the one-task suite files the evaluations ran
@@ -30,8 +30,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gato_eval.errors import GatoEvalError
-from gato_eval.results import append_json_line, read_json_lines, write_json_atomic
+from gato_eval.core.durable import append_json_line, read_json_lines, write_json_atomic
+from gato_eval.core.errors import GatoEvalError
 
 ABLATION_FORMAT = "gato-eval-ablation"
 ABLATION_FORMAT_VERSION = 1
@@ -55,8 +55,7 @@ class AblationStore:
         """Create the directory for `grid`, or reopen one made by a compatible grid (same
         settings; the axes may differ: `grid.settings_differences`)."""
         from gato_eval.ablation.grid import settings_differences
-        from gato_eval.evaluate import RECORDED_PACKAGES
-        from gato_eval.results import code_provenance
+        from gato_eval.core.provenance import RECORDED_PACKAGES, code_provenance
 
         path = Path(path).expanduser()
         if path.exists() and not path.is_dir():
@@ -138,8 +137,6 @@ def start_cell_plan(cell_dir: Path, plan: dict[str, Any]) -> bool:
     pretrained model, other demonstrations) is removed, to be redone from scratch: returns
     True then."""
     import shutil
-
-    from gato_eval.results import write_json_atomic
 
     path = Path(cell_dir) / CELL_PLAN_FILE
     redone = False

@@ -13,7 +13,7 @@ import numpy as np
 
 from gato_eval.ablation.comparison import ALL_TASKS, MIN_RUNS, Comparison, compare_to_scratch
 from gato_eval.ablation.scores import AblationScores, CellScore, TaskLevels
-from gato_eval.durable import write_text_atomic
+from gato_eval.core.durable import write_text_atomic
 
 TABLE_CSV = "results.csv"
 TABLE_MARKDOWN = "results.md"

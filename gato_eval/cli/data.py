@@ -53,8 +53,8 @@ def data_collect(
 
     Prints the data set directory.
     """
-    from gato_eval.data.collect import collect_demonstrations
-    from gato_eval.errors import GatoEvalError
+    from gato_eval.collection.demonstrations import collect_demonstrations
+    from gato_eval.core.errors import GatoEvalError
     from gato_eval.suites.registry import get_task
 
     if get_task(task).family == "procgen":
@@ -140,8 +140,8 @@ def data_info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """What a data set holds: task, demonstrator, noise, episodes, returns, provenance."""
+    from gato_eval.collection.references import expert_window
     from gato_eval.data.datasets import dataset_info, demonstrator_label, verify_dataset
-    from gato_eval.data.scores import expert_window
 
     _check_dataset_or_task(dataset, data_dir)
     info = dataset_info(dataset, noise, data_dir)
@@ -221,9 +221,9 @@ def data_reference(
 
     Prints the reference table written.
     """
+    from gato_eval.collection.references import measure_random_score, record_references
     from gato_eval.data.datasets import dataset_info
-    from gato_eval.data.scores import measure_random_score, record_references
-    from gato_eval.suites import references
+    from gato_eval.scores import references
 
     path = references.PROJECT_FILE if shipped else None
     if random_only:
@@ -251,9 +251,9 @@ def _record_random_reference(task, max_steps, random_episodes, seed, num_envs, p
     """`data reference TASK --random-only`: seeded uniform-random episodes, no expert."""
     from dataclasses import replace
 
-    from gato_eval.data.scores import measure_random_score, random_provenance
+    from gato_eval.collection.references import measure_random_score, random_provenance
+    from gato_eval.scores.references import record_project_reference
     from gato_eval.suites.protocol import protocol_of
-    from gato_eval.suites.references import record_project_reference
     from gato_eval.suites.registry import get_task
 
     spec = get_task(task)
@@ -279,15 +279,15 @@ def _record_capped_references(task, max_steps, random_episodes, expert_episodes,
     """`data reference TASK --max-steps N`: random and expert returns played under the cap."""
     from dataclasses import replace
 
-    from gato_eval.data.scores import (
+    from gato_eval.collection.references import (
         expert_provenance,
         measure_expert_score,
         measure_random_score,
         random_provenance,
     )
-    from gato_eval.errors import GatoEvalError
+    from gato_eval.core.errors import GatoEvalError
+    from gato_eval.scores.references import record_project_reference
     from gato_eval.suites.protocol import protocol_of
-    from gato_eval.suites.references import record_project_reference
     from gato_eval.suites.registry import get_task
 
     spec = get_task(task)
@@ -323,13 +323,13 @@ def _record_capped_references(task, max_steps, random_episodes, expert_episodes,
 def _check_dataset_or_task(dataset: str, data_dir) -> None:
     """A NAME that is neither a data set nor a task id is a typo: say so, with the close names,
     instead of suggesting `data collect --task NAME` for a task that does not exist."""
+    from gato_eval.core.errors import GatoEvalError, close_matches
     from gato_eval.data.datasets import (
         dataset_path,
         datasets_root,
         list_datasets,
         split_dataset_name,
     )
-    from gato_eval.errors import GatoEvalError, close_matches
     from gato_eval.suites.catalog import catalog
 
     tasks = catalog()

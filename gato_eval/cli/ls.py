@@ -25,9 +25,9 @@ def ls_tasks(
     cap shown; a suite may cap it) and the source the default chain uses."""
     from rich.table import Table
 
-    from gato_eval.normalization import DEFAULT_REFERENCE, resolve_normalizers
+    from gato_eval.scores.normalization import DEFAULT_REFERENCE, resolve_normalizers
+    from gato_eval.scores.references import available_sources
     from gato_eval.suites.protocol import protocol_of
-    from gato_eval.suites.references import available_sources
     from gato_eval.suites.registry import all_tasks, check_family, env_versions, get_suite
 
     if suite is not None:

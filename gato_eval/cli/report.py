@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gato_eval.cli.plot import REFERENCE_HELP
-from gato_eval.normalization import DEFAULT_REFERENCE
+from gato_eval.scores.normalization import DEFAULT_REFERENCE
 
 
 def report(
@@ -33,8 +33,8 @@ def report(
     Prints the paths of report.html and report.md; summary.json and the PNG figures are written
     next to them.
     """
-    from gato_eval.normalization import choose_reference_table
-    from gato_eval.report import write_report
+    from gato_eval.scores.normalization import choose_reference_table
+    from gato_eval.scores.report import write_report
 
     reference, table = choose_reference_table(reference, references)
     files = write_report(

@@ -155,10 +155,10 @@ def run_suite(
     from gato_eval.cli.console import make_console
     from gato_eval.cli.run_progress import RunProgress
     from gato_eval.cli.summary_table import print_summary_table
-    from gato_eval.distributed.ray_backend import RayOptions
+    from gato_eval.distributed.types import RayOptions
     from gato_eval.evaluate import RunOptions, evaluate_suite
-    from gato_eval.normalization import parse_reference_chain
-    from gato_eval.scoring import run_warnings, summarize_run
+    from gato_eval.scores.normalization import parse_reference_chain
+    from gato_eval.scores.scoring import run_warnings, summarize_run
 
     parse_reference_chain(reference)
     if suite is not None and suite.lower() in ("true", "false"):

@@ -68,9 +68,9 @@ def train(
 
     Evaluate the result with: gato-eval run suite --model OUT
     """
-    from gato_eval.train import train as run_training
     from gato_eval.training.progress import RichReporter
     from gato_eval.training.settings import settings_from_options
+    from gato_eval.training.train import train as run_training
 
     given = {
         "preset": preset,

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gato_eval.distributed.ray_backend import RayJob, RayOptions, RayRunStats
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.distributed.types import RayJob, RayOptions, RayRunStats
 from gato_eval.distributed.work_items import (
     EpisodeLedger,
     WorkItem,
@@ -29,7 +30,6 @@ from gato_eval.distributed.worker import (
     comparable_identity,
     installed_versions,
 )
-from gato_eval.errors import GatoEvalError
 
 WAIT_S = 0.5  # the driver's polling period (stall checks happen this often)
 WORKER_NAME = "gato-eval-worker"

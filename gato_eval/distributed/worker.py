@@ -31,8 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.distributed.work_items import WorkItem
-from gato_eval.suites.spec import TaskSpec
 
 HEARTBEAT_S = 0.5  # how often step counts are streamed while an item runs
 
@@ -56,10 +56,10 @@ class WorkerSetup:
 
 
 def installed_versions() -> dict[str, str | None]:
-    """package -> version for the packages a run records (`evaluate.RECORDED_PACKAGES`)."""
+    """package -> version for the packages a run records (`core.provenance.RECORDED_PACKAGES`)."""
     from importlib import metadata
 
-    from gato_eval.evaluate import RECORDED_PACKAGES
+    from gato_eval.core.provenance import RECORDED_PACKAGES
 
     versions: dict[str, str | None] = {}
     for name in RECORDED_PACKAGES:

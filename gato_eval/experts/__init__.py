@@ -7,7 +7,7 @@
 | dmc       | analytic controllers (LQR, energy swing-up, IK + PD)     | `DMC_TASKS` below      |
 | atari     | players reading the emulator RAM                         | pong, breakout, boxing |
 
-Every demonstrator is a batched `Policy` (gato_eval.policies.base) that reads privileged state
+Every demonstrator is a batched `Policy` (gato_eval.core.policy) that reads privileged state
 through `envs[i].unwrapped`, and offers noise injection (`noise`): Gaussian on continuous
 actions, epsilon-random on discrete ones, while the recorded label stays the clean expert action
 (see `experts/base.py`). Simulator modules are imported only by `make_expert`.
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import importlib
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.experts.base import Demonstrator
-from gato_eval.suites.spec import TaskSpec
 
 # dm_control tasks with an analytic controller (env ids as in the catalog: "domain/task").
 DMC_TASKS = (

@@ -28,20 +28,19 @@ from typing import Any
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError, check_choice
-from gato_eval.paths import portable_path
-from gato_eval.policies.base import BatchedObservation
+from gato_eval.core.errors import GatoEvalError, check_choice
+from gato_eval.core.paths import portable_path
+from gato_eval.core.policy import BatchedObservation
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.policies.prompting import (
     PROMPT_SOURCES,
-    PROMPT_STRATEGIES,
     choose_demonstration,
     default_prompt_tokens,
     demonstration_seeds,
     load_prompt_demonstrations,
     prompt_generator,
-    prompt_window,
 )
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.tokenizer.prompt_window import PROMPT_STRATEGIES, prompt_window
 
 
 class GatoPolicy:

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gato_eval.errors import GatoEvalError, check_choice
-from gato_eval.paths import BUNDLED_DIR
-from gato_eval.policies.base import Policy
+from gato_eval.core.errors import GatoEvalError, check_choice
+from gato_eval.core.paths import BUNDLED_DIR
+from gato_eval.core.policy import Policy
 from gato_eval.policies.plugin import is_plugin_spec, load_plugin_policy
-from gato_eval.policies.prompting import PROMPT_SOURCES, PROMPT_STRATEGIES
+from gato_eval.policies.prompting import PROMPT_SOURCES
+from gato_eval.tokenizer.prompt_window import PROMPT_STRATEGIES
 
 KEYWORDS = ("bundled", "random", "expert")
 WINDOWS = ("recompute", "xl")  # gato_eval.model.decoding.WINDOW_MODES, without importing torch

@@ -25,7 +25,7 @@ import re
 from functools import cache
 from typing import Any
 
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.core.task_spec import TaskSpec
 
 # The 57 games of the Atari-57 benchmark (DQN, Agent57), named as in the random/human score
 # table (../shared/reference/atari57_random_human.csv); the ALE name is the CamelCase join.

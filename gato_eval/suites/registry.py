@@ -20,9 +20,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from gato_eval.errors import GatoEvalError, close_matches
+from gato_eval.core.errors import GatoEvalError, close_matches
+from gato_eval.core.task_spec import FAMILIES, TaskSpec
 from gato_eval.suites.catalog import FAMILY_MAKERS, FIXED_OPTIONS, catalog
-from gato_eval.suites.spec import FAMILIES, TaskSpec
 
 SUITES_FILE = Path(__file__).with_name("suites.json")
 SUITES_FORMAT = 1

@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from gato_eval.suites.references import get_reference, user_reference_file
+from gato_eval.scores.references import get_reference, user_reference_file
 
 
 @pytest.fixture(autouse=True)

@@ -10,17 +10,17 @@ import json
 import numpy as np
 import pytest
 
+from gato_eval.collection.demonstrations import collect_demonstrations
+from gato_eval.collection.references import expert_window, windowed_expert_score
+from gato_eval.core.episode import Episode
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.data import datasets as store
-from gato_eval.data.collect import collect_demonstrations
-from gato_eval.data.episode import Episode
 from gato_eval.data.minari_io import (
     append_staged_episodes,
     create_storage,
     read_episodes,
     write_staged_episode,
 )
-from gato_eval.data.scores import expert_window, windowed_expert_score
-from gato_eval.errors import GatoEvalError
 from gato_eval.experts import make_expert
 from gato_eval.rollout import plan_episodes, run_episodes
 from gato_eval.suites.registry import get_task
@@ -370,7 +370,7 @@ def test_an_install_interrupted_between_its_renames_is_recovered(small_dataset):
 
 def test_a_kill_after_the_install_leaves_no_unfinished_collection_behind(monkeypatch):
     # The process dies between installing the data set and removing its staging directory.
-    import gato_eval.data.collect as collect_module
+    import gato_eval.collection.demonstrations as collect_module
 
     def die(*args, **kwargs):
         raise KeyboardInterrupt
@@ -413,7 +413,7 @@ def test_cli_collect_ls_info_reference(cli, home):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == str(home / "reference_scores.csv")
 
-    from gato_eval.suites.references import get_reference
+    from gato_eval.scores.references import get_reference
 
     reference = get_reference("babyai-go-to-red-ball")
     assert reference.normalizable

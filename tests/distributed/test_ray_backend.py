@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from gato_eval.distributed.ray_backend import RayJob, RayOptions, run_on_ray
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.distributed.ray_backend import run_on_ray
+from gato_eval.distributed.types import RayJob, RayOptions
 from gato_eval.evaluate import RunOptions, evaluate_suite
 from gato_eval.policies.loading import load_policy
-from gato_eval.results import load_run
+from gato_eval.run.directory import load_run
 from gato_eval.suites.registry import get_task
 
 HERE = Path(__file__).resolve().parent

@@ -17,7 +17,7 @@ from model_sequences import (
     window,
 )
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.model.decoding import KVCacheDecoder
 
 TOL = 1e-4  # fp32 (the acceptance tolerance); observed differences are ~1e-7

@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.policies.loading import bundled_model_dir, load_policy, policy_identity
 from gato_eval.policies.random import RandomPolicy
 
@@ -129,7 +129,7 @@ def test_the_bundled_model_runs_out_of_the_box_with_the_bundled_prompts(cli, tmp
 
 
 def test_prompt_source_pins_where_prompts_come_from(cli, tmp_path, monkeypatch):
-    from gato_eval.data.collect import collect_demonstrations
+    from gato_eval.collection.demonstrations import collect_demonstrations
 
     monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
     collect_demonstrations("babyai-go-to-red-ball", 3)  # a local data set shadows the bundled one

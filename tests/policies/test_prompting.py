@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gato_eval.data.episode import Episode
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.episode import Episode
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.policies.prompting import (
     choose_demonstration,
     default_prompt_tokens,
     prompt_generator,
-    prompt_window,
     successful_demonstrations,
 )
+from gato_eval.tokenizer.prompt_window import prompt_window
 
 # Five timesteps of 4, 4, 6, 4, 3 tokens: starts at 0, 4, 8, 14, 18; 21 positions.
 STARTS = np.zeros(21, dtype=bool)

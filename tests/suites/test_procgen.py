@@ -18,13 +18,13 @@ import gymnasium
 import numpy as np
 import pytest
 
-from gato_eval.suites.catalog import PROCGEN_GAMES
-from gato_eval.suites.procgen_constants import (
+from gato_eval.scores.procgen_constants import (
     CONSTANTS_FILE,
     constants_table,
     provenance,
     published_range,
 )
+from gato_eval.suites.catalog import PROCGEN_GAMES
 from gato_eval.suites.registry import all_tasks, get_task, make_env, resolve_task
 
 INSTALLED = all(importlib.util.find_spec(name) for name in ("procgen", "gym3", "cffi"))
@@ -207,7 +207,7 @@ def test_procgen_imports_without_old_gym():
 
 
 def test_bad_options_are_one_line_errors():
-    from gato_eval.errors import GatoEvalError
+    from gato_eval.core.errors import GatoEvalError
 
     with pytest.raises(GatoEvalError, match="distribution_mode"):
         make_env("procgen-coinrun", distribution_mode="extreme")
@@ -264,7 +264,7 @@ def test_data_collect_refuses_procgen_in_one_line(cli):
 
 
 def test_the_procgen_source_normalizes_as_cobbe_et_al():
-    from gato_eval.normalization import resolve_normalizers
+    from gato_eval.scores.normalization import resolve_normalizers
 
     normalizers = resolve_normalizers(["procgen-coinrun", "procgen-maze", "atari-pong"], "procgen")
     coinrun, maze = normalizers["procgen-coinrun"], normalizers["procgen-maze"]

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.task_spec import FAMILIES, TaskSpec
 from gato_eval.suites.registry import (
     all_suites,
     all_tasks,
@@ -18,7 +19,6 @@ from gato_eval.suites.registry import (
     make_env,
     resolve_task,
 )
-from gato_eval.suites.spec import FAMILIES, TaskSpec
 
 SIMULATORS = ("ale_py", "mujoco", "dm_control", "metaworld", "minigrid", "gymnasium", "torch")
 

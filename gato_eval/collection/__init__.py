@@ -1,0 +1,1 @@
+"""Making data: demonstration data sets and measured reference scores, by rollouts."""

@@ -1,0 +1,1 @@
+"""The ground floor: contracts every layer shares; imports nothing of gato_eval above it."""

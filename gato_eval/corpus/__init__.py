@@ -1,0 +1,1 @@
+"""The training corpus: mixtures, packed sequences, the token stream, text and captions."""

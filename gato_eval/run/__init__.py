@@ -1,0 +1,1 @@
+"""A run's record: its directory (metadata + episode records), typed metadata, identity."""

@@ -1,0 +1,1 @@
+"""Scores: references, normalization, scoring, score tables, statistics, figures, reports."""

@@ -1,0 +1,219 @@
+"""Reference scores per task and protocol, each number with its source: what scores divide by.
+
+A reference applies to a run's score only when it was measured under the same *protocol*
+(`gato_eval.suites.protocol`: `"full"` for full-length episodes, `"max_steps=1000"` for the
+`default` suite's capped Atari games, ...): a random or expert return of a 1,000-step game says
+nothing about a 30-minute one. `get_reference(task_id, source, protocol)` answers for one.
+
+Sources:
+- `"project"`: random and expert returns this project measured on exactly these environments
+  (its demonstrators, its wrappers), under any protocol, one row per (task, protocol):
+  `project_reference_scores.csv` shipped in the package (committed, maintained by the project)
+  and a user-local `$GATO_EVAL_HOME/reference_scores.csv`, whose rows take precedence. Their
+  format, and `record_project_reference` that writes them, are `project_table`'s.
+- `"published"`: dm_control tasks without a project demonstrator: a published expert return of
+  a strong state-based agent, with paper and table (`published_reference_scores.csv`, read by
+  `published_references`), and the project's own measured random return of the task (its
+  `full` row here), full-length episodes only.
+- `"jat"`: the JAT project's expert and random means (`jat_reference_scores.csv`), full-length
+  episodes only, Atari and BabyAI. JAT's MuJoCo rows are gym MuJoCo (HalfCheetah, ...), not
+  dm_control, and map to no task here. Where JAT's Atari random differs from the DQN Zoo value,
+  the note says so.
+- `"jat-v2-metaworld"`: JAT's Meta-World rows, measured on Meta-World **v2**; our tasks are v3,
+  whose rewards and layout differ, so they are used only where this source is named.
+- `"human"`: Atari only, full-length (30-minute) games: the standard random and human scores
+  (`atari57_random_human.csv`); `expert` holds the human score, so normalizing gives the
+  human-normalized score.
+- `"procgen"`: Procgen only: Cobbe et al. (2020)'s published R_min (as `random`) and R_max (as
+  `expert`) per game and distribution mode (`procgen_constants.py`), full-length episodes, in
+  the protocol's mode.
+
+A task without numbers in a source for a protocol gets a `Reference` with `None` and a note: it
+is reported as not normalizable, like one whose expert <= random (GATO.md Sec. 4), never scored.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+
+from gato_eval.core.paths import portable_path
+from gato_eval.scores.normalization import (  # noqa: F401 (Reference: this module's answer type)
+    DEFAULT_REFERENCE,
+    REFERENCE_SOURCES,
+    Reference,
+    check_reference_source,
+    parse_reference_chain,
+)
+from gato_eval.scores.procgen_constants import published_range
+from gato_eval.scores.project_table import (  # noqa: F401 (this module's public names)
+    LEGACY_COLUMNS,
+    PROJECT_COLUMNS,
+    USER_FILE_NAME,
+    check_protocol,
+    number,
+    read_project_file,
+    record_project_reference,
+    user_reference_file,
+)
+from gato_eval.suites.catalog import ATARI_57
+from gato_eval.suites.protocol import FULL
+from gato_eval.suites.registry import get_task
+
+REFERENCE_DATA = Path(__file__).resolve().parent / "reference_data"
+ATARI_HUMAN_FILE = REFERENCE_DATA / "atari57_random_human.csv"
+JAT_FILE = REFERENCE_DATA / "jat_reference_scores.csv"
+PROJECT_FILE = REFERENCE_DATA / "project_reference_scores.csv"
+
+
+def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -> Reference:
+    """The reference of a registered task in `source` under `protocol` (see module doc)."""
+    check_reference_source(source)
+    check_protocol(protocol)
+    spec = get_task(task_id)
+    if source == "project":
+        return _project_reference(task_id, protocol)
+    if source == "procgen":
+        found = published_range(task_id, protocol)
+        return Reference(task_id, found.r_min, found.r_max, source, found.note, protocol)
+    if source == "published" and protocol == FULL:
+        return _published_reference(task_id)
+    if protocol != FULL:
+        games = "30-minute games" if source == "human" else "full-length episodes"
+        return Reference(
+            task_id, None, None, source, f"{source} references are {games}, not {protocol}",
+            protocol,
+        )  # fmt: skip
+    table = {"human": _human_table, "jat": _jat_table, "jat-v2-metaworld": _jat_metaworld_table}
+    found = table[source]().get(task_id)
+    if found is not None:
+        return found
+    why = {
+        "human": f"human scores exist for Atari only, not {spec.family}",
+        "jat": (
+            "JAT has no dm_control rows (its MuJoCo rows are gym MuJoCo tasks)"
+            if spec.family == "dmc"
+            else "JAT's Meta-World rows are v2: name the source jat-v2-metaworld to use them"
+            if spec.family == "metaworld"
+            else "JAT has no row for this task"
+        ),
+        "jat-v2-metaworld": "this source holds JAT's Meta-World (v2) rows only",
+    }[source]
+    return Reference(task_id, None, None, source, why, protocol)
+
+
+def _published_reference(task_id: str) -> Reference:
+    # A paper's expert with this project's random: papers report no random return, and the
+    # random one must come from exactly the environment being scored.
+    from gato_eval.scores.published import published_experts
+
+    row = published_experts().get(task_id)
+    if row is None:
+        why = "no published expert for this task (README: tasks without a reference)"
+        return Reference(task_id, None, None, "published", why)
+    random = _project_reference(task_id, FULL)
+    note = f"expert: {row.note} | random: {random.note}"
+    return Reference(task_id, random.random, row.expert, "published", note)
+
+
+def available_sources(task_id: str, protocol: str = FULL) -> list[str]:
+    """The sources that can normalize `task_id` under `protocol` (normalizable ones only)."""
+    return [
+        source
+        for source in REFERENCE_SOURCES
+        if get_reference(task_id, source, protocol).normalizable
+    ]
+
+
+def _project_reference(task_id: str, protocol: str) -> Reference:
+    for path in (user_reference_file(), PROJECT_FILE):
+        row = read_project_file(path).get((task_id, protocol)) if path.exists() else None
+        if row is not None:
+            counts = ", ".join(
+                f"{name} {row[name + '_episodes']} episodes"
+                for name in ("random", "expert")
+                if row[name]
+            )
+            window = f", W={row['window']}" if row["window"] else ""
+            where = portable_path(path)  # a report quotes it: not the machine's directories
+            note = f"{row['provenance']} ({counts}{window}, {row['measured_at']}; {where})"
+            return Reference(
+                task_id, number(row["random"]), number(row["expert"]), "project", note, protocol
+            )
+    return Reference(
+        task_id,
+        None,
+        None,
+        "project",
+        f"not measured by this project for protocol {protocol} yet (gato-eval data reference "
+        "measures one)",
+        protocol,
+    )
+
+
+def _read_source_csv(path: Path) -> list[dict[str, str]]:
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return list(csv.DictReader(line for line in lines if not line.startswith("#")))
+
+
+@cache
+def _human_table() -> dict[str, Reference]:
+    table = {}
+    for row in _read_source_csv(ATARI_HUMAN_FILE):
+        task_id = "atari-" + row["game"].replace("_", "-")
+        note = "Atari-57 random and human scores (DQN Zoo); expert = human"
+        table[task_id] = Reference(
+            task_id, float(row["random"]), float(row["human"]), "human", note
+        )
+    return table
+
+
+@cache
+def _jat_table() -> dict[str, Reference]:
+    """JAT's Atari and BabyAI rows (its Meta-World rows are v2: `_jat_metaworld_table`)."""
+    return {task: ref for task, ref in _jat_rows().items() if not task.startswith("metaworld-")}
+
+
+@cache
+def _jat_metaworld_table() -> dict[str, Reference]:
+    """JAT's Meta-World v2 rows, mapped to our v3 tasks (source "jat-v2-metaworld")."""
+    return {
+        task: replace(ref, source="jat-v2-metaworld")
+        for task, ref in _jat_rows().items()
+        if task.startswith("metaworld-")
+    }
+
+
+@cache
+def _jat_rows() -> dict[str, Reference]:
+    # JAT names Atari games without separators (atari-montezumarevenge); other rows match ours.
+    jat_atari = {
+        "atari-" + game.replace("_", ""): "atari-" + game.replace("_", "-") for game in ATARI_57
+    }
+    humans = _human_table()
+    table = {}
+    for row in _read_source_csv(JAT_FILE):
+        jat_task = row["jat_task"]
+        if jat_task.startswith("mujoco-"):
+            continue  # gym MuJoCo tasks, not dm_control: no task of ours
+        task_id = jat_atari.get(jat_task, jat_task)
+        random, expert = number(row["random_mean"]), number(row["expert_mean"])
+        notes = [f"JAT expert and random means (JAT task {jat_task})"]
+        if task_id.startswith("metaworld-"):
+            name = task_id.removeprefix("metaworld-")
+            notes.append(
+                f"measured on Meta-World v2 ({name}-v2); this task is {name}-v3, whose "
+                "rewards and layout differ, so v3 scores normalized by it are approximate"
+            )
+        dqn = humans.get(task_id)
+        if (
+            dqn is not None
+            and random is not None
+            and not math.isclose(random, dqn.random, rel_tol=0.01, abs_tol=0.05)
+        ):
+            notes.append(f"JAT's random {random:g} differs from DQN Zoo's {dqn.random:g}")
+        table[task_id] = Reference(task_id, random, expert, "jat", "; ".join(notes))
+    return table
