@@ -5,7 +5,8 @@ Keys name one pretrained model each: `all`, `no-control` and `same-domain:<famil
 model per key and seed, named `KEY@seedS` in ablation.json. A model trained here lives in
 `<results>/pretrained/<key with ':' as '-'>[-seedS]/` and is trained by
 `gato_eval.training.train.train` on the episodes of the grid's `pretraining_data` (handed in
-explicitly, so the model does not depend on which other data sets happen to be on the machine) under the mixture of its key:
+explicitly, so the model does not depend on which other data sets happen to be on the machine)
+under the mixture of its key:
 
 | key                    | mixture (resolved over the handed-in tasks only)         |
 |------------------------|----------------------------------------------------------|
