@@ -19,7 +19,8 @@ REFERENCE_HELP = (
     "reference measured under the run's protocol (its step cap) wins: project, published "
     "(papers' experts of dm_control tasks without a demonstrator), jat (Atari, "
     "BabyAI), jat-v2-metaworld (JAT's Meta-World v2 rows, only where named), human (Atari, "
-    "full-length games) or procgen (published R_min/R_max), comma-separated."
+    "full-length games), procgen (published R_max, measured random) or procgen-rmin (the "
+    "Procgen field's R_min/R_max), comma-separated."
 )
 REPS_HELP = "Bootstrap resamples for the confidence bands."
 SEED_HELP = "Seed of the bootstrap resampling (the figure is reproducible)."

@@ -101,8 +101,9 @@ def run_suite(
         "--reference",
         help="Reference sources for the normalized column, tried in order for each task (the "
         "first with a reference measured under the run's protocol wins): project, published "
-        "(papers' dm_control experts), jat, jat-v2-metaworld (JAT's Meta-World v2 rows), human "
-        "or procgen, comma-separated.",
+        "(papers' dm_control experts), jat, jat-v2-metaworld (JAT's Meta-World v2 rows), human, "
+        "procgen (published R_max, measured random) or procgen-rmin (the Procgen field's "
+        "R_min/R_max), comma-separated.",
     ),
     step_timeout: float = typer.Option(
         300.0,

@@ -2,12 +2,12 @@
 
 normalized = (score - random) / (expert - random), 1.0 = expert, 0.0 = random (GATO.md
 section 4). The random and expert scores come from a chain of shipped sources (`project`,
-`published`, `jat`, `jat-v2-metaworld`, `human`, `procgen`; gato_eval.scores.references), tried
-in order for each task, or from a user's CSV table (`load_reference_table`). A reference applies
-only to scores of the same protocol (gato_eval.suites.protocol: a step cap changes what a return
-means). A task with no reference for its protocol in any source of the chain, or whose expert
-score is not above its random score, cannot be normalized: its Reference says why, and is never
-scored.
+`published`, `jat`, `jat-v2-metaworld`, `human`, `procgen`, `procgen-rmin`;
+gato_eval.scores.references), tried in order for each task, or from a user's CSV table
+(`load_reference_table`). A reference applies only to scores of the same protocol
+(gato_eval.suites.protocol: a step cap changes what a return means). A task with no reference
+for its protocol in any source of the chain, or whose expert score is not above its random
+score, cannot be normalized: its Reference says why, and is never scored.
 
 Importing this module is cheap (no numpy, no simulator, no suite registry).
 """
@@ -22,11 +22,14 @@ from typing import Any, Protocol
 
 from gato_eval.core.errors import GatoEvalError, check_choice
 
-REFERENCE_SOURCES = ("project", "published", "jat", "jat-v2-metaworld", "human", "procgen")
+REFERENCE_SOURCES = (
+    "project", "published", "jat", "jat-v2-metaworld", "human", "procgen", "procgen-rmin",
+)  # fmt: skip
 # Project measurements first (this project's envs and demonstrators), then published experts of
 # the dm_control tasks without a demonstrator (with the project's measured random), JAT's
-# full-length Atari and BabyAI means, then Procgen's published R_min/R_max. Meta-World's JAT rows
-# (v2) and human scores (a different ratio) are only used where a user names them.
+# full-length Atari and BabyAI means, then Procgen's published R_max with the project's measured
+# random. Meta-World's JAT rows (v2), human scores and Procgen's R_min/R_max (`procgen-rmin`:
+# R_min is a trained blind agent's score, not random) are different ratios, used where named.
 DEFAULT_REFERENCE = "project,published,jat,procgen"
 FULL_PROTOCOL = "full"  # gato_eval.suites.protocol.FULL, without importing the registry
 

@@ -1,12 +1,16 @@
-"""Procgen's published normalization constants: the `procgen` reference source.
+"""Procgen's published normalization constants, behind the `procgen` and `procgen-rmin` sources.
 
 Cobbe et al. (2020, arXiv:1912.01588, Appendix C) give each game an R_min and an R_max per
-distribution mode, and Procgen results are reported as (R - R_min) / (R_max - R_min). Here
-they are a reference like the others: `random` = R_min, `expert` = R_max, so the project's one
-normalization rule gives exactly that score. R_min is what a policy trained *without seeing*
-scores, not a uniform-random policy's score: uniform-random play lands below 0 on games where
-blind play pays (CoinRun's R_min is 5 of 10). The numbers and their provenance (first line)
-live in `procgen_constants.csv`.
+distribution mode, and Procgen results are reported as (R - R_min) / (R_max - R_min). R_min is
+what a policy trained with its observations masked out scores, not a uniform-random policy:
+uniform-random play lands below it on games where blind play pays (CoinRun's R_min is 5 of
+10; random play scores far less). So the two sources (gato_eval.suites.references) use them
+differently:
+- `procgen` (in the default chain): Gato's rule, (score - random) / (expert - random), with
+  R_max as the expert and this project's measured uniform-random return as the zero point;
+- `procgen-rmin`: the field's rule, `random` = R_min and `expert` = R_max, for comparing with
+  Procgen papers.
+The numbers and their provenance (first line) live in `procgen_constants.csv`.
 
 They apply to Procgen's own episodes: full length (the game's timeout) with Procgen's default
 rendering, in the protocol's distribution mode, on training or test levels alike (the
@@ -39,6 +43,7 @@ class PublishedRange:
     r_min: float | None
     r_max: float | None
     note: str
+    mode: str | None = None  # the distribution mode they are for
 
 
 @cache
@@ -81,7 +86,7 @@ def published_range(task_id: str, protocol: str = FULL) -> PublishedRange:
     found = constants_table().get((spec.env_id, mode))
     if found is None:
         return PublishedRange(None, None, f"no published constants for {mode!r} mode")
-    return PublishedRange(*found, f"Procgen {mode}-mode R_min and R_max ({SOURCE_NOTE})")
+    return PublishedRange(*found, f"Procgen {mode}-mode R_min and R_max ({SOURCE_NOTE})", mode)
 
 
 def _json_value(text: str):

@@ -24,9 +24,14 @@ Sources:
 - `"human"`: Atari only, full-length (30-minute) games: the standard random and human scores
   (`atari57_random_human.csv`); `expert` holds the human score, so normalizing gives the
   human-normalized score.
-- `"procgen"`: Procgen only: Cobbe et al. (2020)'s published R_min (as `random`) and R_max (as
-  `expert`) per game and distribution mode (`procgen_constants.py`), full-length episodes, in
-  the protocol's mode.
+- `"procgen"`: Procgen only, the paper's rule (score - random) / (expert - random): Cobbe et
+  al. (2020)'s published R_max per game and distribution mode (`procgen_constants.py`) as
+  `expert`, and this project's measured uniform-random return of the task under the same
+  protocol (its project row, random only) as `random`, full-length episodes.
+- `"procgen-rmin"`: the Procgen field's normalization, (R - R_min) / (R_max - R_min), with the
+  published R_min as `random`: for comparing with Procgen papers. R_min is the score of a policy
+  trained with its observations masked out, not a random one, so uniform-random play scores
+  below 0% there (CoinRun's R_min is 5 of 10).
 
 A task without numbers in a source for a protocol gets a `Reference` with `None` and a note: it
 is reported as not normalizable, like one whose expert <= random (GATO.md Sec. 4), never scored.
@@ -48,7 +53,7 @@ from gato_eval.scores.normalization import (  # noqa: F401 (Reference: this modu
     check_reference_source,
     parse_reference_chain,
 )
-from gato_eval.scores.procgen_constants import published_range
+from gato_eval.scores.procgen_constants import SOURCE_NOTE, published_range
 from gato_eval.scores.project_table import (  # noqa: F401 (this module's public names)
     LEGACY_COLUMNS,
     PROJECT_COLUMNS,
@@ -77,6 +82,8 @@ def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -
     if source == "project":
         return _project_reference(task_id, protocol)
     if source == "procgen":
+        return _procgen_reference(task_id, protocol)
+    if source == "procgen-rmin":
         found = published_range(task_id, protocol)
         return Reference(task_id, found.r_min, found.r_max, source, found.note, protocol)
     if source == "published" and protocol == FULL:
@@ -117,6 +124,18 @@ def _published_reference(task_id: str) -> Reference:
     random = _project_reference(task_id, FULL)
     note = f"expert: {row.note} | random: {random.note}"
     return Reference(task_id, random.random, row.expert, "published", note)
+
+
+def _procgen_reference(task_id: str, protocol: str) -> Reference:
+    # Gato normalizes by (score - random) / (expert - random) with a uniform-random zero point;
+    # Cobbe et al.'s R_min is a blind trained agent's score (up to half of R_max), so the zero
+    # point is the random return measured here on exactly these levels, and R_max the expert.
+    found = published_range(task_id, protocol)
+    if found.r_max is None:
+        return Reference(task_id, None, None, "procgen", found.note, protocol)
+    random = _project_reference(task_id, protocol)
+    note = f"expert: Procgen {found.mode}-mode R_max ({SOURCE_NOTE}) | random: {random.note}"
+    return Reference(task_id, random.random, found.r_max, "procgen", note, protocol)
 
 
 def available_sources(task_id: str, protocol: str = FULL) -> list[str]:

@@ -263,17 +263,56 @@ def test_data_collect_refuses_procgen_in_one_line(cli):
     assert result.stderr.strip().count("\n") == 0 and "evaluation-only" in result.stderr
 
 
-def test_the_procgen_source_normalizes_as_cobbe_et_al():
+def test_the_procgen_rmin_source_normalizes_as_cobbe_et_al():
     from gato_eval.scores.normalization import resolve_normalizers
 
-    normalizers = resolve_normalizers(["procgen-coinrun", "procgen-maze", "atari-pong"], "procgen")
+    tasks = ["procgen-coinrun", "procgen-maze", "atari-pong"]
+    normalizers = resolve_normalizers(tasks, "procgen-rmin")
     coinrun, maze = normalizers["procgen-coinrun"], normalizers["procgen-maze"]
     # (R - R_min) / (R_max - R_min): coinrun hard 5..10, maze easy 5..10, fruitbot below.
     assert [coinrun.normalize(r) for r in (5.0, 7.5, 10.0, 0.0)] == [0.0, 0.5, 1.0, -1.0]
     assert maze.normalize(10.0) == 1.0 and "easy" in maze.note
-    fruitbot = resolve_normalizers(["procgen-fruitbot"], "procgen")["procgen-fruitbot"]
+    fruitbot = resolve_normalizers(["procgen-fruitbot"], "procgen-rmin")["procgen-fruitbot"]
     assert fruitbot.normalize(-0.5) == 0.0 and fruitbot.normalize(27.2) == 1.0
     assert not normalizers["atari-pong"].normalizable
+
+
+def test_the_procgen_source_is_measured_random_to_published_r_max(private_home):
+    # Gato's rule with a uniform-random zero point: the project's random row of the protocol
+    # (here a user-local one, which overrides the packaged table) and Cobbe et al.'s R_max.
+    from gato_eval.scores.references import get_reference, record_project_reference
+
+    record_project_reference(
+        "procgen-coinrun", random=2.5, random_episodes=400, provenance="test: random episodes"
+    )
+    coinrun = get_reference("procgen-coinrun", "procgen")
+    assert (coinrun.random, coinrun.expert, coinrun.source) == (2.5, 10.0, "procgen")
+    assert coinrun.normalize(2.5) == 0.0 and coinrun.normalize(10.0) == 1.0
+    assert "hard-mode R_max" in coinrun.note and "test: random episodes" in coinrun.note
+    # The easy mode's R_max (64, not 35) with a random row measured in that mode only.
+    easy = 'distribution_mode="easy"'
+    assert not get_reference("procgen-starpilot", "procgen", easy).normalizable
+    record_project_reference(
+        "procgen-starpilot", protocol=easy, random=1.0, random_episodes=300, provenance="easy"
+    )
+    starpilot = get_reference("procgen-starpilot", "procgen", easy)
+    assert (starpilot.random, starpilot.expert) == (1.0, 64.0) and "easy-mode" in starpilot.note
+    # R_max is for full-length episodes: a capped protocol gets no Procgen reference at all.
+    record_project_reference(
+        "procgen-coinrun", protocol="max_steps=30", random=0.0, random_episodes=2,
+        provenance="capped",
+    )  # fmt: skip
+    capped = get_reference("procgen-coinrun", "procgen", "max_steps=30")
+    assert capped.random is None and capped.expert is None and "max_steps=30" in capped.note
+
+
+def test_a_procgen_random_without_a_measured_random_is_not_normalizable():
+    from gato_eval.scores.normalization import resolve_normalizers
+
+    protocol = 'level_set="train"'  # no project row measures the training levels
+    (found,) = resolve_normalizers({"procgen-coinrun": protocol}, "procgen").values()
+    assert not found.normalizable and found.expert == 10.0 and found.random is None
+    assert "data reference" in found.note
 
 
 def test_a_suite_with_procgen_tasks_is_refused_up_front_where_procgen_is_missing(
