@@ -68,6 +68,7 @@ from gato_eval.recording import (
     stack_observations,
 )
 from gato_eval.step_timeout import StepTimeoutError, alarm_available, alarm_handler, deadline
+from gato_eval.suites import registry
 
 # The episode plan lives in gato_eval.episode_plan; it is re-exported here, where callers that
 # play episodes already import from.
@@ -164,9 +165,8 @@ def run_episodes(
 
 
 def _registry_make_env(task: TaskSpec):
-    from gato_eval.suites.registry import make_env
-
-    return make_env(task)
+    # Looked up at call time, so a test's monkeypatched `registry.make_env` is the one used.
+    return registry.make_env(task)
 
 
 class _Engine:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # gato_eval/, not gato_eval/core/
 BUNDLED_DIR = PACKAGE_DIR / "bundled"
 
 

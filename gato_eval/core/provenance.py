@@ -7,8 +7,14 @@ traced back to the code that made it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from gato_eval import __version__
+from gato_eval.core.paths import PACKAGE_DIR
 
 # The packages whose versions a run records: those that decide an episode's numbers.
 RECORDED_PACKAGES = (
@@ -32,12 +38,6 @@ def code_provenance(packages: tuple[str, ...] = ("gato-eval",)) -> dict[str, Any
     """What code produced a result: git revision of the checkout (None outside one) and whether
     it had uncommitted changes to tracked files, gato-eval's version, the installed versions of
     `packages` (None for one that is not installed) and the Python version."""
-    import sys
-    from importlib import metadata
-
-    from gato_eval import __version__
-    from gato_eval.core.paths import PACKAGE_DIR
-
     versions = {}
     for name in packages:
         try:
@@ -55,8 +55,6 @@ def code_provenance(packages: tuple[str, ...] = ("gato-eval",)) -> dict[str, Any
 
 
 def _git_state(root: Path) -> tuple[str | None, bool | None]:
-    import subprocess
-
     if not (root / ".git").exists():
         return None, None
     try:

@@ -146,6 +146,11 @@ FAMILY_MAKERS = {
     "babyai": "gato_eval.suites.babyai:make_env",
     "procgen": "gato_eval.suites.procgen:make_env",
 }
+# The families whose episodes need `reset(options=...)`, and the hook (same form) that derives
+# them from (spec, run seed, episode index); the others reset with options=None.
+FAMILY_RESET_OPTIONS = {
+    "metaworld": "gato_eval.suites.metaworld:reset_options",
+}
 
 # The options every task of a family records (see each family module's docstring for why).
 # `make_env(task, **overrides)` may change the adjustable ones; the fixed ones are decisions the
