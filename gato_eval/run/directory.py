@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,11 @@ class Run:
     torn_tail: bool = False
     duplicates: int = 0
 
+    @cached_property
+    def typed_metadata(self) -> RunMetadata:
+        """The checked, typed view of `metadata` (`load_run` has checked it already)."""
+        return RunMetadata.from_dict(self.metadata, str(self.path / METADATA_FILE))
+
     @property
     def task_ids(self) -> list[str]:
         return list(self.metadata["suite"]["tasks"])
@@ -82,12 +88,7 @@ class Run:
 def create_run(path: Path, metadata: dict[str, Any]) -> Run:
     """Start a new run directory at `path` (which must not hold a run already)."""
     path = Path(path)
-    if (path / METADATA_FILE).exists() or (path / EPISODES_FILE).exists():
-        raise GatoEvalError(
-            f"{path} already holds a run: pass --resume to continue it, or choose another --out"
-        )
-    if path.exists() and not path.is_dir():
-        raise GatoEvalError(f"{path} exists and is not a directory")
+    refuse_existing_run(path)
     # A directory with other things in it (a model, a training run, a home directory) would
     # get a run mixed into it; only what a run start killed mid-write may be there already.
     foreign = [p.name for p in path.iterdir() if p.name != _METADATA_TMP] if path.is_dir() else []
@@ -106,6 +107,18 @@ def create_run(path: Path, metadata: dict[str, Any]) -> Run:
     return Run(path=path, metadata=metadata)
 
 
+def refuse_existing_run(path: Path) -> None:
+    """Refuse to start a run at `path` where a run (or a file) is already: `run suite` asks
+    before it loads a model, `create_run` again before it writes."""
+    path = Path(path)
+    if (path / METADATA_FILE).exists() or (path / EPISODES_FILE).exists():
+        raise GatoEvalError(
+            f"{path} already holds a run: pass --resume to continue it, or choose another --out"
+        )
+    if path.exists() and not path.is_dir():
+        raise GatoEvalError(f"--out {path} exists and is not a directory")
+
+
 def load_run(path: Path) -> Run:
     """Read a run directory; a missing, foreign or corrupt one is a one-line `GatoEvalError`."""
     path = Path(path)
@@ -122,8 +135,9 @@ def load_run(path: Path) -> Run:
         raise GatoEvalError(f"{meta_path} is not a gato-eval run (unknown format)")
     # Everything that reads a run indexes this document: a hand-edited value must fail here,
     # every problem in one line each, not as an AttributeError in resume or report.
-    RunMetadata.from_dict(metadata, str(meta_path))
+    typed = RunMetadata.from_dict(metadata, str(meta_path))
     run = Run(path=path, metadata=metadata)
+    run.typed_metadata = typed  # the cached property, filled: checked once
     _read_episodes(run)
     return run
 

@@ -10,31 +10,30 @@ from __future__ import annotations
 from typing import Any
 
 from gato_eval.core.errors import GatoEvalError
-from gato_eval.run.directory import Run
+from gato_eval.run.directory import RUN_FORMAT_VERSION, Run
+from gato_eval.run.metadata import RunMetadata
 
 
 def check_same_run(previous: Run, metadata: dict[str, Any], policy_identity) -> None:
-    """Refuse to resume when anything that decides the episodes differs."""
-    old = previous.metadata
+    """Refuse to resume when anything that decides the episodes differs: `metadata` is what
+    this invocation would record (`evaluate.build_metadata`), checked as a run's would be."""
+    old = previous.typed_metadata
+    new = RunMetadata.from_dict({"format_version": RUN_FORMAT_VERSION, **metadata})
     where = previous.path
-    _check_goal_variant_rule(old, metadata, where)  # before the suite: its version moved too
+    _check_goal_variant_rule(old, new, where)  # before the suite: its version moved too
     checks = [
-        ("suite", _suite_identity(old.get("suite")), _suite_identity(metadata["suite"])),
-        ("episodes per task", old.get("episodes_per_task"), metadata["episodes_per_task"]),
-        ("seed", old.get("seed"), metadata["seed"]),
-        (
-            "policy",
-            policy_identity(old.get("policy") or {}),
-            policy_identity(metadata["policy"]),
-        ),
+        ("suite", old.suite.identity(), new.suite.identity()),
+        ("episodes per task", old.episodes_per_task, new.episodes_per_task),
+        ("seed", old.seed, new.seed),
+        ("policy", policy_identity(old.policy or {}), policy_identity(new.policy or {})),
     ]
     for what, before, now in checks:
         if before != now:
             raise GatoEvalError(
                 f"cannot resume {where}: its {what} was {_short(before)}, now {_short(now)}"
             )
-    for task_id, spec in metadata["tasks"].items():
-        before = (old.get("tasks") or {}).get(task_id)
+    for task_id, spec in new.tasks.items():
+        before = old.tasks.get(task_id)
         if before is not None and before != spec:
             raise GatoEvalError(
                 f"cannot resume {where}: task {task_id} is set up differently now "
@@ -42,12 +41,12 @@ def check_same_run(previous: Run, metadata: dict[str, Any], policy_identity) -> 
             )
 
 
-def _check_goal_variant_rule(old: dict[str, Any], metadata: dict[str, Any], where) -> None:
+def _check_goal_variant_rule(old: RunMetadata, new: RunMetadata, where) -> None:
     """Refuse a run whose Meta-World episodes were recorded under another goal-variant rule:
     continuing it would pool episodes of two rules (suites/metaworld.py explains the change)."""
-    for task_id, spec in metadata["tasks"].items():
+    for task_id, spec in new.tasks.items():
         rule = (spec.get("options") or {}).get("goal_variant_rule")
-        before = ((old.get("tasks") or {}).get(task_id) or {}).get("options")
+        before = (old.tasks.get(task_id) or {}).get("options")
         if rule is None or not isinstance(before, dict) or before.get("goal_variant_rule") == rule:
             continue
         recorded = before.get("goal_variant_rule") or before.get("goal_choice") or "unrecorded"
@@ -60,17 +59,17 @@ def _check_goal_variant_rule(old: dict[str, Any], metadata: dict[str, Any], wher
 
 def recorded_suite(registry, run: Run):
     """The suite a run recorded, rebuilt from its metadata (its tasks are checked later)."""
-    data = run.metadata["suite"]
+    suite = run.typed_metadata.suite
     try:
         return registry.Suite(
-            name=str(data["name"]),
-            version=int(data["version"]),
-            task_ids=tuple(data["tasks"]),
-            episodes=int(run.metadata["episodes_per_task"]),
-            description=str(data.get("description", "")),
-            max_episode_steps=dict(data.get("max_episode_steps") or {}),
+            name=suite.name,
+            version=int(suite.version),
+            task_ids=suite.tasks,
+            episodes=run.typed_metadata.episodes_per_task,
+            description=suite.description,
+            max_episode_steps=dict(suite.max_episode_steps),
         )
-    except (KeyError, TypeError, ValueError) as err:
+    except (TypeError, ValueError) as err:
         raise GatoEvalError(f"{run.path}: the recorded suite is malformed ({err})") from None
 
 

@@ -54,6 +54,16 @@ class SuiteRecord:
     version: int | str
     tasks: tuple[str, ...]
     max_episode_steps: Mapping[str, int] = field(default_factory=dict)
+    description: str = ""
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for two runs to play the same suite (the description may differ)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "tasks": list(self.tasks),
+            "max_episode_steps": dict(self.max_episode_steps),
+        }
 
 
 @dataclass(frozen=True)
@@ -163,7 +173,8 @@ def _check_suite(data: dict, problems: _Problems) -> SuiteRecord:
         problems.integer(
             caps, family, 1, 10**9, required=True, name=f"'suite.max_episode_steps.{family}'"
         )
-    return SuiteRecord(str(name or ""), version or 0, tuple(tasks), dict(caps))
+    description = str(suite.get("description", ""))  # shown, never compared
+    return SuiteRecord(str(name or ""), version or 0, tuple(tasks), dict(caps), description)
 
 
 def _check_tasks(data: dict, suite: SuiteRecord, problems: _Problems) -> dict[str, dict]:
