@@ -1,7 +1,7 @@
 """Recipe: regenerate the project's shipped reference table, resumably.
 
-Writes gato_eval/suites/project_reference_scores.csv (one row per task and protocol) through
-`references.record_project_reference`. What is measured (`plan()`):
+Writes gato_eval/scores/reference_data/project_reference_scores.csv (one row per task and
+protocol) through `scores.project_table.record_project_reference`. What is measured (`plan()`):
 
 - every Meta-World v3 task, BabyAI level and DMC task with a demonstrator (gato_eval.experts),
   full-length episodes: expert = the paper's max windowed mean return (W = min(1000, 0.1 N))
@@ -59,8 +59,9 @@ from gato_eval.core.errors import GatoEvalError
 from gato_eval.core.task_spec import TaskSpec
 from gato_eval.data.datasets import dataset_info, dataset_name, dataset_path, demonstrator_label
 from gato_eval.experts import has_expert, make_expert
-from gato_eval.scores.normalization import DEFAULT_REFERENCE, parse_reference_chain
-from gato_eval.scores.references import PROJECT_FILE, get_reference, record_project_reference
+from gato_eval.scores.project_table import record_project_reference
+from gato_eval.scores.reference import DEFAULT_REFERENCE, parse_reference_chain
+from gato_eval.scores.sources import PROJECT_FILE, get_reference
 from gato_eval.suites.protocol import FULL, protocol_of
 from gato_eval.suites.registry import all_suites, all_tasks, get_suite
 

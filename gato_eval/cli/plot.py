@@ -6,7 +6,11 @@ from pathlib import Path
 
 import typer
 
-from gato_eval.scores.normalization import DEFAULT_REFERENCE
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.scores.reference import DEFAULT_REFERENCE
+
+# Library modules are imported inside the commands: they load numpy, matplotlib and the suite
+# registry (package metadata), which `gato-eval --help` should not wait for.
 
 plot_app = typer.Typer(
     help="Draw figures from run directories.",
@@ -155,7 +159,6 @@ def plot_ablation(
 
 def _report_unscored(groups, warnings: list[str], reference: str) -> None:
     """Print warnings and tasks left out; fail when a run has nothing left to plot."""
-    from gato_eval.core.errors import GatoEvalError
     from gato_eval.scores.normalization import missing_reference_warnings
 
     for warning in warnings:

@@ -7,7 +7,10 @@ from pathlib import Path
 import typer
 
 from gato_eval.cli.plot import REFERENCE_HELP
-from gato_eval.scores.normalization import DEFAULT_REFERENCE
+from gato_eval.scores.reference import DEFAULT_REFERENCE
+
+# Library modules are imported inside the commands: they load numpy, matplotlib and the suite
+# registry (package metadata), which `gato-eval --help` should not wait for.
 
 
 def report(

@@ -158,7 +158,7 @@ def run_suite(
     from gato_eval.cli.summary_table import print_summary_table
     from gato_eval.distributed.types import RayOptions
     from gato_eval.evaluate import RunOptions, evaluate_suite
-    from gato_eval.scores.normalization import parse_reference_chain
+    from gato_eval.scores.reference import parse_reference_chain
     from gato_eval.scores.scoring import run_warnings, summarize_run
 
     parse_reference_chain(reference)

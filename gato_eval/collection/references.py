@@ -11,6 +11,9 @@
 
 Every measurement says how it was made (`*_provenance`): source, demonstrator and version, data
 set, N, W, seeds, protocol and date, the text the reference tables store next to each number.
+
+`measure_task_references` is `gato-eval data reference`: one of three measurements chosen by a
+`ReferenceOptions`, recorded in a project reference table (`scores.project_table`).
 """
 
 from __future__ import annotations
@@ -18,17 +21,25 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from gato_eval.collection.demonstrations import CollectionProgress
 from gato_eval.core.errors import GatoEvalError
 from gato_eval.core.task_spec import TaskSpec
-from gato_eval.scores.expert_rule import (
-    expert_window,
-    windowed_expert_score,
-)
+from gato_eval.data.datasets import dataset_info, demonstrator_label
+from gato_eval.experts import make_expert
+from gato_eval.policies.random import RandomPolicy
+from gato_eval.rollout import plan_episodes, run_episodes
+from gato_eval.scores.expert_rule import expert_window, windowed_expert_score
+from gato_eval.scores.project_table import record_project_reference
+from gato_eval.scores.sources import PROJECT_FILE
+from gato_eval.suites.protocol import protocol_of
+from gato_eval.suites.registry import get_task
 
 RANDOM_SEED = 0
 EXPERT_SEED = 1  # the run seed of the project's reference data sets (not the random one's)
@@ -78,8 +89,6 @@ def measure_random_score(
 
     `progress`, when given, is told `steps(n)` and `episode(result)` as in collection.
     """
-    from gato_eval.policies.random import RandomPolicy
-
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise GatoEvalError(f"random episodes must be a positive integer, got {episodes!r}")
     spec, protocol = _spec_and_protocol(task)
@@ -105,9 +114,6 @@ def measure_expert_score(
     For the full protocol prefer a data set (`DatasetInfo.expert_score`): the episodes are then
     kept. A failed episode (an env error) is left out of the window sequence and counted.
     """
-    from gato_eval.data.datasets import demonstrator_label
-    from gato_eval.experts import make_expert
-
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise GatoEvalError(f"expert episodes must be a positive integer, got {episodes!r}")
     spec, protocol = _spec_and_protocol(task)
@@ -151,8 +157,6 @@ def expert_provenance(expert: ExpertScore, day: str | None = None) -> str:
 
 def dataset_expert_provenance(info, day: str | None = None) -> str:
     """How the expert score of data set `info` (a `datasets.DatasetInfo`) was taken."""
-    from gato_eval.data.datasets import demonstrator_label
-
     seeds = sorted({c["seed"] for c in info.collections})
     return (
         f"project: max windowed mean return (W={expert_window(info.episodes)}) of the "
@@ -170,8 +174,6 @@ def record_references(info, random: RandomScore, path: Path | None = None) -> tu
     too); `path` the reference CSV (default: the user-local one).
     Returns (expert score, path written).
     """
-    from gato_eval.scores.references import record_project_reference
-
     if random.task_id != info.task_id:
         raise GatoEvalError(f"random score of {random.task_id} given for {info.task_id}")
     if random.protocol != "full":
@@ -190,17 +192,149 @@ def record_references(info, random: RandomScore, path: Path | None = None) -> tu
     return info.expert_score, written
 
 
-def _spec_and_protocol(task: TaskSpec | str) -> tuple[TaskSpec, str]:
-    from gato_eval.suites.protocol import protocol_of
-    from gato_eval.suites.registry import get_task
+@dataclass(frozen=True)
+class ReferenceOptions:
+    """What `gato-eval data reference` measures and where it records it.
 
+    Three measurements: by default the expert score of data set `dataset` (a name, or a task id
+    with `noise`, in `data_dir`) and `random_episodes` full-length random episodes; with
+    `max_steps`, random and `expert_episodes` demonstrator episodes played under that cap (no
+    data set read); with `random_only`, random episodes only (`dataset` is then a task id,
+    capped by `max_steps` if it caps). `shipped` writes the package's table instead of the
+    user-local one.
+    """
+
+    dataset: str
+    noise: float | None = None
+    random_episodes: int = 50
+    seed: int = 0
+    num_envs: int = 4
+    data_dir: Path | None = None
+    shipped: bool = False
+    max_steps: int | None = None
+    expert_episodes: int = 50
+    random_only: bool = False
+
+
+@dataclass(frozen=True)
+class RecordedReferences:
+    """What `measure_task_references` wrote: the reference table and a one-line summary."""
+
+    path: Path
+    summary: str
+
+
+ProgressFactory = Callable[[], AbstractContextManager[CollectionProgress]]
+
+
+def measure_task_references(
+    options: ReferenceOptions, open_progress: ProgressFactory | None = None
+) -> RecordedReferences:
+    """Measure the references `options` asks for and record them in a project reference table.
+
+    `open_progress` opens one progress display per measurement (random, then expert), each told
+    `started` once; default: none.
+    """
+    open_progress = open_progress or (lambda: nullcontext(None))
+    path = PROJECT_FILE if options.shipped else None
+    if options.random_only:
+        return _record_random_reference(options, path, open_progress)
+    if options.max_steps is not None:
+        return _record_capped_references(options, path, open_progress)
+    info = dataset_info(options.dataset, options.noise, options.data_dir)
+    with open_progress() as progress:
+        _started(progress, f"random {info.task_id}", options.random_episodes)
+        random = measure_random_score(
+            info.task_id,
+            options.random_episodes,
+            seed=options.seed,
+            num_envs=options.num_envs,
+            progress=progress,
+        )
+    expert, written = record_references(info, random, path=path)
+    return RecordedReferences(
+        written,
+        f"{info.task_id}: expert {expert:.6g} (data set {info.name}, {info.episodes} episodes), "
+        f"random {random.mean:.6g} ({random.episodes} episodes)",
+    )
+
+
+def _record_random_reference(
+    options: ReferenceOptions, path: Path | None, open_progress: ProgressFactory
+) -> RecordedReferences:
+    """Seeded uniform-random episodes of a task, no expert (`random_only`)."""
+    task = options.dataset
+    spec = get_task(task)
+    if options.max_steps is not None and options.max_steps < spec.max_episode_steps:
+        spec = replace(spec, max_episode_steps=options.max_steps)
+    with open_progress() as progress:
+        _started(progress, f"random {task} ({protocol_of(spec)})", options.random_episodes)
+        random = measure_random_score(
+            spec,
+            options.random_episodes,
+            seed=options.seed,
+            num_envs=options.num_envs,
+            progress=progress,
+        )
+    written = record_project_reference(
+        task, protocol=random.protocol, random=random.mean, random_episodes=random.episodes,
+        provenance=random_provenance(random), path=path,
+    )  # fmt: skip
+    return RecordedReferences(
+        written,
+        f"{task} ({random.protocol}): random {random.mean:.6g} ({random.episodes} episodes)",
+    )
+
+
+def _record_capped_references(
+    options: ReferenceOptions, path: Path | None, open_progress: ProgressFactory
+) -> RecordedReferences:
+    """Random and demonstrator returns played under the cap `max_steps`."""
+    task, max_steps = options.dataset, options.max_steps
+    spec = get_task(task)
+    if max_steps >= spec.max_episode_steps:
+        raise GatoEvalError(
+            f"--max-steps {max_steps} does not cap {task} (its episodes end by "
+            f"{spec.max_episode_steps} steps): omit it to measure full-length references"
+        )
+    spec = replace(spec, max_episode_steps=max_steps)
+    # num_envs is not passed on here: random plays on measure_random_score's default of 4 envs
+    # and the demonstrator on one, as capped references always have been measured.
+    with open_progress() as progress:
+        _started(progress, f"random {task} ({protocol_of(spec)})", options.random_episodes)
+        random = measure_random_score(
+            spec, options.random_episodes, seed=options.seed, progress=progress
+        )
+    with open_progress() as progress:
+        _started(progress, f"expert {task} ({protocol_of(spec)})", options.expert_episodes)
+        expert = measure_expert_score(spec, options.expert_episodes, progress=progress)
+    common = {"protocol": random.protocol, "path": path}
+    record_project_reference(
+        task, random=random.mean, random_episodes=random.episodes,
+        provenance=random_provenance(random), **common,
+    )  # fmt: skip
+    written = record_project_reference(
+        task, expert=expert.score, expert_episodes=expert.episodes, window=expert.window,
+        provenance=expert_provenance(expert), **common,
+    )  # fmt: skip
+    return RecordedReferences(
+        written,
+        f"{task} ({random.protocol}): expert {expert.score:.6g} ({expert.episodes} episodes, "
+        f"W={expert.window}), random {random.mean:.6g} ({random.episodes} episodes)",
+    )
+
+
+def _started(progress: CollectionProgress | None, name: str, episodes: int) -> None:
+    if progress is not None:
+        progress.started(name, episodes, 0)
+
+
+def _spec_and_protocol(task: TaskSpec | str) -> tuple[TaskSpec, str]:
     spec = get_task(task) if isinstance(task, str) else task
     return spec, protocol_of(spec)
 
 
 def _play(spec: TaskSpec, policy, episodes: int, seed: int, num_envs: int, progress):
-    from gato_eval.rollout import plan_episodes, run_episodes
-
     with contextlib.redirect_stdout(io.StringIO()):  # minigrid's "Sampling rejected" prints
         return run_episodes(
             spec,

@@ -1,99 +1,30 @@
-"""Reference scores turned into normalizers: what a task's returns are divided by, or why not.
+"""A chain of reference sources resolved to one reference per task, or a user's table instead.
 
-normalized = (score - random) / (expert - random), 1.0 = expert, 0.0 = random (GATO.md
-section 4). The random and expert scores come from a chain of shipped sources (`project`,
-`published`, `jat`, `jat-v2-metaworld`, `human`, `procgen`, `procgen-rmin`;
-gato_eval.scores.references), tried in order for each task, or from a user's CSV table
-(`load_reference_table`). A reference applies only to scores of the same protocol
-(gato_eval.suites.protocol: a step cap changes what a return means). A task with no reference
-for its protocol in any source of the chain, or whose expert score is not above its random
-score, cannot be normalized: its Reference says why, and is never scored.
-
-Importing this module is cheap (no numpy, no simulator, no suite registry).
+The random and expert scores come from a chain of shipped sources (`project`, `published`,
+`jat`, `jat-v2-metaworld`, `human`, `procgen`, `procgen-rmin`; `scores.sources`), tried in
+order for each task, or from a user's CSV table (`load_reference_table`), which replaces the
+chain. What a reference is, and when it can normalize, is `scores.reference`. A task with no
+reference for its protocol in any source of the chain, or whose expert score is not above its
+random score, gets a `Reference` that says why, and is never scored.
 """
 
 from __future__ import annotations
 
-import math
+import csv
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from gato_eval.core.errors import GatoEvalError, check_choice
-
-REFERENCE_SOURCES = (
-    "project", "published", "jat", "jat-v2-metaworld", "human", "procgen", "procgen-rmin",
-)  # fmt: skip
-# Project measurements first (this project's envs and demonstrators), then published experts of
-# the dm_control tasks without a demonstrator (with the project's measured random), JAT's
-# full-length Atari and BabyAI means, then Procgen's published R_max with the project's measured
-# random. Meta-World's JAT rows (v2), human scores and Procgen's R_min/R_max (`procgen-rmin`:
-# R_min is a trained blind agent's score, not random) are different ratios, used where named.
-DEFAULT_REFERENCE = "project,published,jat,procgen"
-FULL_PROTOCOL = "full"  # gato_eval.suites.protocol.FULL, without importing the registry
-
-
-class ReferenceLike(Protocol):
-    """What scoring needs from an injected reference (a `protocol` attribute is optional and
-    defaults to "full")."""
-
-    random: float | None
-    expert: float | None
-
-
-@dataclass(frozen=True)
-class Reference:
-    """The random and expert returns of one task under one protocol in one source (None where
-    it has none): how its returns map to normalized scores, or why they cannot. `source` is the
-    source that supplied the numbers (the whole chain when none did); `note` where they come
-    from, or why each source had none."""
-
-    task_id: str
-    random: float | None
-    expert: float | None
-    source: str
-    note: str = ""
-    protocol: str = FULL_PROTOCOL
-
-    @property
-    def normalizable(self) -> bool:
-        """Both numbers known and finite, and expert > random."""
-        return can_normalize(self.random, self.expert)
-
-    def normalize(self, value: float) -> float:
-        """(value - random) / (expert - random); only for a normalizable reference."""
-        if not self.normalizable:
-            raise ValueError(f"reference not normalizable: {self.reason_not_normalizable()}")
-        return (value - self.random) / (self.expert - self.random)
-
-    def reason_not_normalizable(self) -> str:
-        if self.random is None and self.expert is None:
-            reason = f"no {self.source} reference for protocol {self.protocol}"
-        elif not is_finite_number(self.random) or not is_finite_number(self.expert):
-            reason = f"{self.source} reference lacks a random or expert score"
-        else:
-            reason = f"{self.source} expert {self.expert:g} <= random {self.random:g}"
-        return reason + (f" ({self.note})" if self.note else "")
-
-
-def check_reference_source(source: str) -> str:
-    """`source` when it names a shipped reference source, else a one-line error with a hint."""
-    return check_choice(source, REFERENCE_SOURCES, "reference source")
-
-
-def parse_reference_chain(text: str | Sequence[str]) -> tuple[str, ...]:
-    """ "project,jat,human" -> ("project", "jat", "human"): shipped sources, in the order tried,
-    each named once. A one-line error for an unknown, empty or repeated name."""
-    names = [n.strip() for n in text.split(",")] if isinstance(text, str) else list(text)
-    if not names or not all(names):
-        raise GatoEvalError(f"--reference {text!r}: name sources separated by commas")
-    for name in names:
-        check_reference_source(name)
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise GatoEvalError(f"--reference names {', '.join(repeated)} more than once")
-    return tuple(names)
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.scores.reference import (
+    DEFAULT_REFERENCE,
+    FULL_PROTOCOL,
+    Reference,
+    ReferenceLike,
+    parse_reference_chain,
+)
+from gato_eval.scores.sources import get_reference
+from gato_eval.suites.registry import catalog
 
 
 def resolve_normalizers(
@@ -107,7 +38,7 @@ def resolve_normalizers(
     With `references` (a custom table keyed by task or by (task, protocol), whose name
     `reference` then is), an entry applies only when its `protocol` (default "full") is the
     task's. Otherwise the sources of the chain `reference` are tried in order
-    (gato_eval.scores.references.get_reference) and the first with a normalizable reference
+    (gato_eval.scores.sources.get_reference) and the first with a normalizable reference
     wins. A task no source can normalize gets a Reference that says why, source by source.
     """
     if not isinstance(task_protocols, Mapping):
@@ -118,9 +49,6 @@ def resolve_normalizers(
             for task, protocol in task_protocols.items()
         }
     chain = parse_reference_chain(reference)
-    from gato_eval.scores.references import get_reference
-    from gato_eval.suites.registry import catalog
-
     registered = catalog()
     normalizers = {}
     for task, protocol in task_protocols.items():
@@ -185,8 +113,6 @@ def load_reference_table(path: str | Path) -> dict[tuple[str, str], Reference]:
     """A CSV with a header row and columns `task,random,expert` (optional `note`, and
     `protocol`, default "full"); an empty cell is a missing score. Lets users normalize with
     their own experts. Returns (task, protocol) -> Reference named after the file."""
-    import csv
-
     path = Path(path)
     try:
         with open(path, newline="") as handle:
@@ -228,16 +154,6 @@ def choose_reference_table(
     if table_path is None:
         return ",".join(parse_reference_chain(reference)), None
     return Path(table_path).name, load_reference_table(table_path)
-
-
-def can_normalize(random: Any, expert: Any) -> bool:
-    """Both scores finite numbers and expert > random: the one rule for a usable reference."""
-    return is_finite_number(random) and is_finite_number(expert) and expert > random
-
-
-def is_finite_number(value: Any) -> bool:
-    """An int or float (not a bool) that is neither NaN nor infinite."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _as_float(value: Any) -> float | None:

@@ -1,6 +1,6 @@
 """The project's reference tables on disk: one CSV row per (task, protocol), read and recorded.
 
-Two files share the format (gato_eval.scores.references reads them, the user-local one first):
+Two files share the format (gato_eval.scores.sources reads them, the user-local one first):
 `project_reference_scores.csv` shipped in the package and `$GATO_EVAL_HOME/reference_scores.csv`.
 Columns: `task,protocol,random,expert,random_episodes,expert_episodes,window,provenance,
 measured_at`. A file in the older format (`task,random,expert,episodes,provenance,measured_at`,

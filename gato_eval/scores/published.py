@@ -9,7 +9,7 @@ the others have no row, is in the README ("Demonstrations and data sets").
 A published expert is full-protocol only (the papers play full 1,000-step episodes). Its random
 return is the project's own measurement of uniform-random episodes on the same task
 (`project_reference_scores.csv`): papers do not report one, and the random number must come from
-exactly the environment being scored. `gato_eval.scores.references` joins the two as the
+exactly the environment being scored. `gato_eval.scores.sources` joins the two as the
 `"published"` source.
 """
 
@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from gato_eval.core.errors import GatoEvalError
+from gato_eval.suites.registry import get_task
 
 PUBLISHED_FILE = (
     Path(__file__).resolve().parent / "reference_data" / "published_reference_scores.csv"
@@ -51,8 +52,6 @@ def read_published_file(path: Path) -> dict[str, PublishedExpert]:
 
     A malformed file is a one-line `GatoEvalError` naming the file and line.
     """
-    from gato_eval.suites.registry import get_task
-
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as err:

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from gato_eval import __version__
 from gato_eval.core.errors import GatoEvalError
 from gato_eval.core.paths import portable_path
-from gato_eval.scores.normalization import (
-    DEFAULT_REFERENCE,
-    ReferenceLike,
-    missing_reference_warnings,
-)
+from gato_eval.scores.normalization import missing_reference_warnings
+from gato_eval.scores.reference import DEFAULT_REFERENCE, ReferenceLike
 from gato_eval.scores.scoring import (
     ensure_run,
     format_number,
@@ -32,6 +32,13 @@ from gato_eval.scores.scoring import (
     run_label,
     run_warnings,
     summarize_run,
+)
+from gato_eval.scores.stats import (
+    METRIC_TITLES,
+    METRICS,
+    aggregate_scores,
+    task_intervals,
+    threshold_curves,
 )
 from gato_eval.scores.tables import build_score_group
 
@@ -70,7 +77,6 @@ def write_report(
     """Write report.md, report.html, summary.json and the figures to `out_dir`
     (default RUN_DIR/report). `references` / `human_references` replace the shipped tables."""
     from gato_eval.scores.plotting import figure_bytes, plot_group_task_scores, plot_thresholds
-    from gato_eval.scores.stats import aggregate_scores, task_intervals, threshold_curves
 
     run = ensure_run(run_dir)
     out = Path(out_dir) if out_dir is not None else Path(run.path) / "report"
@@ -124,8 +130,6 @@ def write_report(
 
 
 def _build_blocks(run, label, rows, group, aggregates, curves, figures, warnings, settings):
-    from gato_eval.scores.stats import METRIC_TITLES, METRICS
-
     confidence = 100 * settings["confidence"]
     blocks: list[tuple] = [("h", 1, f"gato-eval report: {label}")]
     blocks.append(("ul", _provenance(run)))
@@ -209,8 +213,6 @@ def _provenance(run) -> list[str]:
         )
     if meta.get("argv"):
         items.append(f"Command: `{' '.join(map(str, meta['argv']))}`")
-    from gato_eval import __version__
-
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     items.append(f"Report written {now} by gato-eval {__version__}")
     return items
@@ -272,8 +274,6 @@ def _interval_cell(estimate) -> str:
 
 
 def _threshold_table(curves) -> tuple[list[str], list[list[str]]]:
-    import numpy as np
-
     header = ["domain", "tasks", *(f">= {100 * x:g}%" for x in REPORT_THRESHOLDS)]
     cells = []
     for domain, curve in curves.domains.items():

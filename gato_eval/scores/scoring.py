@@ -27,15 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.run.directory import Run, load_run
-from gato_eval.scores.normalization import (
+from gato_eval.scores.normalization import resolve_normalizers
+from gato_eval.scores.reference import (
     DEFAULT_REFERENCE,
     FULL_PROTOCOL,
     Reference,
     ReferenceLike,
     is_finite_number,
-    resolve_normalizers,
 )
+from gato_eval.suites.protocol import protocol_of
+from gato_eval.suites.registry import catalog
 
 HUMAN_NORMALIZED_FAMILIES = ("atari",)
 
@@ -110,10 +113,6 @@ def task_protocols(run: Run) -> dict[str, str]:
     order: from the task spec the run recorded, completed by the catalog's and the suite's step
     cap where the record lacks fields. An unregistered task is "full" unless the suite capped
     its family."""
-    from gato_eval.core.task_spec import TaskSpec
-    from gato_eval.suites.protocol import protocol_of
-    from gato_eval.suites.registry import catalog
-
     suite = run.metadata.get("suite")
     caps = suite.get("max_episode_steps") if isinstance(suite, dict) else None
     caps = caps if isinstance(caps, dict) else {}

@@ -20,15 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gato_eval.core.errors import GatoEvalError
 from gato_eval.run.directory import Run, load_run
 from gato_eval.run.identity import first_protocol_difference
-from gato_eval.scores.normalization import (
+from gato_eval.scores.normalization import resolve_normalizers
+from gato_eval.scores.reference import (
     DEFAULT_REFERENCE,
     Reference,
     ReferenceLike,
     parse_reference_chain,
-    resolve_normalizers,
 )
 from gato_eval.scores.scoring import (
     collect_task_episodes,
@@ -36,6 +38,7 @@ from gato_eval.scores.scoring import (
     run_warnings,
     task_protocols,
 )
+from gato_eval.scores.stats import ScoreTable
 
 
 @dataclass
@@ -140,8 +143,6 @@ def build_score_group(
 ) -> ScoredGroup:
     """Normalized scores of one agent's runs (see ScoredGroup for the unit). The runs share one
     protocol (group_runs checks it), so the first run's task protocols pick the references."""
-    from gato_eval.scores.stats import ScoreTable
-
     per_run = [collect_task_episodes(run) for run in runs]
     task_ids = list(per_run[0])
     normalizers = resolve_normalizers(task_protocols(runs[0]), reference, references)
@@ -172,8 +173,6 @@ def build_score_group(
     if scored and len(runs) == 1:
         table = ScoreTable.from_episodes(label, samples, scored, domains)
     elif scored:
-        import numpy as np
-
         table = ScoreTable.from_matrix(label, np.array(samples).T, scored, domains)
     families = {task: episodes.family for task, episodes in per_run[0].items()}
     return ScoredGroup(label, list(runs), table, unscored, families, normalizers)

@@ -204,7 +204,7 @@ def test_a_capped_run_is_reported_under_its_protocol(cli, tmp_path, monkeypatch)
     """Issue #18 point 3: the default suite's 1,000-step Atari games get no full-length score;
     the report says which protocol and which source every score used."""
     monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
-    from gato_eval.scores.references import get_reference
+    from gato_eval.scores.sources import get_reference
 
     tasks = ("atari-pong", "dmc-cartpole-balance")
     run = write_run(tmp_path / "run", 0.5, tasks=tasks)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gato_eval.experts import expert_task_ids
-from gato_eval.scores.references import get_reference
+from gato_eval.scores.sources import get_reference
 from gato_eval.suites.registry import all_tasks, get_suite, get_task
 
 RECIPE = Path(__file__).resolve().parents[2] / "benchmarks" / "reference_scores.py"
@@ -82,7 +82,7 @@ def test_log_records_become_table_rows_and_a_cut_line_is_skipped(recipe, tmp_pat
     for entry in recipe.read_log(log):
         recipe.record(entry, path=table)
     monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr("gato_eval.scores.references.PROJECT_FILE", table)
+    monkeypatch.setattr("gato_eval.scores.sources.PROJECT_FILE", table)
     reference = get_reference("atari-pong", "project", "max_steps=1000")
     assert (reference.random, reference.expert) == (-19.5, 6.25)
     assert "W=5" in reference.note and "random 50 episodes" in reference.note

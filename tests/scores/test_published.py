@@ -6,13 +6,14 @@ import pytest
 
 from gato_eval.core.errors import GatoEvalError
 from gato_eval.experts import has_expert
-from gato_eval.scores import references
+from gato_eval.scores import sources
+from gato_eval.scores.project_table import record_project_reference
 from gato_eval.scores.published import (
     PUBLISHED_COLUMNS,
     published_experts,
     read_published_file,
 )
-from gato_eval.scores.references import get_reference
+from gato_eval.scores.sources import get_reference
 from gato_eval.suites.registry import get_task
 
 HEADER = ",".join(PUBLISHED_COLUMNS)
@@ -68,11 +69,11 @@ def test_the_published_source_pairs_the_papers_expert_with_the_projects_random(
 ):
     table = tmp_path / "project.csv"
     monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(references, "PROJECT_FILE", table)
+    monkeypatch.setattr(sources, "PROJECT_FILE", table)
     missing = get_reference("dmc-walker-walk", "published")
     assert missing.expert == pytest.approx(981.13) and missing.random is None
     assert not missing.normalizable  # no random measured yet: never scored
-    references.record_project_reference(
+    record_project_reference(
         "dmc-walker-walk", random=40.5, random_episodes=20, provenance="project: test", path=table
     )
     found = get_reference("dmc-walker-walk", "published")

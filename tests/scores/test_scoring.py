@@ -343,7 +343,7 @@ def test_scoring_imports_no_numpy_or_simulator():
 
 
 def test_shipped_references_are_used_when_none_are_injected(tmp_path):
-    from gato_eval.scores.references import get_reference
+    from gato_eval.scores.sources import get_reference
 
     run = make_run(
         tmp_path / "run",
@@ -408,7 +408,7 @@ def test_seeds_are_pooled_only_under_one_protocol(tmp_path, edit, difference):
 
 def test_capped_episodes_are_never_scored_against_full_length_references(tmp_path, monkeypatch):
     """Issue #18 point 3: a 150-step Pong game has no full-length reference, human or expert."""
-    from gato_eval.scores.references import record_project_reference
+    from gato_eval.scores.project_table import record_project_reference
     from gato_eval.suites.registry import get_task
 
     monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
@@ -453,12 +453,13 @@ def test_a_suite_cap_alone_sets_the_protocol(tmp_path):
 
 def test_the_reference_chain_falls_back_in_order_and_says_who_normalized(tmp_path, monkeypatch):
     """Issue #19: the first source with a reference under the run's protocol wins."""
-    from gato_eval.scores import references
-    from gato_eval.scores.references import get_reference, record_project_reference
+    from gato_eval.scores import sources
+    from gato_eval.scores.project_table import record_project_reference
+    from gato_eval.scores.sources import get_reference
 
     monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
     # A project table of one row: the shipped one grows as the project measures tasks.
-    monkeypatch.setattr(references, "PROJECT_FILE", tmp_path / "project.csv")
+    monkeypatch.setattr(sources, "PROJECT_FILE", tmp_path / "project.csv")
     record_project_reference(
         "metaworld-assembly",
         random=200.0,

@@ -280,7 +280,8 @@ def test_the_procgen_rmin_source_normalizes_as_cobbe_et_al():
 def test_the_procgen_source_is_measured_random_to_published_r_max(private_home):
     # Gato's rule with a uniform-random zero point: the project's random row of the protocol
     # (here a user-local one, which overrides the packaged table) and Cobbe et al.'s R_max.
-    from gato_eval.scores.references import get_reference, record_project_reference
+    from gato_eval.scores.project_table import record_project_reference
+    from gato_eval.scores.sources import get_reference
 
     record_project_reference(
         "procgen-coinrun", random=2.5, random_episodes=400, provenance="test: random episodes"

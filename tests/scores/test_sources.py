@@ -9,18 +9,25 @@ from pathlib import Path
 import pytest
 
 from gato_eval.core.errors import GatoEvalError
-from gato_eval.scores import references
-from gato_eval.scores.references import (
+from gato_eval.scores import sources
+from gato_eval.scores.project_table import (
     PROJECT_COLUMNS,
-    Reference,
-    available_sources,
-    get_reference,
     record_project_reference,
     user_reference_file,
 )
+from gato_eval.scores.reference import Reference
+from gato_eval.scores.sources import available_sources, get_reference
 from gato_eval.suites.registry import all_tasks
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference"
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path, monkeypatch):
+    """No test reads or writes the user's ~/.gato-eval (user-local reference scores live there)."""
+    home = tmp_path / "gato-home"
+    monkeypatch.setenv("GATO_EVAL_HOME", str(home))
+    return home
 
 
 @pytest.mark.parametrize(
@@ -92,21 +99,21 @@ def test_unknown_task_or_source_is_an_error():
 @pytest.mark.skipif(not SHARED.is_dir(), reason="the project's shared/reference folder is absent")
 @pytest.mark.parametrize("name", ["atari57_random_human.csv", "jat_reference_scores.csv"])
 def test_packaged_tables_are_verbatim_copies_of_the_shared_ones(name):
-    packaged = (Path(references.__file__).parent / name).read_text(encoding="utf-8").splitlines()
+    packaged = (sources.REFERENCE_DATA / name).read_text(encoding="utf-8").splitlines()
     assert packaged[0].startswith("# source: ")
     shared = (SHARED / name).read_text(encoding="utf-8").splitlines()
     assert packaged[1:] == [line.rstrip("\r") for line in shared]
 
 
 def test_packaged_project_table_has_the_documented_columns():
-    with open(references.PROJECT_FILE, newline="") as handle:
+    with open(sources.PROJECT_FILE, newline="") as handle:
         assert tuple(next(csv.reader(handle))) == PROJECT_COLUMNS
 
 
 @pytest.fixture
 def no_shipped_table(tmp_path, monkeypatch):
     """An empty packaged project table: the shipped one grows as the project measures tasks."""
-    monkeypatch.setattr(references, "PROJECT_FILE", tmp_path / "no-shipped-table.csv")
+    monkeypatch.setattr(sources, "PROJECT_FILE", tmp_path / "no-shipped-table.csv")
 
 
 def test_project_reference_missing_until_recorded(private_home, no_shipped_table):
@@ -135,7 +142,7 @@ def test_project_reference_missing_until_recorded(private_home, no_shipped_table
 
 def test_recording_keeps_other_rows_and_the_user_file_wins(tmp_path, monkeypatch):
     packaged = tmp_path / "project.csv"
-    monkeypatch.setattr(references, "PROJECT_FILE", packaged)
+    monkeypatch.setattr(sources, "PROJECT_FILE", packaged)
     record("atari-pong", -20.5, 21.0, 30, "random / RAM player", path=packaged)
     record("atari-boxing", 0.5, 35.0, 30, "random / RAM player", path=packaged)
     record("atari-pong", -20.0, 20.0, 10, "re-measured", path=packaged)
@@ -272,7 +279,7 @@ def test_concurrent_recorders_keep_every_row(private_home):
     tasks = ["atari-pong", "atari-boxing", "atari-breakout", "atari-alien"]
     script = (
         "import sys\n"
-        "from gato_eval.scores.references import record_project_reference as record\n"
+        "from gato_eval.scores.project_table import record_project_reference as record\n"
         "for step in range(10):\n"
         "    record(sys.argv[1], random=0.0, expert=1.0 + step, random_episodes=3,\n"
         "           expert_episodes=3, provenance=f'step {step}')\n"

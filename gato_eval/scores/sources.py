@@ -1,9 +1,11 @@
-"""Reference scores per task and protocol, each number with its source: what scores divide by.
+"""The shipped reference sources: per task and protocol, each number with where it comes from.
 
 A reference applies to a run's score only when it was measured under the same *protocol*
 (`gato_eval.suites.protocol`: `"full"` for full-length episodes, `"max_steps=1000"` for the
 `default` suite's capped Atari games, ...): a random or expert return of a 1,000-step game says
-nothing about a 30-minute one. `get_reference(task_id, source, protocol)` answers for one.
+nothing about a 30-minute one. `get_reference(task_id, source, protocol)` answers for one;
+`available_sources` lists those that can normalize a task. The `Reference` value type and the
+source names are `scores.reference`; trying a chain of sources is `scores.normalization`.
 
 Sources:
 - `"project"`: random and expert returns this project measured on exactly these environments
@@ -46,24 +48,15 @@ from functools import cache
 from pathlib import Path
 
 from gato_eval.core.paths import portable_path
-from gato_eval.scores.normalization import (  # noqa: F401 (Reference: this module's answer type)
-    DEFAULT_REFERENCE,
-    REFERENCE_SOURCES,
-    Reference,
-    check_reference_source,
-    parse_reference_chain,
-)
 from gato_eval.scores.procgen_constants import SOURCE_NOTE, published_range
-from gato_eval.scores.project_table import (  # noqa: F401 (this module's public names)
-    LEGACY_COLUMNS,
-    PROJECT_COLUMNS,
-    USER_FILE_NAME,
+from gato_eval.scores.project_table import (
     check_protocol,
     number,
     read_project_file,
-    record_project_reference,
     user_reference_file,
 )
+from gato_eval.scores.published import published_experts
+from gato_eval.scores.reference import REFERENCE_SOURCES, Reference, check_reference_source
 from gato_eval.suites.catalog import ATARI_57
 from gato_eval.suites.protocol import FULL
 from gato_eval.suites.registry import get_task
@@ -115,8 +108,6 @@ def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -
 def _published_reference(task_id: str) -> Reference:
     # A paper's expert with this project's random: papers report no random return, and the
     # random one must come from exactly the environment being scored.
-    from gato_eval.scores.published import published_experts
-
     row = published_experts().get(task_id)
     if row is None:
         why = "no published expert for this task (README: tasks without a reference)"
