@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from gato_eval.training.progress import RichReporter
+from gato_eval.training.settings import settings_from_options
+
 
 def train(
     out: Path = typer.Option(
@@ -68,8 +71,7 @@ def train(
 
     Evaluate the result with: gato-eval run suite --model OUT
     """
-    from gato_eval.training.progress import RichReporter
-    from gato_eval.training.settings import settings_from_options
+    # On use: the trainer loads numpy and torch, and `--help` loads neither (pyproject.toml).
     from gato_eval.training.train import train as run_training
 
     given = {
