@@ -10,6 +10,7 @@
 | `runner`      | the orchestrator: data, pretraining, fine-tuning, evaluation        |
 | `evaluation`  | one-task suites and resumable evaluation runs                       |
 | `store`       | the results directory: record, one row per cell, lock               |
+| `records`     | ablation.json and cells.jsonl read back (for scores and tables)     |
 | `scores`      | scores recomputed from the runs; curves with bands over runs        |
 | `comparison`  | each pretrained variant minus scratch: intervals, P(improvement)    |
 | `pilot`       | can scratch learn each held-out task? (the pilot's verdict)         |

@@ -26,7 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from gato_eval.ablation.grid import VARIANTS
+from gato_eval.ablation.records import read_metadata, read_rows
 from gato_eval.core.errors import GatoEvalError
+from gato_eval.scores.scoring import collect_task_episodes, ensure_run
+from gato_eval.scores.stats import ScoreTable, task_intervals
 
 SCALES = ("auto", "return")
 
@@ -91,24 +95,18 @@ class AblationScores:
         return list(dict.fromkeys([*grid_tasks, *(c.task for c in self.cells)]))
 
     def variants(self) -> list[str]:
-        from gato_eval.ablation.grid import VARIANTS
-
         present = {c.variant for c in self.cells}
         return [v for v in VARIANTS if v in present]
 
 
 def mean_return(run_dir: Path) -> float | None:
     """The mean return of a one-task run directory's ok episodes (None without any)."""
-    from gato_eval.scores.scoring import collect_task_episodes, ensure_run
-
     (episodes,) = collect_task_episodes(ensure_run(Path(run_dir))).values()
     return float(np.mean(episodes.returns)) if episodes.returns else None
 
 
 def score_cell_run(run_dir: Path, random: float | None, expert: float | None) -> dict[str, Any]:
     """The scores of a cell's run (what its row records at the time it finishes)."""
-    from gato_eval.scores.scoring import collect_task_episodes, ensure_run
-
     (episodes,) = collect_task_episodes(ensure_run(Path(run_dir))).values()
     levels = TaskLevels(episodes.task, random, expert)
     mean = float(np.mean(episodes.returns)) if episodes.returns else None
@@ -123,9 +121,6 @@ def score_cell_run(run_dir: Path, random: float | None, expert: float | None) ->
 
 def score_ablation(path: Path) -> AblationScores:
     """Every finished cell of the results directory `path`, recomputed from its runs."""
-    from gato_eval.ablation.store import read_metadata, read_rows
-    from gato_eval.scores.scoring import collect_task_episodes, ensure_run
-
     path = Path(path)
     metadata = read_metadata(path)
     levels = {}
@@ -259,8 +254,6 @@ def ablation_panels(
 
 def _point(cells: list[CellScore], unit, reps: int, confidence: float, seed: int):
     """(mean over seeds, low, high, number of seeds) of one (task, variant, n) point."""
-    from gato_eval.scores.stats import ScoreTable, task_intervals
-
     per_seed = np.array([unit(c.returns).mean() for c in cells])  # (seeds,)
     if len(cells) >= 2:
         table = ScoreTable("point", "seed", ("point",), ("point",), (per_seed,))
