@@ -11,6 +11,7 @@ from typing import Any
 
 from gato_eval.core.errors import GatoEvalError
 from gato_eval.core.task_spec import TaskSpec
+from gato_eval.run.settings import PolicySpec
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,8 @@ class RayOptions:
 class RayJob:
     """What the driver asks the cluster to play (built by `evaluate.evaluate_suite`).
 
-    `missing`: task id -> episode indices to record; `policy_args`: `load_policy` keyword
-    arguments for every replica; `policy_description`: the driver's loaded policy description,
+    `missing`: task id -> episode indices to record; `policy`: what every replica loads (the
+    driver's own `PolicySpec`); `policy_description`: the driver's loaded policy description,
     which every replica must match; `stall_timeout_s`: None disables the stall watchdog.
     """
 
@@ -66,7 +67,7 @@ class RayJob:
     episodes_per_task: int
     run_seed: int
     num_envs: int
-    policy_args: dict[str, Any]
+    policy: PolicySpec
     policy_description: dict[str, Any]
     video_count: int = 0
     stall_timeout_s: float | None = None

@@ -269,19 +269,16 @@ def test_metadata_written_by_a_run_is_valid(tmp_path):
     """What `evaluate.build_metadata` writes passes the check it is read with."""
     from gato_eval.evaluate import build_metadata
     from gato_eval.run.metadata import RunMetadata
+    from gato_eval.run.settings import RunSettings
     from gato_eval.suites.registry import get_suite
 
     suite = get_suite("default")
     metadata = build_metadata(
-        suite=suite,
-        tasks=suite.task_specs(),
-        episodes_per_task=2,
-        seed=3,
-        num_envs=2,
-        policy={"kind": "random", "name": "random", "spec": "random", "prompt": None},
-        label=None,
-        videos=0,
-        argv=["gato-eval", "run", "suite"],
+        RunSettings(suite="default", episodes=2, seed=3, num_envs=2),
+        suite,
+        suite.task_specs(),
+        {"kind": "random", "name": "random", "spec": "random", "prompt": None},
+        ["gato-eval", "run", "suite"],
     )
     checked = RunMetadata.from_dict({"format_version": 1, **metadata})
     assert checked.suite.max_episode_steps == {"atari": 1000} and checked.seed == 3
