@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,9 @@ def code_provenance(packages: tuple[str, ...] = ("gato-eval",)) -> dict[str, Any
     """What code produced a result: git revision of the checkout (None outside one) and whether
     it had uncommitted changes to tracked files, gato-eval's version, the installed versions of
     `packages` (None for one that is not installed) and the Python version."""
+    # importlib.metadata loads email and zipfile (tens of ms): on call, off the `--help` path.
+    from importlib import metadata
+
     versions = {}
     for name in packages:
         try:
