@@ -11,6 +11,7 @@ import pytest
 from gato_eval.core.errors import GatoEvalError
 from gato_eval.policies.loading import bundled_model_dir, load_policy, policy_identity
 from gato_eval.policies.random import RandomPolicy
+from gato_eval.run.settings import PolicySpec, PromptSettings
 
 PLUGIN_SOURCE = '''
 import numpy as np
@@ -93,6 +94,16 @@ def test_bad_settings_are_refused():
         load_policy("random", device="tpu")
     with pytest.raises(GatoEvalError, match="temperature"):
         load_policy("random", temperature=-1.0)
+
+
+def test_a_policy_spec_is_what_load_policy_builds():
+    expert = load_policy(PolicySpec("expert", expert_noise=0.25))
+    assert expert.description["sampling"] == {"noise": 0.25}
+    assert load_policy("expert", expert_noise=0.25).description == expert.description
+    with pytest.raises(GatoEvalError, match=r"strategy 'firts'"):
+        load_policy(PolicySpec("random", prompt=PromptSettings("firts")))
+    with pytest.raises(TypeError, match="with a spec string only"):
+        load_policy(PolicySpec("random"), device="cpu")
 
 
 def test_missing_bundled_model_says_what_to_do(monkeypatch, tmp_path):
