@@ -67,6 +67,29 @@ class SuiteRecord:
 
 
 @dataclass(frozen=True)
+class CodeRecord:
+    """Which code produced a result, as `core.provenance.code_provenance` records it: a run's
+    metadata.json holds these keys at its top level, an ablation.json under "code"."""
+
+    git_revision: str | None = None
+    git_dirty: bool | None = None
+    code_version: str | None = None
+    python: str | None = None
+    packages: Mapping[str, str | None] = field(default_factory=dict)  # name -> version or None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CodeRecord:
+        """The record in `data` (missing keys: None); the types are the writer's to check."""
+        return cls(
+            git_revision=data.get("git_revision"),
+            git_dirty=data.get("git_dirty"),
+            code_version=data.get("code_version"),
+            python=data.get("python"),
+            packages=data.get("packages") or {},
+        )
+
+
+@dataclass(frozen=True)
 class RunMetadata:
     """The checked metadata of a run directory (the raw dict stays on `Run.metadata`)."""
 
@@ -79,6 +102,9 @@ class RunMetadata:
     policy: Mapping[str, Any] | None
     label: str | None
     videos: int
+    created: str | None = None  # ISO time the run started
+    argv: tuple[str, ...] = ()  # the command line that started it
+    code: CodeRecord = field(default_factory=CodeRecord)
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "metadata.json") -> RunMetadata:
@@ -116,6 +142,9 @@ class RunMetadata:
             policy=policy,
             label=label,
             videos=videos or 0,
+            created=data.get("created"),
+            argv=tuple(data.get("argv") or ()),
+            code=CodeRecord.from_dict(data),
         )
 
 
