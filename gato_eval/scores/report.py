@@ -185,34 +185,31 @@ def _build_blocks(run, label, rows, group, aggregates, curves, figures, warnings
 
 
 def _provenance(run) -> list[str]:
-    meta = run.metadata
-    suite = meta.get("suite", {})
+    meta = run.typed_metadata
+    suite, code = meta.suite, meta.code
     items = [
         f"Run directory: `{portable_path(run.path)}`",
-        f"Policy: `{json.dumps(meta.get('policy'), sort_keys=True)}`",
-        f"Suite: `{suite.get('name')}` version {suite.get('version')}, "
-        f"{len(suite.get('tasks', []))} tasks x {meta.get('episodes_per_task')} episodes, "
-        f"seed {meta.get('seed')}",
+        f"Policy: `{json.dumps(meta.policy, sort_keys=True)}`",
+        f"Suite: `{suite.name}` version {suite.version}, "
+        f"{len(suite.tasks)} tasks x {meta.episodes_per_task} episodes, seed {meta.seed}",
     ]
-    for key, name in (("created", "Run created"), ("git_revision", "Code revision")):
-        if meta.get(key):
-            dirty = (
-                " (with local changes)" if key == "git_revision" and meta.get("git_dirty") else ""
-            )
-            items.append(f"{name}: `{meta[key]}`{dirty}")
-    if meta.get("packages"):
-        packages = ", ".join(f"{k} {v}" for k, v in sorted(meta["packages"].items()) if v)
+    if meta.created:
+        items.append(f"Run created: `{meta.created}`")
+    if code.git_revision:
+        dirty = " (with local changes)" if code.git_dirty else ""
+        items.append(f"Code revision: `{code.git_revision}`{dirty}")
+    if code.packages:
+        packages = ", ".join(f"{k} {v}" for k, v in sorted(code.packages.items()) if v)
         items.append(f"Packages: {packages}")
     versions: dict[str, str] = {}
-    for spec in (meta.get("tasks") or {}).values():
-        if isinstance(spec, dict) and isinstance(spec.get("env_versions"), dict):
-            versions.update({k: str(v) for k, v in spec["env_versions"].items()})
+    for spec in meta.tasks.values():  # env_versions, when recorded, is an object (checked)
+        versions.update({k: str(v) for k, v in (spec.get("env_versions") or {}).items()})
     if versions:
         items.append(
             "Environment versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
         )
-    if meta.get("argv"):
-        items.append(f"Command: `{' '.join(map(str, meta['argv']))}`")
+    if meta.argv:
+        items.append(f"Command: `{' '.join(meta.argv)}`")
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     items.append(f"Report written {now} by gato-eval {__version__}")
     return items

@@ -91,21 +91,19 @@ def ensure_run(run: Run | str | Path) -> Run:
 
 def run_label(run: Run) -> str:
     """The short name of a run in legends: metadata label, else policy name, else dir name."""
-    label = run.metadata.get("label")
-    if isinstance(label, str) and label.strip():
-        return label.strip()
-    policy = run.metadata.get("policy")
-    if isinstance(policy, dict) and isinstance(policy.get("name"), str) and policy["name"]:
-        return policy["name"]
+    recorded = run.typed_metadata
+    if recorded.label is not None and recorded.label.strip():
+        return recorded.label.strip()
+    name = (recorded.policy or {}).get("name")  # a string when present (RunMetadata checks)
+    if name:
+        return name
     return Path(run.path).resolve().name
 
 
 def task_family(run: Run, task_id: str) -> str:
     """The task's family from its recorded TaskSpec; the id prefix (`family-name`) otherwise."""
-    spec = _recorded_spec(run, task_id)
-    if isinstance(spec, dict) and isinstance(spec.get("family"), str):
-        return spec["family"]
-    return task_id.split("-", 1)[0]
+    family = _recorded_spec(run, task_id).get("family")  # a string when present
+    return family if family is not None else task_id.split("-", 1)[0]
 
 
 def task_protocols(run: Run) -> dict[str, str]:
@@ -113,13 +111,11 @@ def task_protocols(run: Run) -> dict[str, str]:
     order: from the task spec the run recorded, completed by the catalog's and the suite's step
     cap where the record lacks fields. An unregistered task is "full" unless the suite capped
     its family."""
-    suite = run.metadata.get("suite")
-    caps = suite.get("max_episode_steps") if isinstance(suite, dict) else None
-    caps = caps if isinstance(caps, dict) else {}
+    caps = run.typed_metadata.suite.max_episode_steps
     registered = catalog()
     protocols = {}
     for task in suite_task_ids(run):
-        recorded = _recorded_spec(run, task) or {}
+        recorded = _recorded_spec(run, task)
         base = registered.get(task)
         if base is None:
             cap = caps.get(task_family(run, task))
@@ -135,7 +131,7 @@ def task_protocols(run: Run) -> dict[str, str]:
 def collect_task_episodes(run: Run) -> dict[str, TaskEpisodes]:
     """task id -> its raw episodes, in suite order. Bad numbers are a one-line error."""
     run = ensure_run(run)
-    planned = _planned_episodes(run)
+    planned = run.typed_metadata.episodes_per_task
     tasks = suite_task_ids(run)
     returns: dict[str, list[tuple[int, float]]] = {task: [] for task in tasks}
     successes: dict[str, list[tuple[int, bool]]] = {task: [] for task in tasks}
@@ -163,8 +159,7 @@ def collect_task_episodes(run: Run) -> dict[str, TaskEpisodes]:
             successes[task].append((int(record["episode"]), record["success"]))
     result = {}
     for task in tasks:
-        spec = _recorded_spec(run, task)
-        has_success = bool(spec.get("has_success")) if isinstance(spec, dict) else False
+        has_success = bool(_recorded_spec(run, task).get("has_success"))
         result[task] = TaskEpisodes(
             task=task,
             family=task_family(run, task),
@@ -282,23 +277,11 @@ def format_percent(value: float | None) -> str:
 
 
 def suite_task_ids(run: Run) -> list[str]:
-    """The run's suite task ids, in suite order (a one-line error when the metadata lacks them)."""
-    suite = run.metadata.get("suite")
-    tasks = suite.get("tasks") if isinstance(suite, dict) else None
-    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
-        raise GatoEvalError(f"{run.path}: metadata 'suite' has no list of task ids")
-    return list(dict.fromkeys(tasks))
+    """The run's suite task ids, in suite order, each once (`load_run` checked the list)."""
+    return list(dict.fromkeys(run.typed_metadata.suite.tasks))
 
 
-def _recorded_spec(run: Run, task_id: str) -> dict[str, Any] | None:
-    """The TaskSpec dict the run recorded for `task_id` (None when missing or malformed)."""
-    tasks = run.metadata.get("tasks")
-    spec = tasks.get(task_id) if isinstance(tasks, dict) else None
-    return spec if isinstance(spec, dict) else None
-
-
-def _planned_episodes(run: Run) -> int:
-    value = run.metadata.get("episodes_per_task")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise GatoEvalError(f"{run.path}: metadata 'episodes_per_task' is {value!r}, not a count")
-    return value
+def _recorded_spec(run: Run, task_id: str) -> Mapping[str, Any]:
+    """The TaskSpec dict the run recorded for `task_id`, its fields' types checked by
+    `RunMetadata` (empty when the run recorded none: older and test runs record only some)."""
+    return run.typed_metadata.tasks.get(task_id) or {}

@@ -86,13 +86,13 @@ def group_runs(runs: Sequence[Run], *, separate: bool = False) -> list[tuple[str
     """
     groups: dict[Any, list[Run]] = {}
     for run in runs:
-        policy = run.metadata.get("policy")
+        policy = run.typed_metadata.policy
         # Who the agent is (checkpoint hash), not how it was named on the command line; prompt
         # and sampling are part of the protocol, checked below.
         agent = (
-            {name: policy.get(name) for name in ("kind", "name", "checkpoint_sha256")}
-            if isinstance(policy, dict)
-            else policy
+            None
+            if policy is None
+            else {name: policy.get(name) for name in ("kind", "name", "checkpoint_sha256")}
         )
         key = (
             run_label(run),
@@ -111,7 +111,7 @@ def group_runs(runs: Sequence[Run], *, separate: bool = False) -> list[tuple[str
     for members in groups.values():
         seen: dict[Any, Run] = {}
         for run in members:
-            seed = run.metadata.get("seed")
+            seed = run.typed_metadata.seed
             if seed is None and len(members) > 1:
                 raise GatoEvalError(
                     f"{run.path} records no seed, so it cannot be pooled with runs of the same "
