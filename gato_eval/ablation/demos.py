@@ -22,8 +22,11 @@ import hashlib
 
 import numpy as np
 
+from gato_eval.collection.demonstrations import collect_demonstrations
 from gato_eval.core.episode import Episode
 from gato_eval.core.errors import GatoEvalError
+from gato_eval.data.datasets import dataset_name, dataset_path, load_episodes, read_dataset_info
+from gato_eval.data.minari_io import read_episodes
 
 
 def ensure_dataset(task_id: str, episodes: int, noise: float, seed: int, progress=None):
@@ -32,9 +35,6 @@ def ensure_dataset(task_id: str, episodes: int, noise: float, seed: int, progres
 
     progress: a `gato_eval.collection.demonstrations.CollectionProgress`, or None.
     """
-    from gato_eval.collection.demonstrations import collect_demonstrations
-    from gato_eval.data.datasets import dataset_name, dataset_path, read_dataset_info
-
     name = dataset_name(task_id, noise)
     path = dataset_path(name)
     if not path.is_dir():
@@ -77,8 +77,6 @@ def nested_subset(pool: list[int], n: int, seed: int, task_id: str) -> list[int]
 
 def read_positions(info, positions: list[int]) -> list[Episode]:
     """The episodes at `positions` of a data set, in that order."""
-    from gato_eval.data.minari_io import read_episodes
-
     try:
         return list(read_episodes(info.path / "data", info.task_id, positions))
     except (OSError, KeyError, ValueError) as err:
@@ -101,8 +99,6 @@ def describe_demonstrations(info, positions: list[int]) -> dict:
 def load_pretraining_episodes(plans, ensure, progress) -> tuple[dict[str, list], list[dict]]:
     """(task -> episodes, data sets used) of pretraining `plans` (grid.DatasetPlan): the first
     `episodes` of each data set, made by `ensure(task, episodes, noise)` when missing."""
-    from gato_eval.data.datasets import load_episodes
-
     episodes: dict[str, list] = {}
     datasets = []
     for plan in plans:

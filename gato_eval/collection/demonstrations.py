@@ -45,6 +45,9 @@ from gato_eval.data.minari_io import (
     update_metadata,
     write_staged_episode,
 )
+from gato_eval.experts import has_expert, make_expert
+from gato_eval.rollout import plan_episodes, run_episodes, seed_derivation
+from gato_eval.suites.registry import env_versions, get_task, make_env
 
 COLLECTION_FILE = store.COLLECTION_PLAN_FILE
 SEED_STREAM = "collection"  # gato_eval.rollout.SEED_STREAMS: never the evaluation seeds
@@ -82,10 +85,6 @@ def collect_demonstrations(
     collection of this data set instead of resuming it. See the module docstring for
     `overwrite` / `append`.
     """
-    from gato_eval.experts import has_expert, make_expert
-    from gato_eval.rollout import seed_derivation
-    from gato_eval.suites.registry import env_versions, get_task
-
     spec = get_task(task_id)
     if not has_expert(task_id):
         make_expert(spec, noise)  # raises the one-line error that lists the covered tasks
@@ -248,8 +247,6 @@ def _staged_files(staging: Path, wanted: list[int]) -> dict[int, Path]:
 
 def _play(spec, expert, seed: int, missing: list[int], num_envs: int, staging: Path, progress):
     """Play the missing episodes; each is staged as it ends. Returns the failure messages."""
-    from gato_eval.rollout import plan_episodes, run_episodes
-
     failures: list[str] = []
 
     def on_episode(result) -> None:
@@ -290,8 +287,6 @@ def _build(spec, staging: Path, existing: store.DatasetInfo | None, files: list[
     if existing is not None:
         shutil.copytree(existing.path, build)
     else:
-        from gato_eval.suites.registry import make_env
-
         env = make_env(spec)  # for its spaces, which Minari records
         with contextlib.suppress(Exception):
             env.close()

@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from gato_eval.core.errors import GatoEvalError, close_matches
+from gato_eval.data.datasets import find_problems, list_datasets
+from gato_eval.suites.registry import all_tasks, get_suite
 
 MIXTURE_FORMAT = "gato-eval-mixture"
 MIXTURE_FORMAT_VERSION = 1
@@ -74,18 +76,9 @@ class DataCatalog:
     @classmethod
     def from_installed(cls, datasets_root: Path | None = None) -> DataCatalog:
         """The task registry, the `heldout` suite and the data sets under `datasets_root`."""
-        from gato_eval.suites.registry import all_tasks, get_suite
-
         families = {spec.task_id: spec.family for spec in all_tasks()}
-        try:
-            from gato_eval.data.datasets import find_problems, list_datasets
-        except ModuleNotFoundError as err:
-            if err.name != "gato_eval.data.datasets":
-                raise
-            listed, problems = [], {}  # a build without the data sets module has no data sets
-        else:
-            listed = list_datasets(datasets_root) if datasets_root is not None else list_datasets()
-            problems = dict(find_problems(datasets_root))
+        listed = list_datasets(datasets_root) if datasets_root is not None else list_datasets()
+        problems = dict(find_problems(datasets_root))
         with_data = frozenset(_dataset_task_id(entry) for entry in listed)
         heldout = frozenset(get_suite("heldout").tasks)
         return cls(families=families, with_data=with_data, heldout=heldout, problems=problems)

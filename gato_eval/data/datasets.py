@@ -34,6 +34,7 @@ from gato_eval.core.episode import Episode
 from gato_eval.core.errors import GatoEvalError, close_matches
 from gato_eval.core.paths import datasets_dir
 from gato_eval.data.minari_io import MAIN_FILE, METADATA_FILE, count_episodes, read_episodes
+from gato_eval.scores.expert_rule import windowed_expert_score
 
 FORMAT_VERSION = 1
 MINARI_SUFFIX = "-v0"
@@ -126,8 +127,6 @@ class DatasetInfo:
     @property
     def expert_score(self) -> float:
         """The paper's expert return of this data set (`scores.windowed_expert_score`)."""
-        from gato_eval.scores.expert_rule import windowed_expert_score
-
         return windowed_expert_score(self.returns)
 
     def to_dict(self) -> dict[str, Any]:
