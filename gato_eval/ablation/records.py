@@ -1,7 +1,8 @@
 """What an ablation results directory records, read back: its record and its finished cells.
 
     ablation.json   the directory's record (`read_metadata`): format 1, the grid, provenance,
-                    pretrained models, held-out data, reference runs, invocation history
+                    pretrained models, held-out data, reference runs, invocation history;
+                    `AblationRecord` is the typed view of what the readers use
     cells.jsonl     one row per finished cell (`read_rows`), keyed by `row_key`
 
 Both the writer (`ablation.store`, which opens a directory for work) and the readers (scores,
@@ -12,18 +13,59 @@ whole directory layout is described in `ablation.store`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gato_eval.ablation.grid import cell_key
 from gato_eval.core.durable import read_json_lines
 from gato_eval.core.errors import GatoEvalError
+from gato_eval.run.metadata import CodeRecord
 
 ABLATION_FORMAT = "gato-eval-ablation"
 ABLATION_FORMAT_VERSION = 1
 ABLATION_FILE = "ablation.json"
 CELLS_FILE = "cells.jsonl"
 ROW_KEYS = ("task", "variant", "n_demos", "seed", "checkpoint", "run_dir")
+
+
+@dataclass(frozen=True)
+class ReferenceRuns:
+    """Where a task's reference runs are: run directories relative to the results directory."""
+
+    random: str
+    expert: str
+
+
+@dataclass(frozen=True)
+class AblationRecord:
+    """What the readers of a results directory (scores, tables) use of its ablation.json: the
+    grid document (`grid.grid_cells` reads it), the grid file it came from, the code that last
+    worked on the directory and each task's reference runs. The writer (`ablation.store`) keeps
+    the whole document as a dict: it adds to it while the ablation runs."""
+
+    grid: Mapping[str, Any]
+    grid_source: str | None = ""
+    code: CodeRecord = field(default_factory=CodeRecord)
+    references: Mapping[str, ReferenceRuns] = field(default_factory=dict)  # task -> its runs
+
+    @classmethod
+    def from_dict(cls, metadata: Mapping[str, Any]) -> AblationRecord:
+        """The record in an ablation.json document (`read_metadata` checked its format)."""
+        return cls(
+            grid=metadata["grid"],
+            grid_source=metadata.get("grid_source", ""),
+            code=CodeRecord.from_dict(metadata.get("code", {})),
+            references={
+                task: ReferenceRuns(entry["random"]["run_dir"], entry["expert"]["run_dir"])
+                for task, entry in metadata.get("references", {}).items()
+            },
+        )
+
+    def name(self, default: str) -> str:
+        """The grid's name, `default` (the directory's name) when it has none."""
+        return str(self.grid.get("name", default))
 
 
 def row_key(row: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from gato_eval.ablation.grid import VARIANTS
-from gato_eval.ablation.records import read_metadata, read_rows
+from gato_eval.ablation.records import AblationRecord, read_metadata, read_rows
 from gato_eval.core.errors import GatoEvalError
 from gato_eval.scores.scoring import collect_task_episodes, ensure_run
 from gato_eval.scores.stats import ScoreTable, task_intervals
@@ -86,12 +86,16 @@ class AblationScores:
 
     path: Path
     name: str
-    metadata: dict[str, Any]
+    metadata: dict[str, Any]  # ablation.json as read; `record` is its typed view
     cells: list[CellScore]
     levels: dict[str, TaskLevels] = field(default_factory=dict)
 
+    @property
+    def record(self) -> AblationRecord:
+        return AblationRecord.from_dict(self.metadata)
+
     def tasks(self) -> list[str]:
-        grid_tasks = list(self.metadata["grid"]["tasks"])
+        grid_tasks = list(self.record.grid["tasks"])
         return list(dict.fromkeys([*grid_tasks, *(c.task for c in self.cells)]))
 
     def variants(self) -> list[str]:
@@ -123,13 +127,15 @@ def score_ablation(path: Path) -> AblationScores:
     """Every finished cell of the results directory `path`, recomputed from its runs."""
     path = Path(path)
     metadata = read_metadata(path)
+    record = AblationRecord.from_dict(metadata)
     levels = {}
-    for task, entry in metadata.get("references", {}).items():
-        values = {}
-        for policy in ("random", "expert"):
-            run_dir = path / entry[policy]["run_dir"]
-            values[policy] = mean_return(run_dir) if run_dir.is_dir() else None
-        levels[task] = TaskLevels(task, values["random"], values["expert"])
+    for task, runs in record.references.items():
+        random, expert = (path / run for run in (runs.random, runs.expert))
+        levels[task] = TaskLevels(
+            task,
+            mean_return(random) if random.is_dir() else None,
+            mean_return(expert) if expert.is_dir() else None,
+        )
     cells = []
     for row in read_rows(path):
         run_dir = path / row["run_dir"]
@@ -164,9 +170,7 @@ def score_ablation(path: Path) -> AblationScores:
                 pretraining_seed=row.get("pretraining_seed"),
             )
         )
-    return AblationScores(
-        path, str(metadata["grid"].get("name", path.name)), metadata, cells, levels
-    )
+    return AblationScores(path, record.name(path.name), metadata, cells, levels)
 
 
 # -- curves -------------------------------------------------------------------------------------
