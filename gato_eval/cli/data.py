@@ -242,7 +242,7 @@ def data_reference(
     recorded = measure_task_references(
         options, open_progress=lambda: CollectionProgress(make_console(stderr=True))
     )
-    typer.echo(recorded.summary, err=True)
+    typer.echo(_references_line(recorded), err=True)
     typer.echo(str(recorded.path))
 
 
@@ -264,6 +264,22 @@ def _check_dataset_or_task(dataset: str, data_dir) -> None:
         f"{dataset!r} is neither a data set in {datasets_root(data_dir)} nor a task id"
         f"{close_matches(dataset, [*names, *tasks])}; `gato-eval data ls` lists the data sets, "
         "`gato-eval ls tasks` the tasks"
+    )
+
+
+def _references_line(recorded) -> str:
+    """What `data reference` measured (a `RecordedReferences`), on one line."""
+    random = f"random {recorded.random:.6g} ({recorded.random_episodes} episodes)"
+    if recorded.dataset is not None:  # full-length: the data set's expert score
+        return (
+            f"{recorded.task}: expert {recorded.expert:.6g} (data set {recorded.dataset}, "
+            f"{recorded.expert_episodes} episodes), {random}"
+        )
+    if recorded.expert is None:
+        return f"{recorded.task} ({recorded.protocol}): {random}"
+    return (
+        f"{recorded.task} ({recorded.protocol}): expert {recorded.expert:.6g} "
+        f"({recorded.expert_episodes} episodes, W={recorded.window}), {random}"
     )
 
 

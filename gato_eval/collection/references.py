@@ -218,10 +218,23 @@ class ReferenceOptions:
 
 @dataclass(frozen=True)
 class RecordedReferences:
-    """What `measure_task_references` wrote: the reference table and a one-line summary."""
+    """What `measure_task_references` measured and where it recorded it (the CLI prints it).
 
-    path: Path
-    summary: str
+    `random` is the mean return of `random_episodes` uniform-random episodes. `expert` is None
+    when only random was measured; else the max windowed mean return of `expert_episodes`
+    episodes: a data set's (`dataset` names it) or, capped, demonstrator episodes played with
+    window `window`.
+    """
+
+    path: Path  # the reference table written
+    task: str
+    protocol: str  # "full" or "max_steps=N" (gato_eval.suites.protocol)
+    random: float
+    random_episodes: int
+    expert: float | None = None
+    expert_episodes: int | None = None
+    dataset: str | None = None
+    window: int | None = None
 
 
 ProgressFactory = Callable[[], AbstractContextManager[CollectionProgress]]
@@ -253,10 +266,9 @@ def measure_task_references(
         )
     expert, written = record_references(info, random, path=path)
     return RecordedReferences(
-        written,
-        f"{info.task_id}: expert {expert:.6g} (data set {info.name}, {info.episodes} episodes), "
-        f"random {random.mean:.6g} ({random.episodes} episodes)",
-    )
+        written, info.task_id, random.protocol, random.mean, random.episodes,
+        expert=expert, expert_episodes=info.episodes, dataset=info.name,
+    )  # fmt: skip
 
 
 def _record_random_reference(
@@ -280,10 +292,7 @@ def _record_random_reference(
         task, protocol=random.protocol, random=random.mean, random_episodes=random.episodes,
         provenance=random_provenance(random), path=path,
     )  # fmt: skip
-    return RecordedReferences(
-        written,
-        f"{task} ({random.protocol}): random {random.mean:.6g} ({random.episodes} episodes)",
-    )
+    return RecordedReferences(written, task, random.protocol, random.mean, random.episodes)
 
 
 def _record_capped_references(
@@ -318,10 +327,9 @@ def _record_capped_references(
         provenance=expert_provenance(expert), **common,
     )  # fmt: skip
     return RecordedReferences(
-        written,
-        f"{task} ({random.protocol}): expert {expert.score:.6g} ({expert.episodes} episodes, "
-        f"W={expert.window}), random {random.mean:.6g} ({random.episodes} episodes)",
-    )
+        written, task, random.protocol, random.mean, random.episodes,
+        expert=expert.score, expert_episodes=expert.episodes, window=expert.window,
+    )  # fmt: skip
 
 
 def _started(progress: CollectionProgress | None, name: str, episodes: int) -> None:
