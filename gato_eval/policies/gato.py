@@ -144,9 +144,10 @@ class GatoPolicy:
         }
 
     def _prompt_description(self) -> dict[str, Any]:
-        # A caller's own demonstrations (no named source) are recorded as "auto" ones were.
+        # A caller's own demonstrations (no named source) are recorded as "auto" ones were. The
+        # tokens recorded are the resolved length, bounded by the model's context only.
         source = self.prompt_source or "auto"
-        return PromptSettings(self.prompt, self.prompt_tokens, source).to_dict()
+        return PromptSettings(self.prompt, source=source).to_dict() | {"tokens": self.prompt_tokens}
 
     def prepare(self, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
         """Find every task's prompt demonstrations before a run writes anything.
