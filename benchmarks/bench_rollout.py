@@ -17,7 +17,8 @@
 Times are CPU times of this one-threaded process (`time.process_time`), so the load other
 processes put on a shared machine does not enter them.
 
-Run: `python benchmarks/bench_rollout.py [--quick]` (nox -s bench runs it). One thread.
+Run: `python benchmarks/bench_rollout.py [--quick] [--overhead-only] [--tasks a,b]` (nox -s bench
+runs it whole). One thread.
 """
 
 from __future__ import annotations
@@ -131,15 +132,20 @@ def time_raw_vector_loop(task, envs, steps_per_env):
     return (cpu_clock() - started) / (steps_per_env * len(envs))
 
 
-def bench_overhead(quick: bool) -> list[str]:
+def bench_overhead(quick: bool, tasks=HARNESS_TASKS) -> list[str]:
+    """The harness/raw table: per task the best timing of each loop and their ratio, and the
+    range of the ratios of the alternated rounds (round i's harness over round i's raw timing),
+    which shows how much one round's ratio moves on a shared machine."""
     from gato_eval.suites.registry import get_task, make_env
 
     lines = [
-        f"harness overhead, zero-cost policy, {NUM_ENVS} envs (best of alternated timings)",
-        f"{'task':24} {'raw CPU us/step':>15} {'harness CPU us/step':>19} {'ratio':>7}",
+        f"harness overhead, zero-cost policy, {NUM_ENVS} envs (best of alternated timings; "
+        "'rounds': the range of each alternated round's ratio)",
+        f"{'task':24} {'raw CPU us/step':>15} {'harness CPU us/step':>19} {'ratio':>7} "
+        f"{'rounds':>13}",
     ]
     ratios = []
-    for task_id in HARNESS_TASKS:
+    for task_id in tasks:
         task = get_task(task_id)
         if task.family == "procgen" and importlib.util.find_spec("procgen") is None:
             lines.append(f"{task_id:24} skipped: procgen is not installed")
@@ -154,7 +160,11 @@ def bench_overhead(quick: bool) -> list[str]:
             harness.append(time_harness(task, envs, steps))
         ratio = min(harness) / min(raw)
         ratios.append(ratio)
-        lines.append(f"{task_id:24} {min(raw) * 1e6:15.1f} {min(harness) * 1e6:19.1f} {ratio:7.3f}")
+        rounds = [h / r for h, r in zip(harness, raw, strict=True)]
+        lines.append(
+            f"{task_id:24} {min(raw) * 1e6:15.1f} {min(harness) * 1e6:19.1f} {ratio:7.3f} "
+            f"{min(rounds):6.3f}-{max(rounds):.3f}"
+        )
         for env in envs:
             env.close()
     worst = max(ratios)
@@ -343,6 +353,14 @@ def split_lines(splits) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
+    parser.add_argument(
+        "--overhead-only", action="store_true", help="only the harness-overhead table (part 1)"
+    )
+    parser.add_argument(
+        "--tasks",
+        default=",".join(HARNESS_TASKS),
+        help="comma-separated task ids of the overhead table (default: %(default)s)",
+    )
     args = parser.parse_args()
     import torch
 
@@ -350,8 +368,10 @@ def main() -> None:
         f"bench_rollout on {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, torch {torch.__version__}, one thread"
     )
-    for line in bench_overhead(args.quick):
+    for line in bench_overhead(args.quick, args.tasks.split(",")):
         print(line, flush=True)
+    if args.overhead_only:
+        return
     print()
     for line in bench_batching(args.quick):
         print(line, flush=True)

@@ -59,7 +59,7 @@ from gato_eval.core.errors import GatoEvalError
 from gato_eval.core.task_spec import TaskSpec
 from gato_eval.data.datasets import dataset_info, dataset_name, dataset_path, demonstrator_label
 from gato_eval.experts import has_expert, make_expert
-from gato_eval.scores.project_table import record_project_reference
+from gato_eval.scores.project_table import read_project_file, record_project_reference
 from gato_eval.scores.reference import DEFAULT_REFERENCE, parse_reference_chain
 from gato_eval.scores.sources import PROJECT_FILE, get_reference
 from gato_eval.suites.protocol import FULL, protocol_of
@@ -253,8 +253,30 @@ def _clean_dataset(spec: TaskSpec, episodes: int):
     )
 
 
+def is_recorded(entry: dict, path: Path = PROJECT_FILE) -> bool:
+    """Whether the table `path` already holds this log record's number, count, window and
+    provenance (so `--record` leaves the row and its measured_at alone)."""
+    if not path.exists():
+        return False
+    row = read_project_file(path).get((entry["task"], entry["protocol"]))
+    if row is None or not row[entry["kind"]]:
+        return False
+    kind = entry["kind"]
+    window = entry.get("window")
+    return (
+        float(row[kind]) == float(entry["value"])
+        and row[f"{kind}_episodes"] == str(entry["measured"])
+        and (kind == "random" or row["window"] == ("" if window is None else str(window)))
+        and " ".join(entry["provenance"].split()) in row["provenance"]
+    )
+
+
 def record(entry: dict, path: Path = PROJECT_FILE) -> None:
-    """Write one log record's number into the reference table `path`."""
+    """Write one log record's number into the reference table `path`, unless the table holds it
+    already: rewriting an unchanged row would replace its measured_at (the time it was
+    recorded, right after the measurement) with the time of a later `--record`."""
+    if is_recorded(entry, path):
+        return
     if entry["kind"] == "random":
         record_project_reference(
             entry["task"], protocol=entry["protocol"], random=entry["value"],

@@ -23,6 +23,17 @@ It also times a large fp32 `torch.mm` in the same run (the core's measured matmu
 counts the final step's floating-point operations (`torch.utils.flop_counter`) to print the
 achieved GFLOP/s against that peak. Packing (`SequenceSampler.sample_batch`) is timed too: it runs
 on the step's critical path, so it must stay a small share of it.
+
+Both cores (`--parallel-rounds`, default 3): the final step in one process of one thread against
+two data-parallel processes of one thread each (`gato_eval.training.data_parallel`: each its
+half of the same global batches), gradients summed by the trainer's one flat gloo all_reduce or
+by DDP's bucketed all_reduces that overlap the backward pass. All three in tokens per WALL second
+of the pair (both cores are the point), interleaved round by round, with the load average printed:
+on a machine other jobs load, two processes in lockstep wait for the slower one.
+
+`--loss-steps N --loss-seeds S` (with `--loss-only` to skip the timing): the held-back loss of
+`today` and of the final step after N equal-token steps, over S seeds, mean +- sd and the paired
+difference against the seed noise.
 """
 
 from __future__ import annotations
@@ -121,6 +132,103 @@ def make_step(variant: Variant, config, seed: int = 0) -> Callable:
     return step
 
 
+def make_parallel_step(config, rank: int, size: int, reduction: str) -> Callable:
+    """The final step as rank `rank` of `size` data-parallel processes: its rows of the global
+    TokenBatch, the loss weighted by its share of the targets, gradients summed either by the
+    trainer's one flat all_reduce (`reduction="flat"`) or by DDP's bucketed, backward-overlapped
+    all_reduces (`"ddp"`)."""
+    import torch
+
+    from gato_eval.model.loss import gato_target_loss
+    from gato_eval.model.transformer import GatoModel
+    from gato_eval.training.data_parallel import (
+        ProcessGroup,
+        all_reduce_step,
+        counted_per_row,
+        rank_rows,
+        take_rows,
+    )
+    from gato_eval.training.optim import make_adamw
+
+    torch.manual_seed(0)
+    model = GatoModel(dataclasses.replace(config, dropout=0.0)).train()
+    optimizer = make_adamw(model, 1e-3)
+    ddp = None
+    if reduction == "ddp":
+        # Rows without images leave the patch embedding unused: DDP must look for that.
+        class TargetLoss(torch.nn.Module):  # DDP hooks a module's forward
+            def __init__(self):
+                super().__init__()
+                self.inner = model
+
+            def forward(self, tensors):
+                return gato_target_loss(self.inner, tensors)
+
+        ddp = torch.nn.parallel.DistributedDataParallel(TargetLoss(), find_unused_parameters=True)
+
+    def step(batch) -> None:
+        lo, hi = rank_rows(batch.num_rows, ProcessGroup(rank, size))
+        counted = counted_per_row(batch)
+        share = float(counted[lo:hi].sum()) / max(float(counted.sum()), 1.0)
+        tensors = take_rows(batch, lo, hi).to_torch()
+        optimizer.zero_grad(set_to_none=True)
+        if ddp is None:
+            loss = gato_target_loss(model, tensors) * share
+            loss.backward()
+            all_reduce_step(model, float(loss.detach()), False)
+        else:
+            loss = ddp(tensors) * (share * size)  # DDP averages over ranks
+            loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    step.model = model
+    return step
+
+
+def parallel_worker(rank, size, address, config, batches, tokens, reduction, results) -> None:
+    """One rank of a timed data-parallel round: a warm-up step, then `batches[1:]` timed in
+    wall seconds between two barriers; rank 0 reports (tokens per wall second, all_reduce ms)."""
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=address, rank=rank, world_size=size)
+    try:
+        step = make_parallel_step(config, rank, size, reduction)
+        step(batches[0])
+        dist.barrier()
+        wall = time.perf_counter()
+        for batch in batches[1:]:
+            step(batch)
+        dist.barrier()
+        wall = time.perf_counter() - wall
+        flat = torch.zeros(sum(p.numel() for p in step.model.parameters()))
+        exchange = time.perf_counter()
+        for _ in range(10):
+            dist.all_reduce(flat)
+        exchange = (time.perf_counter() - exchange) / 10
+        if rank == 0:
+            results.put((sum(tokens[1:]) / wall, exchange * 1e3, flat.numel() * 4 / 1e6))
+    finally:
+        dist.destroy_process_group()
+
+
+def parallel_round(config, batches, tokens, reduction: str, size: int = 2):
+    """(tokens per wall second, all_reduce ms, MB exchanged) of `size` processes on `batches`."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    results = mp.get_context("spawn").SimpleQueue()
+    arguments = (size, address, config, batches, tokens, reduction, results)
+    mp.spawn(parallel_worker, args=arguments, nprocs=size, join=True)
+    return results.get()
+
+
 def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
     """GFLOP/s of a large fp32 torch.mm on one thread (the best of `repeats`)."""
     import torch
@@ -160,6 +268,21 @@ def main() -> None:
         help="also train `today` and the final step this many steps on the same batches and "
         "compare their held-back losses (0: skip)",
     )
+    parser.add_argument(
+        "--parallel-rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds of 1 process vs 2 (wall time; 0: skip)",
+    )
+    parser.add_argument(
+        "--loss-seeds", type=int, default=1, help="seeds of the --loss-steps comparison"
+    )
+    parser.add_argument(
+        "--parallel-only", action="store_true", help="only the 1 vs 2 processes table"
+    )
+    parser.add_argument(
+        "--loss-only", action="store_true", help="only the --loss-steps comparison, no timing"
+    )
     args = parser.parse_args()
     os.environ.setdefault("GATO_EVAL_HOME", tempfile.mkdtemp(prefix="gato-bench-"))
 
@@ -188,7 +311,10 @@ def main() -> None:
         work / "text.model",
         episodes_by_task=episodes,
     )
-    count = args.rounds * args.steps + 1
+    if args.loss_only:
+        compare_losses(data, config, args)
+        return
+    count = max(args.rounds, args.parallel_rounds) * args.steps + 1
     started = time.process_time()
     batches = [data.train.sample_batch(k, args.batch)[0] for k in range(count)]
     packing_s = (time.process_time() - started) / count
@@ -199,6 +325,11 @@ def main() -> None:
     print(f"matmul peak (fp32 torch.mm 2048^3, one thread): {peak:.1f} GFLOP/s")
     print(f"packing: {packing_s * 1e3:.1f} CPU-ms per batch")
 
+    if args.parallel_only:
+        final = make_step(VARIANTS[3], config)
+        final(tensors[0])  # untimed: allocations, kernel selection
+        parallel_table(final, config, batches, tensors, tokens, args)
+        return
     steps = {variant.name: make_step(variant, config) for variant in VARIANTS}
     for variant in VARIANTS:  # one untimed step each: allocations, kernel selection
         torch.set_num_threads(variant.threads)
@@ -240,26 +371,94 @@ def main() -> None:
     )
     step_s = statistics.mean(tokens) / final_rate
     print(f"packing is {100 * packing_s / step_s:.1f}% of a final step's CPU time")
+    if args.parallel_rounds:
+        parallel_table(steps[VARIANTS[3].name], config, batches, tensors, tokens, args)
     if args.loss_steps:
         compare_losses(data, config, args)
 
 
+def parallel_table(one_step, config, batches, tensors, tokens, args) -> None:
+    """One process vs two (flat all_reduce, DDP), all in tokens per WALL second, interleaved."""
+    import torch
+
+    torch.set_num_threads(1)
+    rates: dict[str, list[float]] = {
+        "1 process": [],
+        "2 processes, flat": [],
+        "2 processes, DDP": [],
+    }
+    exchange: list[float] = []
+    size_mb = 0.0
+    for round_ in range(args.parallel_rounds):
+        chosen = [0, *range(1 + round_ * args.steps, 1 + (round_ + 1) * args.steps)]
+        used = [tokens[k] for k in chosen]
+        wall = time.perf_counter()
+        for k in chosen[1:]:
+            one_step(tensors[k])
+        rates["1 process"].append(sum(used[1:]) / (time.perf_counter() - wall))
+        picked = [batches[k] for k in chosen]
+        for name, reduction in (("2 processes, flat", "flat"), ("2 processes, DDP", "ddp")):
+            rate, ms, size_mb = parallel_round(config, picked, used, reduction)
+            rates[name].append(rate)
+            exchange.append(ms)
+    base = statistics.median(rates["1 process"])
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"\nboth cores: tokens per WALL second, {args.parallel_rounds} interleaved rounds of "
+        f"{args.steps} steps (load average {load})"
+    )
+    for name, values in rates.items():
+        median = statistics.median(values)
+        span = f"{median:,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+        print(f"{name:24s} {span:>32s} {median / base:7.2f}x one process")
+    print(
+        f"all_reduce of the gradient ({size_mb:.1f} MB, gloo, 2 processes): "
+        f"{statistics.median(exchange):.1f} ms (median)"
+    )
+
+
 def compare_losses(data, config, args) -> None:
-    """Held-back loss of `today` and the final step after the same batches (seed 0 each)."""
+    """Held-back loss of `today` and the final step after equal tokens, over `--loss-seeds` seeds.
+
+    Seed s initializes both models alike (torch seed s) and trains both on the same batches
+    (indices 100,000 * (s + 1) + k of the training sampler), so within a seed the two differ
+    only in the step; across seeds init and batches change, which is the noise the difference
+    is judged against.
+    """
     import torch
 
     from gato_eval.model.loss import gato_loss
 
     held = [data.eval.sample_batch(k, args.batch)[0].to_torch() for k in range(4)]
-    print(f"\nheld-back loss after {args.loss_steps} steps on the same batches:")
-    for variant in (VARIANTS[0], VARIANTS[3]):
-        step = make_step(variant, config, seed=0)
-        for k in range(args.loss_steps):
-            step(data.train.sample_batch(1000 + k, args.batch)[0].to_torch())
-        model = step.model.eval()
-        with torch.no_grad():
-            losses = [float(gato_loss(model(batch), batch)) for batch in held]
-        print(f"  {variant.name:24s} {statistics.mean(losses):.4f}")
+    pair = (VARIANTS[0], VARIANTS[3])
+    found: dict[str, list[float]] = {variant.name: [] for variant in pair}
+    print(f"\nheld-back loss after {args.loss_steps} steps of batch {args.batch}, per seed:")
+    for seed in range(args.loss_seeds):
+        for variant in pair:
+            step = make_step(variant, config, seed=seed)
+            for k in range(args.loss_steps):
+                step(data.train.sample_batch(100_000 * (seed + 1) + k, args.batch)[0].to_torch())
+            model = step.model.eval()
+            with torch.no_grad():
+                losses = [float(gato_loss(model(batch), batch)) for batch in held]
+            found[variant.name].append(statistics.mean(losses))
+            print(f"  seed {seed}  {variant.name:24s} {found[variant.name][-1]:.4f}", flush=True)
+    if args.loss_seeds < 2:
+        return
+    for variant in pair:
+        values = found[variant.name]
+        print(
+            f"  {variant.name:24s} mean {statistics.mean(values):.4f} +- "
+            f"{statistics.stdev(values):.4f} (sd over {len(values)} seeds)"
+        )
+    diffs = [b - a for a, b in zip(*found.values(), strict=True)]
+    noise = max(statistics.stdev(v) for v in found.values())
+    within = abs(statistics.mean(diffs)) <= noise
+    print(
+        f"  final - today: {statistics.mean(diffs):+.4f} (paired, "
+        f"sd {statistics.stdev(diffs):.4f}); {'within' if within else 'outside'} the seed "
+        f"noise (largest sd {noise:.4f})"
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gato_eval.training.progress import RichReporter
-from gato_eval.training.settings import settings_from_options
+from gato_eval.training.settings import parse_processes, settings_from_options
 
 
 def train(
@@ -44,6 +44,12 @@ def train(
         help="Sigma, in bins, of the Gaussian label smoothing of continuous-action targets "
         "(10; 0: plain cross-entropy, as the paper).",
     ),
+    position_bias: str = typer.Option(
+        None,
+        "--position-bias",
+        help="Attention position bias: none (the paper's Gato) or alibi (a recency cue, a "
+        "documented deviation; README, Training). The preset's (none).",
+    ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto (bf16 on CUDA)."),
     eval_every: int = typer.Option(
         200, "--eval-every", min=0, help="Held-back evaluation loss every N steps (0: never)."
@@ -53,6 +59,12 @@ def train(
     ),
     threads: int = typer.Option(
         None, "--threads", min=0, help="CPU threads for torch (torch's default)."
+    ),
+    processes: str = typer.Option(
+        None,
+        "--processes",
+        help="Data-parallel training processes on CPU, each with its share of every batch: "
+        "auto, 1, 2, ... (1; auto: 2 when the batch splits in two and 2 cores are free).",
     ),
     resume: bool = typer.Option(
         False,
@@ -68,6 +80,9 @@ def train(
     OUT gets metrics.csv, checkpoints/ and finally the model; the model's path is printed.
 
     Ctrl-C saves a checkpoint; --resume continues exactly where the run stopped.
+
+    --processes 2 trains data-parallel on two CPU cores (the same steps as one process, up to
+    float summation order); under torchrun each rank joins its group from the environment.
 
     Evaluate the result with: gato-eval run suite --model OUT
     """
@@ -85,10 +100,12 @@ def train(
         "context_length": context_length,
         "text_characters": text_characters,
         "action_smoothing": action_smoothing,
+        "position_bias": position_bias,
         "device": device,
         "eval_every": eval_every,
         "checkpoint_every": checkpoint_every,
         "threads": threads,
+        "processes": parse_processes(processes) if processes is not None else None,
     }
     settings = settings_from_options(out, resume, given)
     result = run_training(settings, reporter=RichReporter())

@@ -11,6 +11,10 @@ keys), only the right set: query j of row r may see the row's logical positions
 0 .. starts[r] + j. Slots outside the live ring (never written, or dropped) have logical
 positions >= the row's length, so one comparison on logical positions masks both.
 
+With an ALiBi bias (gato_eval.model.alibi) attention also needs each visible key's distance from
+the query, which is a difference of logical positions: a slide moves both ends alike, so the
+bias of a kept key never changes (`alibi_bias`).
+
 Two write paths give the same caches: lockstep calls (contiguous rows, equal heads and lengths,
 no padding: a rollout whose envs started together) write through slices and share one (T, S)
 mask across rows; any other call scatters position by position with a per-row mask.
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from gato_eval.model.alibi import distance_bias
 
 
 class CacheStep:
@@ -43,6 +49,9 @@ class CacheStep:
     ):
         self.keys, self.values = keys, values
         device, context = keys[0].device, keys[0].shape[2]
+        self._heads, self._starts, self._n_valid, self._context = heads, starts, n_valid, context
+        self._bias: torch.Tensor | None = None  # the ALiBi mask, built by the first layer
+        self.T = T
         steps = np.arange(T)
         ends = starts + n_valid  # (R,) logical lengths after the call
         slots = (heads[:, None] + starts[:, None] + steps[None, :]) % context  # (R, T)
@@ -58,6 +67,7 @@ class CacheStep:
             and unpadded
             and bool(np.all(starts == starts[0]) and np.all(heads == heads[0]))
         )
+        self._lockstep = lockstep
         if lockstep:  # rows [first, first + R) get the same slots
             slot = int(slots[0, 0])
             self.lockstep_positions: slice | torch.Tensor | None = (
@@ -91,6 +101,24 @@ class CacheStep:
             limit = starts[:, None] + np.minimum(steps[None, :], n_valid[:, None] - 1)  # (R, T)
             mask = logical[:, None, :] <= limit[:, :, None]  # (R, T, S)
             self.mask = torch.from_numpy(mask).unsqueeze(1).to(device)  # (R, 1, T, S)
+
+    def alibi_bias(self, slopes: list[float]) -> torch.Tensor:
+        """The float attention mask of this call under ALiBi: (1 or R, H, T, S), -slope_h *
+        (query - key logical position) where the key is visible, -inf elsewhere.
+
+        Same visibility as `mask` (query j of row r sees logical positions up to starts[r] + j;
+        a padded query sees up to its row's last valid key). Built once, shared by all layers.
+        """
+        if self._bias is None:
+            rows = slice(0, 1) if self._lockstep else slice(None)  # lockstep rows are alike
+            heads, starts, n_valid = self._heads[rows], self._starts[rows], self._n_valid[rows]
+            steps = np.arange(self.T)
+            logical = (np.arange(self.span)[None, :] - heads[:, None]) % self._context  # (R, S)
+            query = starts[:, None] + np.minimum(steps[None, :], n_valid[:, None] - 1)  # (R, T)
+            distance = torch.from_numpy(query[:, :, None] - logical[:, None, :])  # (R, T, S)
+            distance = distance.to(self.keys[0].device)
+            self._bias = distance_bias(slopes, distance, distance >= 0)  # (R, H, T, S)
+        return self._bias
 
     def write(self, cache: torch.Tensor, new: torch.Tensor) -> None:
         """Store the valid new positions of `new` (R, H, T, K) into `cache` (rows, H, C, K)."""

@@ -12,6 +12,11 @@ alone fall short (-28%, -6.6%, +2.4%). No counting of a standard pre-norm block 
 table reaches all three names within 5%: the names fit about 11 d^2 parameters per layer plus
 tied embeddings, where attention (4 d^2) and a 4d feed-forward (8 d^2) make 12 d^2. We keep the
 paper's hyperparameters verbatim rather than invent an unstated architecture to match the names.
+
+`position_bias` "alibi" is a documented deviation from the paper (README, Training): Gato has no
+position signal across timesteps. A config written before the field existed reads back as
+"none", so such a model decodes exactly as it was trained; the config version stays 1 (an older
+gato-eval refuses the unknown field instead of silently dropping the bias).
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from gato_eval.tokenizer.batch import LOCAL_POSITIONS, PATCH_POSITION_BUCKETS, P
 from gato_eval.tokenizer.layout import PAPER_LAYOUT, TokenLayout
 
 CONFIG_FORMAT_VERSION = 1
+# "none": the paper's Gato (order only through the causal mask and local observation positions);
+# "alibi": a per-head linear attention penalty on query-key distance (gato_eval.model.alibi).
+POSITION_BIASES = ("none", "alibi")
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,8 @@ class GatoConfig:
     key/value size; num_heads * kv_size need not equal width), context_length (tokens the model
     attends over), dropout (embeddings, attention, residual branches; paper: 0.1), layout (the
     token id ranges; its vocab_size is the embedding/LM-head size), patch_channels and
-    patch_groups (the image patch ResNet block: channels and GroupNorm groups).
+    patch_groups (the image patch ResNet block: channels and GroupNorm groups), position_bias
+    (POSITION_BIASES: "none", the paper's, or "alibi", a recency cue across timesteps).
     """
 
     name: str
@@ -48,6 +57,7 @@ class GatoConfig:
     layout: TokenLayout = PAPER_LAYOUT
     patch_channels: int = 32
     patch_groups: int = 8
+    position_bias: str = "none"
     version: int = CONFIG_FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -62,6 +72,11 @@ class GatoConfig:
             raise GatoEvalError(
                 f"model config {self.name!r}: patch_channels ({self.patch_channels}) must be a "
                 f"multiple of patch_groups ({self.patch_groups})"
+            )
+        if self.position_bias not in POSITION_BIASES:
+            raise GatoEvalError(
+                f"model config {self.name!r}: position_bias must be one of "
+                f"{', '.join(POSITION_BIASES)}, got {self.position_bias!r}"
             )
         if not isinstance(self.layout, TokenLayout):
             raise GatoEvalError(f"model config {self.name!r}: layout must be a TokenLayout")
@@ -105,6 +120,7 @@ class GatoConfig:
         if "preset" in data:
             base = get_preset(str(data.pop("preset")))
             return replace(base, **data)
+        data.setdefault("position_bias", "none")  # written before the field existed
         missing = sorted(known - {"version"} - set(data))
         if missing:
             raise GatoEvalError(f"model config is missing fields: {missing}")

@@ -3,7 +3,9 @@
 No global position encoding (GATO.md section 2): order enters only through the causal mask and
 the local observation positions, so a key/value cache stays valid when old timesteps are dropped
 (for one layer exactly; see gato_eval.model.decoding for deeper models). The LM head is tied to
-the token embedding table.
+the token embedding table. `config.position_bias == "alibi"` adds a recency bias to attention
+(gato_eval.model.alibi, a documented deviation); it depends on distance only, so the cache
+stays valid with it too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gato_eval.model.alibi import alibi_slopes, causal_alibi_bias
 from gato_eval.model.config import GatoConfig
 from gato_eval.model.embedding import GatoEmbedding
 
@@ -34,6 +37,10 @@ class LayerCache(Protocol):
         """Store new keys/values (B, H, T, kv) of `layer`; return every visible key and value
         (B, H, S, kv) and the boolean attention mask (B, 1, T, S), or None when all are visible."""
 
+    def alibi_bias(self, slopes: list[float]) -> torch.Tensor:
+        """The float attention mask (B or 1, H, T, S) of this call: -slope_h * (query - key
+        logical distance) where the boolean mask allows, -inf elsewhere."""
+
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GatoConfig, layer: int):
@@ -43,6 +50,7 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(config.width, 3 * config.attention_size)
         self.proj = nn.Linear(config.attention_size, config.width)
         self.dropout = config.dropout
+        self.slopes = alibi_slopes(self.num_heads) if config.position_bias == "alibi" else None
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, cache: LayerCache | None = None) -> torch.Tensor:
@@ -55,11 +63,21 @@ class CausalSelfAttention(nn.Module):
         v = v.view(B, T, H, K).transpose(1, 2)  # (B, H, T, K)
         if cache is None:
             dropout = self.dropout if self.training else 0.0
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
+            if self.slopes is None:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
+            else:  # the causal mask is folded into the bias (-inf above the diagonal)
+                bias = causal_alibi_bias(H, T, q.device, q.dtype)  # (1, H, T, T)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout)
         else:
             k, v, mask = cache.extend(self.layer, k, v)  # (B, H, S, K), mask (B, 1, T, S)
             k, v = k.to(q.dtype), v.to(q.dtype)  # a bf16 cache under fp32 queries, say
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=cache.is_causal)
+            if self.slopes is None:
+                y = F.scaled_dot_product_attention(
+                    q, k, v, attn_mask=mask, is_causal=cache.is_causal
+                )
+            else:
+                bias = cache.alibi_bias(self.slopes).to(q.dtype)  # (B or 1, H, T, S)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         y = y.transpose(1, 2).reshape(B, T, H * K)  # (B, T, H*K)
         return self.resid_dropout(self.proj(y))
 

@@ -4,7 +4,7 @@ Cobbe et al. (2020, arXiv:1912.01588, Appendix C) give each game an R_min and an
 distribution mode, and Procgen results are reported as (R - R_min) / (R_max - R_min). R_min is
 what a policy trained with its observations masked out scores, not a uniform-random policy:
 uniform-random play lands below it on games where blind play pays (CoinRun's R_min is 5 of
-10; random play scores far less). So the two sources (gato_eval.scores.sources) use them
+10; random play scores about 2). So the two sources (gato_eval.scores.sources) use them
 differently:
 - `procgen` (in the default chain): Gato's rule, (score - random) / (expert - random), with
   R_max as the expert and this project's measured uniform-random return as the zero point;

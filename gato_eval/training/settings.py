@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gato_eval.core.errors import GatoEvalError, check_choice
 
@@ -13,11 +13,12 @@ OPTIMIZERS = ("adamw", "adam")
 MAX_BATCH_SIZE = 65_536  # sequences per step (the paper: 512)
 MAX_CONTEXT_LENGTH = 65_536  # tokens per sequence (the paper: 1024)
 MAX_THREADS = 1024
+MAX_PROCESSES = 64
 SCHEDULES = ("cosine", "constant")
 # Settings that change nothing about what is computed: a resumed run may change them.
 RUNTIME_SETTINGS = frozenset(
     {"out", "device", "eval_every", "eval_batches", "checkpoint_every", "keep_checkpoints",
-     "resume", "threads"}
+     "resume", "threads", "processes"}
 )  # fmt: skip
 
 
@@ -31,10 +32,15 @@ class TrainSettings:
     optimizer (`adamw` or `adam`), weight_decay (AdamW), grad_clip (max global norm; 0 turns
     it off). eval_every / checkpoint_every: in steps (0 turns them off; the last step always
     checkpoints). The data options are those of `training.data.DataOptions`.
+    processes: data-parallel training processes on CPU (`training.data_parallel`), a number or
+    "auto"; each takes its share of every batch, so the run computes the same steps (losses equal
+    up to float summation order) and a resumed run repeats an uninterrupted one with as many.
     action_smoothing: sigma, in bins, of the Gaussian label smoothing of continuous-action
     targets (`model.loss.smoothed_target_loss`); 0 is the paper's plain cross-entropy. The
     default, 10 bins (0.02 of a [-1, 1] action), cut the held-back action loss on cartpole from
     6.07 to 5.09 nats after 0.7M tokens (results/training_experiments.md).
+    position_bias: the model's attention position bias (`model.config.POSITION_BIASES`; None:
+    the preset's, "none" for all presets, the paper's Gato); "alibi" is a documented deviation.
     """
 
     out: Path
@@ -63,8 +69,10 @@ class TrainSettings:
     prompt_probability: float = 0.25
     prompt_fraction: float = 0.5
     action_smoothing: float = 10.0  # bins; results/training_experiments.md (#20)
+    position_bias: str | None = None
     resume: bool = False
     threads: int | None = None
+    processes: int | Literal["auto"] = 1
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -108,6 +116,10 @@ def check_settings(settings: TrainSettings) -> None:
             raise GatoEvalError(f"--{name.replace('_', '-')} must be a finite number > 0")
     check_choice(settings.optimizer, OPTIMIZERS, "optimizer")
     check_choice(settings.schedule, SCHEDULES, "schedule")
+    if settings.position_bias is not None:
+        from gato_eval.model.config import POSITION_BIASES
+
+        check_choice(settings.position_bias, POSITION_BIASES, "position bias")
     if not 0.0 <= settings.eval_fraction < 1.0:
         raise GatoEvalError(f"eval_fraction must be in [0, 1), got {settings.eval_fraction}")
     # Absurd sizes fail fast here instead of as a numpy/torch allocation traceback minutes in.
@@ -120,6 +132,24 @@ def check_settings(settings: TrainSettings) -> None:
         if value is not None and not low <= value <= high:
             flag = "--" + name.replace("_", "-")
             raise GatoEvalError(f"{flag} must be in [{low}, {high}], got {value}")
+    parse_processes(settings.processes)
+    if isinstance(settings.processes, int) and settings.processes > settings.batch_size:
+        raise GatoEvalError(
+            f"--processes {settings.processes} exceeds --batch-size {settings.batch_size}: each "
+            "process trains on its share of the batch's rows"
+        )
+
+
+def parse_processes(value: Any) -> int | Literal["auto"]:
+    """`--processes` as given ("auto", "2", 2) -> "auto" or an int in [1, MAX_PROCESSES]."""
+    if value == "auto":
+        return "auto"
+    text = str(value).strip()
+    if not isinstance(value, bool) and text.isdigit() and 1 <= int(text) <= MAX_PROCESSES:
+        return int(text)
+    raise GatoEvalError(
+        f"--processes must be auto or a number in [1, {MAX_PROCESSES}], got {value!r}"
+    )
 
 
 def settings_from_options(out: Path, resume: bool, given: dict[str, Any]) -> TrainSettings:
@@ -141,6 +171,9 @@ def settings_from_options(out: Path, resume: bool, given: dict[str, Any]) -> Tra
         if base.get("init") is not None:
             base["init"] = Path(base["init"])
         values = {**base, **values}
+        # As many processes as the run had, unless told otherwise (the same float sums).
+        if "processes" not in values and "processes" in recorded:
+            values["processes"] = recorded["processes"]
     return TrainSettings(out=Path(out), resume=resume, **values)
 
 

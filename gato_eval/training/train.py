@@ -44,9 +44,9 @@ def train(
     then name only these tasks).
     """
     check_settings(settings)
-    from gato_eval.training.trainer import Trainer
+    from gato_eval.training.data_parallel import run_training
 
-    return Trainer(settings, episodes_by_task, reporter or SilentReporter()).run()
+    return run_training(settings, episodes_by_task, reporter or SilentReporter())
 
 
 def finetune(

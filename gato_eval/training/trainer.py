@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from gato_eval.core.errors import GatoEvalError
 from gato_eval.core.locks import lock_directory
@@ -39,6 +38,7 @@ from gato_eval.training.data import (
     data_identity,
     prepare_training_data,
 )
+from gato_eval.training.evaluation import held_back_losses
 from gato_eval.training.optim import (
     learning_rate_at,
     make_adam,
@@ -63,7 +63,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         settings = self.settings
-        _lock = lock_directory(self.out, "training output")  # one writer per --out
+        _lock = self._take_lock()  # one writer per --out
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.device = resolve_device(settings.device)
@@ -71,8 +71,30 @@ class Trainer:
         self.model, self.config, tokenizer_source = self._build_model(resume)
         self.tokenizer_path = self.out / TOKENIZER_FILE
         self._place_tokenizer(tokenizer_source)
-        mixture = self._resolve_mixture()
-        self.data = prepare_training_data(
+        self.data = self._prepare_data(self._resolve_mixture())
+        self.model.to(self.device).train()
+        self.optimizer = self._build_optimizer()
+        self.step = 0
+        self.tokens_seen = 0
+        self.wall_before = 0.0
+        if resume is not None:
+            self._restore(resume)
+        eval_names = list(self.data.eval.names) if self.data.eval is not None else []
+        self.metrics = self._open_metrics(eval_names, self.step if resume else None)
+        try:
+            return self._loop()
+        finally:
+            self.metrics.close()
+
+    def _take_lock(self):
+        return lock_directory(self.out, "training output")
+
+    def _open_metrics(self, eval_names: list[str], resume_step: int | None) -> MetricsLog:
+        return MetricsLog(self.out, eval_names, resume_step)
+
+    def _prepare_data(self, mixture):
+        settings = self.settings
+        return prepare_training_data(
             mixture,
             self.config.layout,
             DataOptions(
@@ -88,19 +110,6 @@ class Trainer:
             episodes_by_task=self.given,
             log=self.reporter.message,
         )
-        self.model.to(self.device).train()
-        self.optimizer = self._build_optimizer()
-        self.step = 0
-        self.tokens_seen = 0
-        self.wall_before = 0.0
-        if resume is not None:
-            self._restore(resume)
-        eval_names = list(self.data.eval.names) if self.data.eval is not None else []
-        self.metrics = MetricsLog(self.out, eval_names, self.step if resume else None)
-        try:
-            return self._loop()
-        finally:
-            self.metrics.close()
 
     def _find_resume_point(self):
         existing = list_checkpoints(self.out)
@@ -143,6 +152,12 @@ class Trainer:
                     f"--context-length {wanted} differs from the context of {settings.init} "
                     f"({config.context_length}); a model is fine-tuned at its own context"
                 )
+            bias = settings.position_bias
+            if bias is not None and bias != config.position_bias:
+                raise GatoEvalError(
+                    f"--position-bias {bias} differs from that of {settings.init} "
+                    f"({config.position_bias}); a model is fine-tuned with its own"
+                )
             if settings.dropout is not None and settings.dropout != config.dropout:
                 config = replace(config, dropout=settings.dropout)
                 state = model.state_dict()
@@ -154,6 +169,8 @@ class Trainer:
             overrides["context_length"] = settings.context_length
         if settings.dropout is not None:
             overrides["dropout"] = settings.dropout
+        if settings.position_bias is not None:
+            overrides["position_bias"] = settings.position_bias
         config = get_preset(settings.preset, **overrides)
         torch.manual_seed(step_seed(settings.seed, -1))  # the initialization's own stream
         return GatoModel(config), config, None
@@ -216,12 +233,12 @@ class Trainer:
         loss_value = eval_loss = None
         self.reporter.start(self.step, settings.steps)
         try:
-            with StopRequest() as stop:
+            with StopRequest() as self.stop:
                 while self.step < settings.steps:
                     loss_value, eval_loss = self._one_step(eval_batches, loss_value, eval_loss)
-                    if stop.requested:
+                    if self._stopping():
                         break
-            if stop.requested:
+            if self._stopping():
                 if list_checkpoints(self.out)[-1:] != [self._current_checkpoint_path()]:
                     self._save_checkpoint(loss_value, eval_loss)
                 self.reporter.finish()
@@ -281,24 +298,23 @@ class Trainer:
             return s.lr if s.warmup <= step else s.lr * (step + 1) / s.warmup
         return learning_rate_at(step, s.lr, s.warmup, s.steps)
 
+    def _stopping(self) -> bool:
+        """Whether the loop stops after this step (Ctrl-C)."""
+        return self.stop.requested
+
     def _train_step(self, batch, ordinal, lr: float, step: int) -> tuple[float, float]:
         """One optimizer step; `ordinal` (B,) marks rows of continuous-action tasks."""
         set_learning_rate(self.optimizer, lr)
-        tensors = batch.to_torch(self.device)
-        ordinal_rows = torch.tensor(ordinal, dtype=torch.bool, device=self.device)
         torch.manual_seed(step_seed(self.settings.seed, step))
-        with autocast_for(self.device):
-            loss = smoothed_target_loss(
-                self.model, tensors, ordinal_rows, self.settings.action_smoothing
-            )
-        value = float(loss.detach())
+        loss = self._loss(batch, ordinal)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        value = self._reduce(float(loss.detach()))
         if not math.isfinite(value):
             raise GatoEvalError(
                 f"the training loss became {value} at step {step + 1}: lower --lr or raise "
                 "--warmup (no checkpoint was written for this step)"
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         if self.settings.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
         else:
@@ -308,6 +324,19 @@ class Trainer:
         self.optimizer.step()
         return value, float(norm)
 
+    def _loss(self, batch, ordinal):
+        """The scalar loss of `batch` (a TokenBatch); `ordinal`: bool per row."""
+        tensors = batch.to_torch(self.device)
+        ordinal_rows = torch.tensor(ordinal, dtype=torch.bool, device=self.device)
+        with autocast_for(self.device):
+            return smoothed_target_loss(
+                self.model, tensors, ordinal_rows, self.settings.action_smoothing
+            )
+
+    def _reduce(self, value: float) -> float:
+        """The step's loss and gradients over the whole batch (here: as computed)."""
+        return value
+
     def _evaluation_batches(self):
         """The fixed held-back batches every evaluation scores (the same ones each time)."""
         if self.data.eval is None or not self.settings.eval_every or not self.settings.eval_batches:
@@ -316,33 +345,7 @@ class Trainer:
         return [self.data.eval.sample_batch(k, size) for k in range(self.settings.eval_batches)]
 
     def _evaluate(self, batches) -> dict[str, float]:
-        """Mean loss over every held-back target, overall and per source (eval mode)."""
-        totals: dict[str, list[float]] = {}
-        self.model.eval()
-        with torch.no_grad():
-            for batch, infos in batches:
-                tensors = batch.to_torch(self.device)
-                with autocast_for(self.device):
-                    logits = self.model(tensors)
-                targets = tensors["token_ids"][:, 1:]
-                counted = tensors["loss_mask"][:, 1:] & tensors["valid"][:, 1:]
-                counted &= ~tensors["is_image"][:, 1:]
-                per_token = F.cross_entropy(
-                    logits[:, :-1].float().transpose(1, 2), targets, reduction="none"
-                )  # (B, L-1)
-                for row, info in enumerate(infos):
-                    mask = counted[row]
-                    total = totals.setdefault(info.source, [0.0, 0.0])
-                    total[0] += float(per_token[row][mask].sum())
-                    total[1] += float(mask.sum())
-        self.model.train()
-        result = {
-            f"eval_loss/{name}": loss / count for name, (loss, count) in totals.items() if count
-        }
-        all_loss = sum(loss for loss, _ in totals.values())
-        all_count = sum(count for _, count in totals.values())
-        result["eval_loss"] = all_loss / all_count if all_count else float("nan")
-        return result
+        return held_back_losses(self.model, batches, self.device)
 
     # -- saving --------------------------------------------------------------------------------
 

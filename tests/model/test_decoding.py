@@ -20,6 +20,8 @@ from model_sequences import (
 from gato_eval.core.errors import GatoEvalError
 from gato_eval.model.decoding import KVCacheDecoder
 
+# Every exactness property holds with the ALiBi recency bias too: it depends only on distance.
+BIASES = pytest.mark.parametrize("bias", ["none", "alibi"])
 TOL = 1e-4  # fp32 (the acceptance tolerance); observed differences are ~1e-7
 ACTION_RANGE = TEST_LAYOUT.value_range(7)  # the test sequences' actions use 7 values
 
@@ -30,9 +32,10 @@ def observation(sequence, t: int):
     return window(sequence, bounds[t], bounds[t + 1] - 2)
 
 
-def test_ragged_appends_in_any_row_order_match_full_forward():
+@BIASES
+def test_ragged_appends_in_any_row_order_match_full_forward(bias):
     rng = np.random.default_rng(0)
-    model = make_model(layers=2)
+    model = make_model(layers=2, position_bias=bias)
     seqs = [random_sequence(rng, TEST_LAYOUT, 5) for _ in range(3)]
     refs = [full_logits(model, s) for s in seqs]
     decoder = KVCacheDecoder(model, num_rows=3, context=128)
@@ -63,9 +66,10 @@ def test_rows_not_named_are_untouched():
     assert torch.allclose(logits[0], full_logits(model, seqs[1])[-1], atol=TOL, rtol=0)
 
 
-def test_greedy_action_decoding_matches_full_forward_step_by_step():
+@BIASES
+def test_greedy_action_decoding_matches_full_forward_step_by_step(bias):
     rng = np.random.default_rng(2)
-    model = make_model(layers=3)
+    model = make_model(layers=3, position_bias=bias)
     seqs = [random_sequence(rng, TEST_LAYOUT, 4) for _ in range(2)]
     observations = [observation(s, 0) for s in seqs]
     decoder = KVCacheDecoder(model, num_rows=2, context=128)
@@ -159,9 +163,10 @@ def _roll_out(decoder, model, rows, seqs, steps, check_from=0):
     return errors, histories
 
 
-def test_recompute_window_equals_a_full_pass_over_the_kept_window():
+@BIASES
+def test_recompute_window_equals_a_full_pass_over_the_kept_window(bias):
     rng = np.random.default_rng(5)
-    model = make_model(layers=3)
+    model = make_model(layers=3, position_bias=bias)
     seqs = [random_sequence(rng, TEST_LAYOUT, 16) for _ in range(2)]
     decoder = KVCacheDecoder(model, num_rows=2, context=40, recompute_chunk=12)
     errors, _ = _roll_out(decoder, model, [0, 1], seqs, steps=16)
@@ -187,9 +192,10 @@ def test_recompute_frees_a_chunk_so_recomputes_are_rare():
     assert all(kept <= 64 - 16 for kept in calls)
 
 
-def test_xl_window_is_exact_for_one_layer():
+@BIASES
+def test_xl_window_is_exact_for_one_layer(bias):
     rng = np.random.default_rng(7)
-    model = make_model(layers=1)
+    model = make_model(layers=1, position_bias=bias)
     seqs = [random_sequence(rng, TEST_LAYOUT, 14) for _ in range(2)]
     decoder = KVCacheDecoder(model, num_rows=2, context=32, window="xl")
     errors, _ = _roll_out(decoder, model, [0, 1], seqs, steps=14)
@@ -224,12 +230,13 @@ def _xl_logits(decoder, plays, steps):
     return logits
 
 
-def test_xl_ring_matches_across_lockstep_and_ragged_batches():
+@BIASES
+def test_xl_ring_matches_across_lockstep_and_ragged_batches(bias):
     # The XL window moves a ring head instead of copying the kept keys/values. Batched in
     # lockstep (slices, one shared mask) or ragged (scattered slots, per-row masks, rows at
     # different ring phases), the same row's history must give the same logits.
     rng = np.random.default_rng(13)
-    model = make_model(layers=2)
+    model = make_model(layers=2, position_bias=bias)
     seq = random_sequence(rng, TEST_LAYOUT, 14)
     other = random_sequence(rng, TEST_LAYOUT, 14, max_obs=3)
     lockstep = KVCacheDecoder(model, num_rows=2, context=32, window="xl")
@@ -243,11 +250,12 @@ def test_xl_ring_matches_across_lockstep_and_ragged_batches():
     assert torch.equal(together[0][-1], together[1][-1])
 
 
-def test_a_waiting_action_token_joins_the_next_append_row_by_row():
+@BIASES
+def test_a_waiting_action_token_joins_the_next_append_row_by_row(bias):
     # The last decoded action token enters the cache with the next append. In one append, a row
     # with a waiting token and a freshly reset row (none waiting) must both match a full pass.
     rng = np.random.default_rng(14)
-    model = make_model(layers=2)
+    model = make_model(layers=2, position_bias=bias)
     seqs = [random_sequence(rng, TEST_LAYOUT, 2) for _ in range(2)]
     first = [observation(s, 0) for s in seqs]
     decoder = KVCacheDecoder(model, num_rows=2, context=64)
@@ -280,9 +288,10 @@ def test_timesteps_longer_than_half_the_context_still_slide_exactly():
     assert (decoder.dropped > 0).all()
 
 
-def test_padding_never_enters_the_cache():
+@BIASES
+def test_padding_never_enters_the_cache(bias):
     rng = np.random.default_rng(9)
-    model = make_model(layers=2)
+    model = make_model(layers=2, position_bias=bias)
     long, short = random_sequence(rng, TEST_LAYOUT, 4), random_sequence(rng, TEST_LAYOUT, 1)
     decoder = KVCacheDecoder(model, num_rows=2, context=128)
     decoder.append([0, 1], stack([short, long]))  # row 0 is padded to the long row's length

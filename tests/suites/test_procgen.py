@@ -316,6 +316,22 @@ def test_a_procgen_random_without_a_measured_random_is_not_normalizable():
     assert "data reference" in found.note
 
 
+def test_every_game_ships_a_measured_random_below_r_max_with_its_provenance():
+    # The default chain normalizes the whole procgen suite: each game's packaged project row
+    # holds a random mean of enough episodes, in the game's mode, and no expert of its own.
+    from gato_eval.scores.project_table import read_project_file
+    from gato_eval.scores.sources import PROJECT_FILE, get_reference
+
+    rows = read_project_file(PROJECT_FILE)
+    for spec in all_tasks("procgen"):
+        row = rows[(spec.task_id, "full")]
+        assert row["expert"] == "" and int(row["random_episodes"]) >= 200
+        mode = spec.options["distribution_mode"]
+        assert f"Procgen {mode} mode, test levels" in row["provenance"]
+        reference = get_reference(spec.task_id, "procgen")
+        assert reference.normalizable and reference.random == float(row["random"])
+
+
 def test_a_suite_with_procgen_tasks_is_refused_up_front_where_procgen_is_missing(
     cli, tmp_path, monkeypatch
 ):
