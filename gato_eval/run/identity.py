@@ -88,8 +88,9 @@ def first_protocol_difference(first: dict[str, Any], second: dict[str, Any]) -> 
     """What differs between the evaluation protocols of two runs' metadata, the seed aside, or
     None when they are seeds of one evaluation and may be pooled: the suite (name, version,
     tasks, step caps), each recorded task spec (caps, options, env versions), the episodes per
-    task, and the policy's prompt and sampling. (The reference a score uses is chosen when
-    scoring and is the same for every run scored together.)"""
+    task, and the policy's prompt, the data sets its prompts were drawn from and sampling. (The
+    reference a score uses is chosen when scoring and is the same for every run scored
+    together.)"""
     first_policy, second_policy = (
         run.get("policy") if isinstance(run.get("policy"), dict) else {} for run in (first, second)
     )
@@ -97,6 +98,11 @@ def first_protocol_difference(first: dict[str, Any], second: dict[str, Any]) -> 
         ("suite", _suite_identity(first.get("suite")), _suite_identity(second.get("suite"))),
         ("episodes per task", first.get("episodes_per_task"), second.get("episodes_per_task")),
         ("prompt", first_policy.get("prompt"), second_policy.get("prompt")),
+        (
+            "prompt data sets",
+            _prompt_sources_identity(first_policy.get("prompt_sources")),
+            _prompt_sources_identity(second_policy.get("prompt_sources")),
+        ),
         ("sampling", first_policy.get("sampling"), second_policy.get("sampling")),
     ]
     for what, before, now in checks:
@@ -112,3 +118,15 @@ def first_protocol_difference(first: dict[str, Any], second: dict[str, Any]) -> 
         key = next(k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k))
         return f"task {task_id}'s {key} {_short(before.get(key))} vs {_short(now.get(key))}"
     return None
+
+
+def _prompt_sources_identity(sources: Any) -> Any:
+    """task -> the sha256 of the data set its prompts came from: two `auto` or `local` runs
+    prompted from different data sets are different evaluations (the path and the candidate
+    count follow from the data set, and the path differs between machines)."""
+    if not isinstance(sources, dict):
+        return sources
+    return {
+        task: source.get("sha256", source) if isinstance(source, dict) else source
+        for task, source in sorted(sources.items())
+    }

@@ -47,6 +47,7 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.core.paths import portable_path
 from gato_eval.scores.procgen_constants import SOURCE_NOTE, published_range
 from gato_eval.scores.project_table import (
@@ -70,7 +71,13 @@ PROJECT_FILE = REFERENCE_DATA / "project_reference_scores.csv"
 def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -> Reference:
     """The reference of a registered task in `source` under `protocol` (see module doc)."""
     check_reference_source(source)
-    check_protocol(protocol)
+    try:
+        check_protocol(protocol)
+    except GatoEvalError:
+        # No table can hold a reference for it (a task spec whose options are not name=value
+        # words, e.g. a run recorded under suite v1's Meta-World goal rule): not normalizable.
+        why = f"no reference can exist for protocol {protocol!r} (not name=value parts)"
+        return Reference(task_id, None, None, source, why, protocol)
     spec = get_task(task_id)
     if source == "project":
         return _project_reference(task_id, protocol)

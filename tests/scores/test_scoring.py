@@ -390,6 +390,12 @@ def edit_metadata(path, edit):
         ),
         (lambda m: m["policy"].update(prompt={"strategy": "last"}), "prompt None vs {'strategy'"),
         (lambda m: m["policy"].update(sampling={"temperature": 1.0}), "sampling None vs"),
+        (
+            lambda m: m["policy"].update(
+                prompt_sources={"dmc-walker-walk": {"path": "/x", "sha256": "ab12"}}
+            ),
+            "prompt data sets None vs {'dmc-walker-walk': 'ab12'}",
+        ),
     ],
 )
 def test_seeds_are_pooled_only_under_one_protocol(tmp_path, edit, difference):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -293,3 +295,21 @@ def test_concurrent_recorders_keep_every_row(private_home):
         rows = list(csv.DictReader(handle))
     assert sorted(row["task"] for row in rows) == sorted(tasks)
     assert {row["expert"] for row in rows} == {"10.0"}
+
+
+def test_a_protocol_no_table_can_hold_is_not_normalizable(tmp_path):
+    """A run recorded under suite v1 (Meta-World's old goal rule) still reports: its Meta-World
+    tasks are not normalizable, instead of the whole report failing on the protocol key."""
+    protocol = 'goal_choice="reset seed % goal_variants";goal_variant_rule=null'
+    found = get_reference("metaworld-reach", "project", protocol)
+    assert not found.normalizable and "no reference can exist for protocol" in found.note
+    shipped = Path(__file__).resolve().parents[2] / "results" / "rebalanced-run"
+    result = subprocess.run(
+        [sys.executable, "-m", "gato_eval", "report", str(shipped), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "metaworld-reach" in report and "no reference can exist for protocol" in report
