@@ -10,7 +10,7 @@ protocol) through `scores.project_table.record_project_reference`. What is measu
 - the capped protocols of the shipped suites (`default`: Atari at `max_steps=1000`), for tasks
   with a demonstrator: expert over N clean capped episodes (played, not stored), random likewise;
 - DMC tasks without a demonstrator: random only; their expert is a published score
-  (gato_eval/suites/published_reference_scores.csv, source "published");
+  (gato_eval/scores/reference_data/published_reference_scores.csv, source "published");
 - Atari Pong, Breakout and Boxing (the RAM players), full-length games: expert over N clean
   games played, not stored (50 games of frames are gigabytes), random likewise.
 
