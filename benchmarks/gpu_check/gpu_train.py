@@ -154,13 +154,16 @@ def train_for(train_plan, device: str, out: Path, emit) -> dict[str, Any]:
 
 
 def _number(key: str, value: Any) -> Any:
-    """The recipe's command-line strings as the numbers TrainSettings holds."""
+    """The recipe's command-line strings as the numbers TrainSettings holds; words (a mixture,
+    a preset, `--position-bias alibi`) stay strings."""
     if not isinstance(value, str) or key in ("mixture", "preset", "device"):
         return value
-    try:
-        return int(value)
-    except ValueError:
-        return float(value)
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def export_shards(model_dir: Path, out: Path, shard_bytes: int) -> dict[str, Any]:
