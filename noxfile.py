@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, demo, bench, slow, gpu.
+"""nox sessions: tests, lint (ruff and import contracts), demo, bench, slow, gpu.
 
 torch: the project pins torch==2.13.0. On this project's CPU machines pip takes the local CPU
 wheel. Elsewhere set GATO_TORCH_INDEX to a PyTorch wheel index before running nox, e.g.
@@ -65,10 +65,14 @@ def slow(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
-    session.install("ruff==0.17.6")
+    """ruff check, ruff format --check, and the import contracts (pyproject [tool.importlinter]):
+    layers from the CLI down to core, and no torch, simulator or Ray on the `--help` path."""
+    session.install("ruff==0.17.6", "import-linter==2.17")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # .ci/ holds the contract type `forbidden_at_import`. No cache: a stale one kept a deleted
+    # module in the graph.
+    session.run("lint-imports", "--no-cache", env={"PYTHONPATH": ".ci"})
 
 
 @nox.session(python=PYTHON)

@@ -57,26 +57,28 @@ def make_workloads(checkpoint_dir: Path, quick: bool) -> list[dict]:
 
 
 def build_job(workload: dict, seed: int):
-    from gato_eval.distributed.ray_backend import RayJob
+    from gato_eval.distributed.types import RayJob
     from gato_eval.policies.loading import load_policy
+    from gato_eval.run.settings import PolicySpec, PromptSettings
     from gato_eval.suites.registry import get_task
 
     task = replace(get_task(TASK), max_episode_steps=workload["steps"])
-    args = {"spec": workload["spec"], "device": "cpu", "prompt": "none"}
+    policy = PolicySpec(workload["spec"], device="cpu", prompt=PromptSettings("none"))
     return RayJob(
         tasks=[task],
         missing={task.task_id: list(range(workload["episodes"]))},
         episodes_per_task=workload["episodes"],
         run_seed=seed,
         num_envs=NUM_ENVS,
-        policy_args=args,
-        policy_description=load_policy(**args).description,
+        policy=policy,
+        policy_description=load_policy(policy).description,
     )
 
 
 def measure_ray(workload: dict, workers: int, seed: int) -> tuple[float, float]:
     """(env-steps/s after start-up, start-up seconds) of one `run_on_ray` call."""
-    from gato_eval.distributed.ray_backend import RayOptions, run_on_ray
+    from gato_eval.distributed.ray_backend import run_on_ray
+    from gato_eval.distributed.types import RayOptions
 
     episodes = []
     stats = run_on_ray(build_job(workload, seed), RayOptions(workers=workers), episodes.append)
@@ -91,7 +93,7 @@ def measure_local(workload: dict, seed: int) -> float:
 
     job = build_job(workload, seed)
     task = job.tasks[0]
-    policy = load_policy(**job.policy_args).policy
+    policy = load_policy(job.policy).policy
     started = time.perf_counter()
     results = run_episodes(
         task, policy, plan_episodes(seed, task.task_id, job.missing[task.task_id]), NUM_ENVS

@@ -1,7 +1,7 @@
 """Recipe: regenerate the project's shipped reference table, resumably.
 
-Writes gato_eval/suites/project_reference_scores.csv (one row per task and protocol) through
-`references.record_project_reference`. What is measured (`plan()`):
+Writes gato_eval/scores/reference_data/project_reference_scores.csv (one row per task and
+protocol) through `scores.project_table.record_project_reference`. What is measured (`plan()`):
 
 - every Meta-World v3 task, BabyAI level and DMC task with a demonstrator (gato_eval.experts),
   full-length episodes: expert = the paper's max windowed mean return (W = min(1000, 0.1 N))
@@ -10,7 +10,7 @@ Writes gato_eval/suites/project_reference_scores.csv (one row per task and proto
 - the capped protocols of the shipped suites (`default`: Atari at `max_steps=1000`), for tasks
   with a demonstrator: expert over N clean capped episodes (played, not stored), random likewise;
 - DMC tasks without a demonstrator: random only; their expert is a published score
-  (gato_eval/suites/published_reference_scores.csv, source "published");
+  (gato_eval/scores/reference_data/published_reference_scores.csv, source "published");
 - Atari Pong, Breakout and Boxing (the RAM players), full-length games: expert over N clean
   games played, not stored (50 games of frames are gigabytes), random likewise.
 
@@ -44,9 +44,8 @@ from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from gato_eval.data.collect import collect_demonstrations
-from gato_eval.data.datasets import dataset_info, dataset_name, dataset_path, demonstrator_label
-from gato_eval.data.scores import (
+from gato_eval.collection.demonstrations import collect_demonstrations
+from gato_eval.collection.references import (
     EXPERT_SEED,
     RANDOM_SEED,
     dataset_expert_provenance,
@@ -56,14 +55,15 @@ from gato_eval.data.scores import (
     measure_random_score,
     random_provenance,
 )
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.task_spec import TaskSpec
+from gato_eval.data.datasets import dataset_info, dataset_name, dataset_path, demonstrator_label
 from gato_eval.experts import has_expert, make_expert
-from gato_eval.normalization import DEFAULT_REFERENCE, parse_reference_chain
-from gato_eval.suites.project_table import read_project_file
+from gato_eval.scores.project_table import read_project_file, record_project_reference
+from gato_eval.scores.reference import DEFAULT_REFERENCE, parse_reference_chain
+from gato_eval.scores.sources import PROJECT_FILE, get_reference
 from gato_eval.suites.protocol import FULL, protocol_of
-from gato_eval.suites.references import PROJECT_FILE, get_reference, record_project_reference
 from gato_eval.suites.registry import all_suites, all_tasks, get_suite
-from gato_eval.suites.spec import TaskSpec
 
 DEFAULT_LOG = Path(__file__).resolve().parents[1] / "runs" / "refs" / "measurements.jsonl"
 # (family, protocol) -> (expert episodes, random episodes); a task without a demonstrator gets

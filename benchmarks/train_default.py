@@ -85,9 +85,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from gato_eval.data.collect import collect_demonstrations
+    from gato_eval.collection.demonstrations import collect_demonstrations
+    from gato_eval.core.paths import models_dir
     from gato_eval.data.datasets import dataset_name, list_datasets
-    from gato_eval.paths import models_dir
 
     out = args.out or models_dir() / "gato-default"
     have = {info.name for info in list_datasets()}

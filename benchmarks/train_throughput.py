@@ -288,7 +288,7 @@ def main() -> None:
 
     import torch
 
-    from gato_eval.data.mixtures import DataCatalog, resolve_mixture
+    from gato_eval.corpus.mixtures import DataCatalog, resolve_mixture
     from gato_eval.model.config import get_preset
     from gato_eval.suites.registry import get_suite, get_task
     from gato_eval.training.data import DataOptions, prepare_training_data

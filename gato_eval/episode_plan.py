@@ -2,10 +2,11 @@
 
 An episode is identified by (run seed, task id, episode index). From those three alone come its
 reset seed (`episode_seed`, sha256-derived, per seed stream) and the reset options its task's
-family decides per episode (`episode_reset_options`; Meta-World: the goal variant). So an
-episode's set-up never depends on `--envs`, the slot that plays it, resuming or the backend;
-`plan_episodes` is where every caller (evaluation, Ray work items, data collection, reference
-scores) gets its episodes, and `rollout.run_episodes` plays them.
+family decides per episode (`suites.registry.episode_reset_options`, a hook of the family
+module; Meta-World: the goal variant). So an episode's set-up never depends on `--envs`, the slot
+that plays it, resuming or the backend; `plan_episodes` is where every caller (evaluation, Ray
+work items, data collection, reference scores) gets its episodes, and `rollout.run_episodes`
+plays them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.suites.registry import episode_reset_options
 
 SEED_BITS = 31  # seeds stay in [0, 2**31): ALE, dm_control and numpy all accept that range
 # Where the episodes of a stream draw their reset seeds: the prefix of the hashed string.
@@ -60,22 +62,6 @@ class PlannedEpisode(NamedTuple):
     index: int
     seed: int
     options: dict[str, Any] | None = None
-
-
-def episode_reset_options(run_seed: int, task_id: str, episode_index: int) -> dict | None:
-    """The `reset(options=...)` of an episode, a pure function of its three arguments.
-
-    Meta-World: the goal variant (`suites.metaworld.reset_options`). Other families, and task
-    ids outside the catalog (engine tests' fake tasks): None.
-    """
-    from gato_eval.suites.catalog import catalog
-
-    spec = catalog().get(task_id)
-    if spec is None or spec.family != "metaworld":
-        return None
-    from gato_eval.suites.metaworld import reset_options
-
-    return reset_options(spec, run_seed, episode_index)
 
 
 def plan_episodes(

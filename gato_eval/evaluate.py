@@ -1,12 +1,14 @@
 """The orchestrator of `gato-eval run suite`: a policy, a suite, a run directory, resumable.
 
 `evaluate_suite(RunOptions(...))` resolves the suite and the policy, writes the run's metadata
-(`gato_eval.results`), then plays every task's missing episodes through the rollout engine and
+(`gato_eval.run.directory`), then plays every task's missing episodes through the rollout engine and
 appends each episode record the moment it ends. Resuming (`resume=True`) reloads the metadata,
 refuses a different suite, seed, episode count or policy, and plays only the episodes that are
 not on disk yet, each with the same seed it would have had in one uninterrupted run.
 
-Options left as None take their value from the run being resumed, or else the defaults below.
+The run's settings are typed (`gato_eval.run.settings.RunSettings`): what the user gave
+(`RunOptions`, None = not given) replaces the defaults, or on `--resume` the settings the run
+recorded, and the settings' constructors check the result.
 
 Optional policy hook: `prepare(tasks) -> dict | None`, called once with all the run's task specs
 before the run directory is created. It raises `GatoEvalError` for a task the policy cannot
@@ -19,43 +21,24 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from gato_eval.errors import GatoEvalError
-from gato_eval.locks import lock_directory
-from gato_eval.results import EpisodeWriter, Run, code_provenance, create_run, load_run
-from gato_eval.run_identity import check_same_run, recorded_suite
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.locks import lock_directory
+from gato_eval.core.provenance import RECORDED_PACKAGES, code_provenance
+from gato_eval.run.directory import EpisodeWriter, Run, create_run, load_run, refuse_existing_run
+from gato_eval.run.identity import check_same_run, recorded_suite
+from gato_eval.run.settings import DEFAULT_STEP_TIMEOUT_S, RunSettings, replace_given
 
-DEFAULT_SUITE = "default"
-DEFAULT_MODEL = "bundled"
-DEFAULT_NUM_ENVS = 8
-DEFAULT_STEP_TIMEOUT_S = 300.0  # far beyond any healthy step; catches hung emulators
 VIDEO_DIR = "videos"
-MAX_EPISODES = 100_000
-MAX_ENVS = 1024
-MAX_STEP_TIMEOUT_S = 1e6  # eleven days: longer means no timeout at all
-RECORDED_PACKAGES = (
-    "gato-eval",
-    "torch",
-    "numpy",
-    "gymnasium",
-    "ale-py",
-    "mujoco",
-    "dm-control",
-    "metaworld",
-    "shimmy",
-    "minigrid",
-    "minari",
-    "safetensors",
-    "sentencepiece",
-)
 
 
 @dataclass
 class RunOptions:
-    """What to evaluate and where. None = take it from the resumed run, else the default."""
+    """What the user gave: None = take it from the resumed run, else the default
+    (`gato_eval.run.settings.RunSettings` holds the defaults and checks every value)."""
 
     suite: str | None = None
     model: str | None = None
@@ -72,10 +55,37 @@ class RunOptions:
     resume: bool = False
     videos: int | None = None
     label: str | None = None
-    step_timeout_s: float | None = DEFAULT_STEP_TIMEOUT_S
+    step_timeout_s: float | None = DEFAULT_STEP_TIMEOUT_S  # None: no step timeout
     backend: str = "local"  # or "ray": gato_eval.distributed.ray_backend
     ray: Any = None  # ray_backend.RayOptions (address, workers, GPUs, item size)
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
+
+    def settings(self, recorded: RunSettings | None = None) -> RunSettings:
+        """`recorded` (a resumed run's settings; None: the defaults) with what was given
+        replaced, checked. The device, step timeout and backend are how this process plays:
+        always the options' own."""
+        base = recorded or RunSettings()
+        policy = base.policy.replace_given(
+            spec=self.model,
+            device=self.device,
+            prompt=self.prompt,
+            prompt_tokens=self.prompt_tokens,
+            prompt_source=self.prompt_source,
+            temperature=self.temperature,
+            window=self.window,
+        )
+        given = replace_given(
+            base,
+            suite=self.suite,
+            episodes=self.episodes,
+            seed=self.seed,
+            num_envs=self.num_envs,
+            videos=self.videos,
+            label=self.label,
+        )
+        return replace(
+            given, policy=policy, step_timeout_s=self.step_timeout_s, backend=self.backend
+        )
 
 
 class ProgressListener(Protocol):
@@ -111,46 +121,28 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
     from gato_eval.rollout import plan_episodes, run_episodes
     from gato_eval.suites import registry
 
-    _check_counts(options)
+    settings = options.settings()  # what was given, checked before anything is read
     check_backend(options.backend, options.ray)  # a missing Ray fails before anything is written
     previous = _load_resumed_run(options) if options.resume else None
     if previous is None and options.out is not None:
-        _refuse_existing_run(Path(options.out).expanduser())  # before a model is loaded
-    settings = _resolve_settings(options, previous)
+        refuse_existing_run(Path(options.out).expanduser())  # before a model is loaded
+    if previous is not None:
+        settings = options.settings(RunSettings.from_metadata(previous.typed_metadata))
     if previous is not None and options.suite is None:
         suite = recorded_suite(registry, previous)  # works for suites from a file, too
     else:
-        suite = registry.get_suite(settings["suite"])
+        suite = registry.get_suite(settings.suite)
     if any(task_id.startswith("procgen-") for task_id in suite.tasks):
         from gato_eval.suites.procgen import check_installed
 
         check_installed()  # an optional extra: refused before anything is written or played
-    episodes_per_task = settings["episodes"] or suite.episodes
-    policy_args = {  # also how every Ray worker loads its replica
-        "spec": settings["model"],
-        "device": options.device,
-        "prompt": settings["prompt"],
-        "prompt_tokens": settings["prompt_tokens"],
-        "prompt_source": settings["prompt_source"],
-        "temperature": settings["temperature"],
-        "window": settings["window"],
-    }
-    loaded = load_policy(**policy_args)
+    settings = replace(settings, episodes=settings.episodes or suite.episodes)
+    loaded = load_policy(settings.policy)  # every Ray worker loads its replica from it, too
     tasks = suite.task_specs()  # with the suite's step caps: these specs are what runs record
     prepare = getattr(loaded.policy, "prepare", None)
     if callable(prepare):  # optional: refuse unplayable tasks before anything is written
         loaded.description.update(prepare(tasks) or {})
-    metadata = build_metadata(
-        suite=suite,
-        tasks=tasks,
-        episodes_per_task=episodes_per_task,
-        seed=settings["seed"],
-        num_envs=settings["num_envs"],
-        policy=loaded.description,
-        label=options.label,
-        videos=settings["videos"],
-        argv=options.argv,
-    )
+    metadata = build_metadata(settings, suite, tasks, loaded.description, options.argv)
     if previous is None:
         run = create_run(_output_dir(options, suite.name), metadata)
     else:
@@ -161,12 +153,12 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
     if progress is not None:
         progress.run_started(run, missing)
     played = 0
-    video_count = int(run.metadata.get("videos") or 0)
+    recorded = run.typed_metadata  # a resumed run plays on with its own seed and videos
     try:
         with EpisodeWriter(run) as writer:
-            if options.backend == "ray":
+            if settings.backend == "ray":
                 played = _play_on_ray(
-                    options, settings, run, tasks, missing, policy_args, loaded, writer, progress
+                    options, settings, run, tasks, missing, loaded, writer, progress
                 )
             else:
                 for task in tasks:
@@ -179,13 +171,13 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
                         run_episodes(
                             task,
                             loaded.policy,
-                            plan_episodes(run.metadata["seed"], task.task_id, todo),
-                            num_envs=settings["num_envs"],
+                            plan_episodes(recorded.seed, task.task_id, todo),
+                            num_envs=settings.num_envs,
                             on_episode=on_episode,
-                            video_episodes=[e for e in todo if e < video_count],
-                            make_env=_env_factory(registry, rendering=video_count > 0),
+                            video_episodes=[e for e in todo if e < recorded.videos],
+                            make_env=_env_factory(registry, rendering=recorded.videos > 0),
                             on_steps=progress.env_steps if progress is not None else None,
-                            step_timeout_s=options.step_timeout_s,
+                            step_timeout_s=settings.step_timeout_s,
                         )
                         played += len(todo)
                     if progress is not None:
@@ -201,31 +193,19 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
 
 
 def build_metadata(
-    *,
-    suite,
-    tasks,
-    episodes_per_task: int,
-    seed: int,
-    num_envs: int,
-    policy: dict[str, Any],
-    label: str | None,
-    videos: int,
-    argv: list[str],
+    settings: RunSettings, suite, tasks, policy: dict[str, Any], argv: list[str]
 ) -> dict[str, Any]:
-    """The run's metadata (keys documented in `gato_eval.results`)."""
+    """The run's metadata (keys documented in `gato_eval.run.directory`): `settings` with its
+    episodes resolved, the suite and its (capped) task specs, the loaded policy's description."""
     from gato_eval.suites.registry import env_versions
 
     return {
         "suite": suite.to_dict(),
-        "episodes_per_task": int(episodes_per_task),
-        "seed": int(seed),
-        "num_envs": int(num_envs),
+        **settings.to_dict(),
         "tasks": {
             task.task_id: {**task.to_dict(), "env_versions": env_versions(task)} for task in tasks
         },
         "policy": policy,
-        "label": label,
-        "videos": int(videos),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "argv": list(argv),
         **code_provenance(RECORDED_PACKAGES),
@@ -246,22 +226,21 @@ def _episode_sink(run: Run, writer: EpisodeWriter, progress) -> Callable:
     return on_episode
 
 
-def _play_on_ray(
-    options, settings, run, tasks, missing, policy_args, loaded, writer, progress
-) -> int:
+def _play_on_ray(options, settings, run, tasks, missing, loaded, writer, progress) -> int:
     """The missing episodes played by Ray workers, recorded here; returns how many."""
-    from gato_eval.distributed.ray_backend import RayJob, run_on_ray
+    from gato_eval.distributed.ray_backend import run_on_ray
+    from gato_eval.distributed.types import RayJob
 
     job = RayJob(
         tasks=tasks,
         missing=missing,
         episodes_per_task=run.episodes_per_task,
-        run_seed=run.metadata["seed"],
-        num_envs=settings["num_envs"],
-        policy_args=policy_args,
+        run_seed=run.typed_metadata.seed,
+        num_envs=settings.num_envs,
+        policy=settings.policy,
         policy_description=loaded.description,
-        video_count=int(run.metadata.get("videos") or 0),
-        stall_timeout_s=options.step_timeout_s,
+        video_count=run.typed_metadata.videos,
+        stall_timeout_s=settings.step_timeout_s,
     )
     stats = run_on_ray(job, options.ray, _episode_sink(run, writer, progress), progress)
     return stats.episodes_recorded
@@ -273,97 +252,10 @@ def _env_factory(registry, rendering: bool):
     return lambda task: registry.make_env(task, render_mode="rgb_array")
 
 
-def _check_counts(options: RunOptions) -> None:
-    checks = [
-        ("--episodes", options.episodes, 1, MAX_EPISODES),
-        ("--envs", options.num_envs, 1, MAX_ENVS),
-        ("--video", options.videos, 0, MAX_EPISODES),
-        ("--prompt-tokens", options.prompt_tokens, 0, 1 << 20),
-    ]
-    for name, value, low, high in checks:
-        if value is not None and not low <= value <= high:
-            raise GatoEvalError(f"{name} must be in [{low}, {high}], got {value}")
-    if options.seed is not None and not 0 <= options.seed < 2**63:
-        raise GatoEvalError(f"--seed must be a non-negative integer, got {options.seed}")
-    timeout = options.step_timeout_s
-    # The OS interval timer overflows past ~1e9 s: `inf` or 1e12 would fail every episode.
-    if timeout is not None and not 0 < timeout <= MAX_STEP_TIMEOUT_S:
-        raise GatoEvalError(
-            f"--step-timeout must be in (0, {MAX_STEP_TIMEOUT_S:g}] seconds, got {timeout}"
-        )
-
-
-def _refuse_existing_run(path: Path) -> None:
-    from gato_eval.results import EPISODES_FILE, METADATA_FILE
-
-    if (path / METADATA_FILE).exists() or (path / EPISODES_FILE).exists():
-        raise GatoEvalError(
-            f"{path} already holds a run: pass --resume to continue it, or choose another --out"
-        )
-    if path.exists() and not path.is_dir():
-        raise GatoEvalError(f"--out {path} exists and is not a directory")
-
-
 def _load_resumed_run(options: RunOptions) -> Run:
     if options.out is None:
         raise GatoEvalError("--resume needs --out DIR, the run directory to continue")
     return load_run(Path(options.out))
-
-
-def _resolve_settings(options: RunOptions, previous: Run | None) -> dict[str, Any]:
-    """Each setting from the options, else the resumed run, else the default."""
-    stored: dict[str, Any] = {}
-    if previous is not None:
-        meta = previous.metadata
-        policy = meta.get("policy") or {}
-        prompt = policy.get("prompt") or {}
-        sampling = policy.get("sampling") or {}
-        stored = {
-            "suite": meta["suite"].get("name"),
-            "model": policy.get("spec"),
-            "episodes": meta.get("episodes_per_task"),
-            "seed": meta.get("seed"),
-            "num_envs": meta.get("num_envs"),
-            "prompt": prompt.get("strategy"),
-            "prompt_tokens": prompt.get("tokens"),
-            "prompt_source": prompt.get("source"),
-            "temperature": sampling.get("temperature"),
-            "window": sampling.get("window"),
-            "videos": meta.get("videos"),
-        }
-    defaults = {
-        "suite": DEFAULT_SUITE,
-        "model": DEFAULT_MODEL,
-        "episodes": None,  # the suite's default
-        "seed": 0,
-        "num_envs": DEFAULT_NUM_ENVS,
-        "prompt": "first",
-        "prompt_tokens": None,  # the policy's default
-        "prompt_source": "auto",
-        "temperature": 0.0,
-        "window": "recompute",
-        "videos": 0,
-    }
-    given = {
-        "suite": options.suite,
-        "model": options.model,
-        "episodes": options.episodes,
-        "seed": options.seed,
-        "num_envs": options.num_envs,
-        "prompt": options.prompt,
-        "prompt_tokens": options.prompt_tokens,
-        "prompt_source": options.prompt_source,
-        "temperature": options.temperature,
-        "window": options.window,
-        "videos": options.videos,
-    }
-    settings = {}
-    for name, default in defaults.items():
-        value = given[name]
-        if value is None:
-            value = stored.get(name)
-        settings[name] = default if value is None else value
-    return settings
 
 
 def _output_dir(options: RunOptions, suite_name: str) -> Path:

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from gato_eval.data.episode import Episode
-from gato_eval.policies.base import BatchedObservation
+from gato_eval.core.episode import Episode
+from gato_eval.core.policy import BatchedObservation
 
 DEFAULT_VIDEO_FPS = 30
 
@@ -48,7 +48,7 @@ class EpisodeResult:
         return self.status == "failed"
 
     def to_record(self) -> dict[str, Any]:
-        """The run directory's episode record (format in `gato_eval.results`)."""
+        """The run directory's episode record (format in `gato_eval.run.directory`)."""
         return {
             "task": self.task_id,
             "episode": self.episode,

@@ -49,6 +49,9 @@ from typing import Any
 
 import numpy as np
 
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.policy import Policy
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.episode_plan import (
     SEED_STREAMS,
     PlannedEpisode,
@@ -57,8 +60,6 @@ from gato_eval.episode_plan import (
     plan_episodes,
     seed_derivation,
 )
-from gato_eval.errors import GatoEvalError
-from gato_eval.policies.base import Policy
 from gato_eval.recording import (
     EpisodeResult,
     FrameRecorder,
@@ -67,7 +68,7 @@ from gato_eval.recording import (
     stack_observations,
 )
 from gato_eval.step_timeout import StepTimeoutError, alarm_available, alarm_handler, deadline
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.suites import registry
 
 # The episode plan lives in gato_eval.episode_plan; it is re-exported here, where callers that
 # play episodes already import from.
@@ -164,9 +165,8 @@ def run_episodes(
 
 
 def _registry_make_env(task: TaskSpec):
-    from gato_eval.suites.registry import make_env
-
-    return make_env(task)
+    # Looked up at call time, so a test's monkeypatched `registry.make_env` is the one used.
+    return registry.make_env(task)
 
 
 class _Engine:

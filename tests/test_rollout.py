@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.policies.random import RandomPolicy
 from gato_eval.rollout import assign_quotas, episode_seed, plan_episodes, run_episodes
-from gato_eval.suites.spec import TaskSpec
 
 TASK = TaskSpec(task_id="fake-lengths", family="fake", env_id="Fake-v0", max_episode_steps=500)
 

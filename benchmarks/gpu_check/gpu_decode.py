@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: ben
 
 from bench_decode import ACTION_TOKENS, control_steps_per_second, make_timesteps
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.model.config import count_parameters, get_preset
 from gato_eval.model.decoding import KVCacheDecoder
 from gato_eval.model.transformer import GatoModel

@@ -4,7 +4,7 @@ preset, trained for a fixed wall time on the device, evaluated, and brought back
 - `collect_recipe_data`: the recipe's data sets (its DATA_SETS, episodes scaled by
   plan.data_fraction, at least one), one process per data set, so 16 cores collect them while
   the GPU steps run.
-- `train_for`: `gato_eval.train` with the recipe's TRAIN_OPTIONS, overridden by the plan
+- `train_for`: `gato_eval.training.train` with the recipe's TRAIN_OPTIONS, overridden by the plan
   (preset, context, batch, steps); after plan.train_seconds of training a Ctrl-C (SIGINT) asks
   the trainer to stop, which saves a checkpoint at the step it reached: the model evaluated.
 - `export_shards` / `assemble_checkpoint`: the model as bf16 safetensors shards of at most
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: tra
 
 import train_default
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 
 MANIFEST = "model-bf16.json"
 SHARD = "model-bf16-{index:02d}.safetensors"
@@ -51,7 +51,7 @@ def recipe_datasets(train_plan) -> list[tuple[str, int, float]]:
 
 
 def _collect_one(item: tuple[str, int, float]) -> str:
-    from gato_eval.data.collect import collect_demonstrations
+    from gato_eval.collection.demonstrations import collect_demonstrations
 
     task, episodes, noise = item
     torch.set_num_threads(1)
@@ -102,9 +102,9 @@ class _StopAfter:
 
 def train_for(train_plan, device: str, out: Path, emit) -> dict[str, Any]:
     """Train as the module docstring says; returns the model directory and the run's numbers."""
-    from gato_eval.train import train
     from gato_eval.training.checkpoints import list_checkpoints
     from gato_eval.training.settings import TrainSettings
+    from gato_eval.training.train import train
 
     options = {
         key.lstrip("-").replace("-", "_"): value
@@ -154,13 +154,16 @@ def train_for(train_plan, device: str, out: Path, emit) -> dict[str, Any]:
 
 
 def _number(key: str, value: Any) -> Any:
-    """The recipe's command-line strings as the numbers TrainSettings holds."""
+    """The recipe's command-line strings as the numbers TrainSettings holds; words (a mixture,
+    a preset, `--position-bias alibi`) stay strings."""
     if not isinstance(value, str) or key in ("mixture", "preset", "device"):
         return value
-    try:
-        return int(value)
-    except ValueError:
-        return float(value)
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def export_shards(model_dir: Path, out: Path, shard_bytes: int) -> dict[str, Any]:
@@ -239,7 +242,7 @@ def evaluate_model(train_plan, model_dir: Path, device: str, scratch: Path, emit
     the per-task scores recomputed from the run's episodes (`scoring.summarize_run`)."""
     import subprocess
 
-    from gato_eval.scoring import summarize_run
+    from gato_eval.scores.scoring import summarize_run
     from gato_eval.suites.registry import get_suite
 
     suite = train_plan.eval_suite

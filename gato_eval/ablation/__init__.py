@@ -10,12 +10,15 @@
 | `runner`      | the orchestrator: data, pretraining, fine-tuning, evaluation        |
 | `evaluation`  | one-task suites and resumable evaluation runs                       |
 | `store`       | the results directory: record, one row per cell, lock               |
+| `records`     | ablation.json and cells.jsonl read back (for scores and tables)     |
 | `scores`      | scores recomputed from the runs; curves with bands over runs        |
 | `comparison`  | each pretrained variant minus scratch: intervals, P(improvement)    |
 | `pilot`       | can scratch learn each held-out task? (the pilot's verdict)         |
 | `tables`      | results.csv, comparison.csv and results.md                          |
-| `plotting`    | the figure                                                          |
+| `plotting`    | the figure, from numbers                                            |
+| `figure`      | the figure of a results directory (`plot ablation`)                 |
 | `progress`    | what a front end is told while the grid runs                        |
 
-`gato_eval.finetune` is the entry point.
+`runner.run_ablation` runs a grid (`gato-eval finetune-ablation`); `figure.plot_ablation_dir`
+draws it (`gato-eval plot ablation`).
 """

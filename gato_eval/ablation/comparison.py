@@ -7,7 +7,7 @@ mean over its evaluation episodes, normalized where the task's random and expert
 else its mean return, as in `scores.ablation_panels`):
 
 - **difference** = mean(X) - mean(Y), with a percentile bootstrap interval: X's runs and Y's
-  runs are resampled independently (`gato_eval.stats.bootstrap_score_matrices` on each side),
+  runs are resampled independently (`gato_eval.scores.stats.bootstrap_score_matrices` on each side),
   which is rliable's stratified independent bootstrap for two algorithms;
 - **probability of improvement** P(X > Y) = U / (|X| |Y|), U the Mann-Whitney statistic (a tie
   counts one half): rliable's `metrics.probability_of_improvement`, with an interval from the
@@ -25,9 +25,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gato_eval.ablation.scores import AblationScores, TaskLevels
-from gato_eval.errors import GatoEvalError
-from gato_eval.stats import DEFAULT_CONFIDENCE, DEFAULT_REPS, Estimate
+from gato_eval.ablation.scores import SCALES, AblationScores, TaskLevels
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.scores.stats import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_REPS,
+    Estimate,
+    ScoreTable,
+    bootstrap_score_matrices,
+    percentile_interval,
+)
 
 BASELINE = "scratch"
 ALL_TASKS = "all tasks"
@@ -74,9 +81,6 @@ def compare_to_scratch(
 ) -> list[Comparison]:
     """Every (task, n, variant) comparison the finished cells allow, then the all-tasks rows
     (see the module docstring). scale as in `scores.ablation_panels`."""
-    from gato_eval.ablation.scores import SCALES
-    from gato_eval.stats import percentile_interval
-
     if scale not in SCALES:
         raise GatoEvalError(f"unknown scale {scale!r}: choose {' or '.join(SCALES)}")
     rows: list[Comparison] = []
@@ -138,8 +142,6 @@ def _run_scores(scores, task, variant, n, levels, normalized) -> np.ndarray:
 
 def _bootstrap_means(values: np.ndarray, task: str, reps: int, seed: int) -> np.ndarray:
     """(reps, runs) resampled runs of one side, through the project's one bootstrap."""
-    from gato_eval.stats import ScoreTable, bootstrap_score_matrices
-
     table = ScoreTable.from_matrix("runs", values[:, None], (task,), (task,))
     return bootstrap_score_matrices(table, reps, seed)[..., 0]
 
@@ -151,8 +153,6 @@ def _estimate(point, draws: np.ndarray, confidence: float, interval) -> Estimate
 
 def _over_tasks(rows, entries, variant: str, n: int, confidence: float) -> Comparison:
     """The all-tasks row of (variant, n): means over its tasks of the points and the draws."""
-    from gato_eval.stats import percentile_interval
-
     mine = [r for r in rows if r.variant == variant and r.n_demos == n and r.task != ALL_TASKS]
     improvement = np.mean([draw for _, _, draw in entries], axis=0)  # (reps,)
     point = float(np.mean([r.improvement.point for r in mine]))

@@ -10,7 +10,7 @@ episodes" of the held-out task's data set. Here:
 3. the n-demonstration set is the permutation's first n episodes, so for one seed the n-set is
    contained in the m-set whenever n < m, and different seeds draw different subsets.
 
-Data sets live where `gato-eval data collect` puts them (`gato_eval.paths.datasets_dir()`), so
+Data sets live where `gato-eval data collect` puts them (`gato_eval.core.paths.datasets_dir()`), so
 evaluation prompts come from the same demonstrations. A missing data set is collected; one with
 fewer episodes than the grid asks for gets the missing ones appended (only the first `episodes`
 are ever read, so later appends change nothing the ablation used).
@@ -22,19 +22,19 @@ import hashlib
 
 import numpy as np
 
-from gato_eval.data.episode import Episode
-from gato_eval.errors import GatoEvalError
+from gato_eval.collection.demonstrations import collect_demonstrations
+from gato_eval.core.episode import Episode
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.data.datasets import dataset_name, dataset_path, load_episodes, read_dataset_info
+from gato_eval.data.minari_io import read_episodes
 
 
 def ensure_dataset(task_id: str, episodes: int, noise: float, seed: int, progress=None):
     """The DatasetInfo of `task_id`'s data set with `noise`, holding at least `episodes`
     episodes: collected (or topped up) with run seed `seed` when it does not.
 
-    progress: a `gato_eval.data.collect.CollectionProgress`, or None.
+    progress: a `gato_eval.collection.demonstrations.CollectionProgress`, or None.
     """
-    from gato_eval.data.collect import collect_demonstrations
-    from gato_eval.data.datasets import dataset_name, dataset_path, read_dataset_info
-
     name = dataset_name(task_id, noise)
     path = dataset_path(name)
     if not path.is_dir():
@@ -77,8 +77,6 @@ def nested_subset(pool: list[int], n: int, seed: int, task_id: str) -> list[int]
 
 def read_positions(info, positions: list[int]) -> list[Episode]:
     """The episodes at `positions` of a data set, in that order."""
-    from gato_eval.data.minari_io import read_episodes
-
     try:
         return list(read_episodes(info.path / "data", info.task_id, positions))
     except (OSError, KeyError, ValueError) as err:
@@ -101,8 +99,6 @@ def describe_demonstrations(info, positions: list[int]) -> dict:
 def load_pretraining_episodes(plans, ensure, progress) -> tuple[dict[str, list], list[dict]]:
     """(task -> episodes, data sets used) of pretraining `plans` (grid.DatasetPlan): the first
     `episodes` of each data set, made by `ensure(task, episodes, noise)` when missing."""
-    from gato_eval.data.datasets import load_episodes
-
     episodes: dict[str, list] = {}
     datasets = []
     for plan in plans:

@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from gato_eval.ablation.progress import AblationProgress, EvaluationStage
+from gato_eval.core.durable import write_json_atomic
+from gato_eval.evaluate import RunOptions, evaluate_suite
+from gato_eval.run.directory import METADATA_FILE, load_run
+from gato_eval.suites.registry import get_task
 
 
 def write_suite_file(results: Path, grid, task: str) -> Path:
     """The one-task suite every evaluation of `task` runs (see the module docstring)."""
-    from gato_eval.results import write_json_atomic
-    from gato_eval.suites.registry import get_task
-
     evaluation = grid.evaluation
     family = get_task(task).family
     caps = evaluation.max_episode_steps
@@ -48,9 +49,6 @@ def evaluate_into(
 ) -> None:
     """Play the missing episodes of `model` (a checkpoint directory, `random` or `expert`) on
     `task` into `run_dir`: a new run, a resumed one, or nothing when it is complete."""
-    from gato_eval.evaluate import RunOptions, evaluate_suite
-    from gato_eval.results import METADATA_FILE, load_run
-
     exists = (run_dir / METADATA_FILE).is_file()
     if exists and not load_run(run_dir).partial_tasks():
         return

@@ -43,7 +43,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gato_eval.paths import PACKAGE_DIR
+from gato_eval.core.paths import PACKAGE_DIR
+from gato_eval.suites.registry import get_task
 
 GRID_FORMAT = "gato-eval-ablation-grid"
 GRID_VERSION = 1
@@ -270,8 +271,6 @@ def pretrained_key(variant: str, task_id: str) -> str | None:
     if variant == "scratch":
         return None
     if variant == "same-domain":
-        from gato_eval.suites.registry import get_task
-
         return f"same-domain:{get_task(task_id).family}"
     return variant
 

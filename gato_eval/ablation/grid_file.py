@@ -28,7 +28,12 @@ from gato_eval.ablation.grid import (
     HeldoutData,
     PretrainingSettings,
 )
-from gato_eval.errors import GatoEvalError, close_matches
+from gato_eval.core.errors import GatoEvalError, close_matches
+from gato_eval.core.task_spec import FAMILIES
+from gato_eval.experts import has_expert
+from gato_eval.model.config import get_preset
+from gato_eval.suites.registry import catalog, get_suite
+from gato_eval.tokenizer.prompt_window import PROMPT_STRATEGIES
 
 _FILE_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TOP_KEYS = {
@@ -211,9 +216,6 @@ def _names(value: Any, name: str, choices: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _check_task(task_id: Any, where: str) -> str:
-    from gato_eval.experts import has_expert
-    from gato_eval.suites.registry import catalog
-
     known = catalog()
     if not isinstance(task_id, str) or task_id not in known:
         raise GatoEvalError(
@@ -279,8 +281,6 @@ def _heldout_data(value: Any, tasks: tuple[str, ...], most_demos: int) -> dict[s
 
 
 def _pretraining_data(value: Any, tasks: tuple[str, ...]) -> tuple[DatasetPlan, ...]:
-    from gato_eval.suites.registry import get_suite
-
     if not isinstance(value, list):
         raise GatoEvalError("pretraining_data must be a list of {task, episodes, noise}")
     heldout_suite = set(get_suite("heldout").tasks)
@@ -315,7 +315,6 @@ def _pretraining(value: Any) -> PretrainingSettings:
     if value is None:
         raise GatoEvalError("the grid lacks 'pretraining' (the scratch model's preset, too)")
     _check_keys(value, keys, "pretraining", required=("preset", "steps", "batch_size", "lr"))
-    from gato_eval.model.config import get_preset
 
     preset = _text(value["preset"], "pretraining.preset", nonempty=True)
     get_preset(preset)  # an unknown preset is a one-line error with close matches
@@ -350,9 +349,6 @@ def _finetuning(value: Any) -> FinetuningSettings:
 
 
 def _evaluation(value: Any) -> EvaluationSettings:
-    from gato_eval.policies.prompting import PROMPT_STRATEGIES
-    from gato_eval.suites.spec import FAMILIES
-
     if value is None:
         raise GatoEvalError("the grid lacks 'evaluation' ({episodes, ...})")
     keys = ("episodes", "envs", "seed", "max_episode_steps", "prompt", "temperature")

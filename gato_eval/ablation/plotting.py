@@ -21,7 +21,7 @@ from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 from gato_eval.ablation.comparison import Comparison
 from gato_eval.ablation.grid import VARIANTS
 from gato_eval.ablation.scores import TaskPanel
-from gato_eval.plotting import PALETTE
+from gato_eval.scores.plotting import PALETTE
 
 VARIANT_COLORS = dict(zip(VARIANTS, PALETTE, strict=False))
 VARIANT_LABELS = {

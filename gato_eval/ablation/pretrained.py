@@ -3,9 +3,10 @@
 Keys name one pretrained model each: `all`, `no-control` and `same-domain:<family>` (the
 `same-domain` variant is one model per held-out family); a grid with `pretraining_seeds` has one
 model per key and seed, named `KEY@seedS` in ablation.json. A model trained here lives in
-`<results>/pretrained/<key with ':' as '-'>[-seedS]/` and is trained by `gato_eval.train.train`
-on the episodes of the grid's `pretraining_data` (handed in explicitly, so the model does not
-depend on which other data sets happen to be on the machine) under the mixture of its key:
+`<results>/pretrained/<key with ':' as '-'>[-seedS]/` and is trained by
+`gato_eval.training.train.train` on the episodes of the grid's `pretraining_data` (handed in
+explicitly, so the model does not depend on which other data sets happen to be on the machine)
+under the mixture of its key:
 
 | key                    | mixture (resolved over the handed-in tasks only)         |
 |------------------------|----------------------------------------------------------|
@@ -26,7 +27,13 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from gato_eval.errors import GatoEvalError, close_matches
+from gato_eval.core.errors import GatoEvalError, close_matches
+from gato_eval.core.task_spec import FAMILIES
+from gato_eval.corpus.mixtures import DataCatalog, resolve_mixture
+from gato_eval.policies.loading import bundled_model_dir
+from gato_eval.suites.registry import all_tasks, get_suite, get_task
+from gato_eval.training.checkpoints import CHECKPOINTS_DIR, list_checkpoints
+from gato_eval.training.settings import RUNTIME_SETTINGS, TrainSettings
 
 PRETRAINED_DIR = "pretrained"
 SIMPLE_KEYS = ("all", "no-control")
@@ -46,8 +53,6 @@ def model_name(key: str, seed: int | None = None) -> str:
 
 def check_key(key: str) -> str:
     """`key` itself when it names a pretrained model, else a one-line error."""
-    from gato_eval.suites.spec import FAMILIES
-
     if key in SIMPLE_KEYS:
         return key
     if key.startswith("same-domain:") and key.split(":", 1)[1] in FAMILIES:
@@ -79,8 +84,6 @@ def parse_pretrained_options(values: list[str] | None) -> dict[str, str]:
 def resolve_model_path(path: str) -> Path:
     """A supplied model's path as given (or `bundled`) -> its directory on this machine."""
     if path == "bundled":
-        from gato_eval.policies.loading import bundled_model_dir
-
         return bundled_model_dir()
     return Path(path).expanduser().resolve()
 
@@ -110,7 +113,7 @@ def check_heldout_excluded(sources: list[str], heldout: tuple[str, ...], where: 
 
 def describe_supplied(key: str, path_text: str, heldout: tuple[str, ...]) -> dict[str, Any]:
     """Check a supplied pretrained model (loadable config, no held-out data) and describe it."""
-    from gato_eval.model.checkpoint import CONFIG_FILE
+    from gato_eval.model.checkpoint import CONFIG_FILE  # torch: loaded on call
 
     path = resolve_model_path(path_text)
     if not (path / CONFIG_FILE).is_file():
@@ -124,8 +127,6 @@ def describe_supplied(key: str, path_text: str, heldout: tuple[str, ...]) -> dic
 
 def plan_for_key(key: str, grid) -> tuple[str, list]:
     """(mixture string, DatasetPlans) a model trained here for `key` uses."""
-    from gato_eval.suites.registry import get_task
-
     if key == "no-control":
         return "no-control", []
     if key == "all":
@@ -147,9 +148,6 @@ def train_settings(
 ):
     """The TrainSettings of variant `key` with pretraining `seed` (None: the grid's
     `pretraining.seed`); resume is set when a checkpoint is waiting."""
-    from gato_eval.train import TrainSettings
-    from gato_eval.training.checkpoints import list_checkpoints
-
     mixture, _ = plan_for_key(key, grid)
     p = grid.pretraining
     every = max(p.steps // 10, 1)  # an interruption loses at most a tenth of the run
@@ -175,9 +173,6 @@ def train_settings(
 
 def check_mixture_excludes(mixture: str, episodes_by_task: dict, heldout: tuple[str, ...]):
     """Resolve `mixture` over exactly the handed-in tasks and refuse any held-out one in it."""
-    from gato_eval.data.mixtures import DataCatalog, resolve_mixture
-    from gato_eval.suites.registry import all_tasks, get_suite
-
     catalog = DataCatalog(
         families={spec.task_id: spec.family for spec in all_tasks()},
         with_data=frozenset(episodes_by_task),
@@ -194,8 +189,7 @@ def finished_model(
     key: str, grid, out: Path, device: str, threads: int | None, seed: int | None = None
 ) -> bool:
     """Whether `out` holds this variant's final model, trained with the grid's settings."""
-    from gato_eval.model.checkpoint import CONFIG_FILE
-    from gato_eval.training.settings import RUNTIME_SETTINGS, TrainSettings
+    from gato_eval.model.checkpoint import CONFIG_FILE  # torch: loaded on call
 
     config = out / CONFIG_FILE
     if not config.is_file():
@@ -217,14 +211,12 @@ def finished_model(
 
 def remove_training_checkpoints(out: Path) -> None:
     """A finished model needs no optimizer state: drop the resumable checkpoints."""
-    from gato_eval.training.checkpoints import CHECKPOINTS_DIR
-
     shutil.rmtree(Path(out) / CHECKPOINTS_DIR, ignore_errors=True)
 
 
 def describe_trained(key: str, out: Path, datasets: list[dict], heldout: tuple[str, ...]):
     """Check a model trained here (held-out exclusion from its config) and describe it."""
-    from gato_eval.model.checkpoint import CONFIG_FILE
+    from gato_eval.model.checkpoint import CONFIG_FILE  # torch: loaded on call
 
     description = _describe_checkpoint(key, out, heldout, str(out), True)
     provenance = json.loads((out / CONFIG_FILE).read_text())["provenance"]
@@ -244,7 +236,7 @@ def _describe_checkpoint(
 ) -> dict[str, Any]:
     """What every pretrained model's record holds, after checking its recorded training
     sources exclude the held-out tasks (`where` names it in the error)."""
-    from gato_eval.model.checkpoint import CONFIG_FILE, checkpoint_hash
+    from gato_eval.model.checkpoint import CONFIG_FILE, checkpoint_hash  # torch: loaded on call
 
     sources = pretraining_sources(path / CONFIG_FILE)
     check_heldout_excluded(sources, heldout, where)

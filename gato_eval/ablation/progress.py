@@ -73,7 +73,7 @@ class TrainingStage:
 
 
 class CollectionStage:
-    """A `gato_eval.data.collect.CollectionProgress` that moves the stage bar by episodes."""
+    """A `collection.demonstrations.CollectionProgress` that moves the stage bar by episodes."""
 
     def __init__(self, progress: AblationProgress):
         self.progress = progress

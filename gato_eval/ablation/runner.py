@@ -5,11 +5,11 @@
 1. opens the results directory (`store.py`; a directory of a compatible grid is continued);
 2. checks supplied pretrained models (`--pretrained KEY=PATH`) for held-out data;
 3. collects the data sets the unfinished cells need (held-out demonstrations; pretraining data
-   of the variants still to train), through `gato_eval.data.collect`;
+   of the variants still to train), through `gato_eval.collection.demonstrations`;
 4. for each unfinished cell, in grid order: pretrains its variant if that model is missing
-   (`gato_eval.train.train`), measures the task's random and expert levels once (the `random`
+   (`training.train.train`), measures the task's random and expert levels once (the `random`
    and `expert` policies under the grid's evaluation settings), fine-tunes on the cell's nested
-   demonstration subset (`gato_eval.train.finetune`: Adam, constant learning rate), evaluates the
+   demonstration subset (`training.train.finetune`: Adam, constant learning rate), evaluates the
    fine-tuned model (`gato_eval.evaluate.evaluate_suite` on a one-task suite, prompted as usual),
    appends the cell's row and rewrites the tables.
 
@@ -35,8 +35,14 @@ from gato_eval.ablation.progress import (
     SilentProgress,
     TrainingStage,
 )
+from gato_eval.ablation.scores import mean_return, score_ablation
 from gato_eval.ablation.store import AblationStore, cell_row, start_cell_plan
-from gato_eval.errors import GatoEvalError
+from gato_eval.ablation.tables import write_tables
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.model.config import get_preset
+from gato_eval.policies.loading import check_device
+from gato_eval.training.checkpoints import list_checkpoints
+from gato_eval.training.train import finetune, train
 
 REFERENCE_POLICIES = ("random", "expert")
 
@@ -100,8 +106,6 @@ def run_ablation(
 
 
 def _check_options(options: AblationOptions) -> None:
-    from gato_eval.policies.loading import check_device
-
     check_device(options.device)  # the evaluations load the policy with this device name
     if options.threads is not None and options.threads < 1:
         raise GatoEvalError(f"--threads must be >= 1, got {options.threads}")
@@ -183,7 +187,6 @@ class _Runner:
             )
         )
         self.store.save()
-        from gato_eval.model.config import get_preset
 
         p = self.grid.pretraining
         context = p.context_length or get_preset(p.preset).context_length
@@ -226,7 +229,6 @@ class _Runner:
             settings = pretrained.train_settings(
                 key, grid, out, options.device, options.threads, seed
             )
-            from gato_eval.train import train
 
             sources = ", ".join(c.source for c in resolved.components)
             self.progress.message(f"pretrain '{name}' on {sources}")
@@ -296,8 +298,6 @@ class _Runner:
 
     def _references(self, task: str) -> dict[str, float | None]:
         """The random and expert mean returns of `task` under the grid's evaluation."""
-        from gato_eval.ablation.scores import mean_return
-
         if task in self.levels:
             return self.levels[task]
         recorded = self.store.metadata["references"].get(task)
@@ -316,7 +316,7 @@ class _Runner:
     # -- cells -----------------------------------------------------------------------------
 
     def _run_cell(self, cell: Cell) -> None:
-        from gato_eval.model.checkpoint import CONFIG_FILE, checkpoint_hash
+        from gato_eval.model.checkpoint import CONFIG_FILE, checkpoint_hash  # torch: loaded on call
 
         started = time.perf_counter()
         key = self.grid.pretrained_key(cell)
@@ -360,9 +360,6 @@ class _Runner:
         )
 
     def _finetune(self, cell: Cell, init: Path | None, info, positions, model_dir: Path) -> None:
-        from gato_eval.train import finetune
-        from gato_eval.training.checkpoints import list_checkpoints
-
         episodes = demos.read_positions(info, positions)
         p, f = self.grid.pretraining, self.grid.finetuning
         extra: dict[str, Any] = {
@@ -391,9 +388,6 @@ class _Runner:
         )
 
     def _write_tables(self) -> None:
-        from gato_eval.ablation.scores import score_ablation
-        from gato_eval.ablation.tables import write_tables
-
         write_tables(self.out, score_ablation(self.out))
 
 

@@ -14,7 +14,7 @@ returns only (GATO.md section 4).
 Curves (`ablation_panels`): per task, one line per variant over the numbers of demonstrations:
 the mean over runs (seeds; with pretraining seeds, every (pretraining seed, fine-tuning seed)
 cell) of each run's mean score, with a percentile bootstrap interval over runs
-(`gato_eval.stats`); a point with a single run gets an interval over its episodes instead, and
+(`scores.stats`); a point with a single run gets an interval over its episodes instead, and
 the panel's note says so. Pretrained variants minus scratch: `gato_eval.ablation.comparison`.
 """
 
@@ -26,7 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.ablation.grid import VARIANTS
+from gato_eval.ablation.records import AblationRecord, read_metadata, read_rows
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.scores.scoring import collect_task_episodes, ensure_run
+from gato_eval.scores.stats import ScoreTable, task_intervals
 
 SCALES = ("auto", "return")
 
@@ -82,33 +86,31 @@ class AblationScores:
 
     path: Path
     name: str
-    metadata: dict[str, Any]
+    metadata: dict[str, Any]  # ablation.json as read; `record` is its typed view
     cells: list[CellScore]
     levels: dict[str, TaskLevels] = field(default_factory=dict)
 
+    @property
+    def record(self) -> AblationRecord:
+        return AblationRecord.from_dict(self.metadata)
+
     def tasks(self) -> list[str]:
-        grid_tasks = list(self.metadata["grid"]["tasks"])
+        grid_tasks = list(self.record.grid["tasks"])
         return list(dict.fromkeys([*grid_tasks, *(c.task for c in self.cells)]))
 
     def variants(self) -> list[str]:
-        from gato_eval.ablation.grid import VARIANTS
-
         present = {c.variant for c in self.cells}
         return [v for v in VARIANTS if v in present]
 
 
 def mean_return(run_dir: Path) -> float | None:
     """The mean return of a one-task run directory's ok episodes (None without any)."""
-    from gato_eval.scoring import collect_task_episodes, ensure_run
-
     (episodes,) = collect_task_episodes(ensure_run(Path(run_dir))).values()
     return float(np.mean(episodes.returns)) if episodes.returns else None
 
 
 def score_cell_run(run_dir: Path, random: float | None, expert: float | None) -> dict[str, Any]:
     """The scores of a cell's run (what its row records at the time it finishes)."""
-    from gato_eval.scoring import collect_task_episodes, ensure_run
-
     (episodes,) = collect_task_episodes(ensure_run(Path(run_dir))).values()
     levels = TaskLevels(episodes.task, random, expert)
     mean = float(np.mean(episodes.returns)) if episodes.returns else None
@@ -123,18 +125,17 @@ def score_cell_run(run_dir: Path, random: float | None, expert: float | None) ->
 
 def score_ablation(path: Path) -> AblationScores:
     """Every finished cell of the results directory `path`, recomputed from its runs."""
-    from gato_eval.ablation.store import read_metadata, read_rows
-    from gato_eval.scoring import collect_task_episodes, ensure_run
-
     path = Path(path)
     metadata = read_metadata(path)
+    record = AblationRecord.from_dict(metadata)
     levels = {}
-    for task, entry in metadata.get("references", {}).items():
-        values = {}
-        for policy in ("random", "expert"):
-            run_dir = path / entry[policy]["run_dir"]
-            values[policy] = mean_return(run_dir) if run_dir.is_dir() else None
-        levels[task] = TaskLevels(task, values["random"], values["expert"])
+    for task, runs in record.references.items():
+        random, expert = (path / run for run in (runs.random, runs.expert))
+        levels[task] = TaskLevels(
+            task,
+            mean_return(random) if random.is_dir() else None,
+            mean_return(expert) if expert.is_dir() else None,
+        )
     cells = []
     for row in read_rows(path):
         run_dir = path / row["run_dir"]
@@ -169,9 +170,7 @@ def score_ablation(path: Path) -> AblationScores:
                 pretraining_seed=row.get("pretraining_seed"),
             )
         )
-    return AblationScores(
-        path, str(metadata["grid"].get("name", path.name)), metadata, cells, levels
-    )
+    return AblationScores(path, record.name(path.name), metadata, cells, levels)
 
 
 # -- curves -------------------------------------------------------------------------------------
@@ -259,8 +258,6 @@ def ablation_panels(
 
 def _point(cells: list[CellScore], unit, reps: int, confidence: float, seed: int):
     """(mean over seeds, low, high, number of seeds) of one (task, variant, n) point."""
-    from gato_eval.stats import ScoreTable, task_intervals
-
     per_seed = np.array([unit(c.returns).mean() for c in cells])  # (seeds,)
     if len(cells) >= 2:
         table = ScoreTable("point", "seed", ("point",), ("point",), (per_seed,))

@@ -5,7 +5,7 @@
                       training sources and the held-out tasks checked absent from them), the
                       held-out data sets and pools, the reference runs, the invocation history
     cells.jsonl       one JSON row per finished cell, appended and fsynced when the cell's
-                      evaluation is complete (gato_eval.results.append_json_line: a torn last
+                      evaluation is complete (gato_eval.core.durable.append_json_line: a torn last
                       line from a crash is cut before the next append)
     results.csv/.md   tables recomputed from the cells' run directories (ablation/scores.py)
     suites/           the one-task suite files the evaluations ran
@@ -20,26 +20,35 @@ file, a supplied model, the command line): no absolute path of the machine is ad
 
 A cell counts as finished only once its row is in cells.jsonl, so a killed run redoes only the
 unfinished cell, which itself continues from its fine-tuning checkpoint and recorded episodes.
-Only one process may work in a directory at a time (an exclusive lock on `.lock`).
+Only one process may work in a directory at a time (an exclusive lock on `.lock`). Reading
+ablation.json and cells.jsonl back, for scores and tables, is `ablation.records`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
-from gato_eval.errors import GatoEvalError
-from gato_eval.results import append_json_line, read_json_lines, write_json_atomic
+from gato_eval.ablation.grid import settings_differences
+from gato_eval.ablation.records import (
+    ABLATION_FILE,
+    ABLATION_FORMAT,
+    ABLATION_FORMAT_VERSION,
+    CELLS_FILE,
+    read_metadata,
+    read_rows,
+    row_key,
+)
+from gato_eval.ablation.scores import score_cell_run
+from gato_eval.core.durable import append_json_line, write_json_atomic
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.provenance import RECORDED_PACKAGES, code_provenance
 
-ABLATION_FORMAT = "gato-eval-ablation"
-ABLATION_FORMAT_VERSION = 1
-ABLATION_FILE = "ablation.json"
-CELLS_FILE = "cells.jsonl"
 CELL_PLAN_FILE = "cell.json"
 LOCK_FILE = ".lock"
-ROW_KEYS = ("task", "variant", "n_demos", "seed", "checkpoint", "run_dir")
 
 
 class AblationStore:
@@ -54,10 +63,6 @@ class AblationStore:
     def open(cls, path: Path, grid, argv: list[str]) -> AblationStore:
         """Create the directory for `grid`, or reopen one made by a compatible grid (same
         settings; the axes may differ: `grid.settings_differences`)."""
-        from gato_eval.ablation.grid import settings_differences
-        from gato_eval.evaluate import RECORDED_PACKAGES
-        from gato_eval.results import code_provenance
-
         path = Path(path).expanduser()
         if path.exists() and not path.is_dir():
             raise GatoEvalError(f"--out {path} exists and is not a directory")
@@ -137,10 +142,6 @@ def start_cell_plan(cell_dir: Path, plan: dict[str, Any]) -> bool:
     """Record a cell's plan in CELL_DIR/cell.json. An unfinished cell planned otherwise (another
     pretrained model, other demonstrations) is removed, to be redone from scratch: returns
     True then."""
-    import shutil
-
-    from gato_eval.results import write_json_atomic
-
     path = Path(cell_dir) / CELL_PLAN_FILE
     redone = False
     if path.is_file():
@@ -163,8 +164,7 @@ def cell_row(
     """The row of a finished cell: the cell, its plan, its fine-tuned checkpoint (relative to
     the results directory `out`), the score of its run against the task's `references` (random
     and expert mean returns) and the fine-tuning figures from the checkpoint's provenance."""
-    from gato_eval.ablation.scores import score_cell_run
-    from gato_eval.model.checkpoint import CONFIG_FILE
+    from gato_eval.model.checkpoint import CONFIG_FILE  # torch: not for readers of a directory
 
     run_dir = out / cell.directory / "run"
     score = score_cell_run(run_dir, references["random"], references["expert"])
@@ -186,49 +186,6 @@ def cell_row(
         },
         "finished_at": _now(),
     }
-
-
-def row_key(row: dict[str, Any]) -> str:
-    """The key of the cell a row records (`Cell.key`; rows of grids without pretraining seeds
-    have no `pretraining_seed`)."""
-    from gato_eval.ablation.grid import cell_key
-
-    return cell_key(
-        row["task"], row["variant"], row["n_demos"], row["seed"], row.get("pretraining_seed")
-    )
-
-
-def read_metadata(path: Path) -> dict[str, Any]:
-    """ablation.json of a results directory; a missing or foreign one is a one-line error."""
-    record = Path(path) / ABLATION_FILE
-    if not record.is_file():
-        raise GatoEvalError(f"{path} is not an ablation results directory (no {ABLATION_FILE})")
-    try:
-        metadata = json.loads(record.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise GatoEvalError(f"{record} is corrupt: {err}") from None
-    if (
-        not isinstance(metadata, dict)
-        or metadata.get("format") != ABLATION_FORMAT
-        or metadata.get("format_version") != ABLATION_FORMAT_VERSION
-        or not isinstance(metadata.get("grid"), dict)
-    ):
-        raise GatoEvalError(f"{record} is not a gato-eval ablation record (unknown format)")
-    return metadata
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The finished cells' rows, first row per cell (a correct directory has no other)."""
-    records, _ = read_json_lines(Path(path) / CELLS_FILE)
-    rows, seen = [], set()
-    for number, row in enumerate(records, start=1):
-        if not isinstance(row, dict) or any(key not in row for key in ROW_KEYS):
-            raise GatoEvalError(f"{Path(path) / CELLS_FILE}:{number} is not a cell row")
-        key = row_key(row)
-        if key not in seen:
-            seen.add(key)
-            rows.append(row)
-    return rows
 
 
 def _lock(path: Path):

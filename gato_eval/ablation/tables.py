@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from gato_eval.ablation.comparison import ALL_TASKS, MIN_RUNS, Comparison, compare_to_scratch
+from gato_eval.ablation.grid import cell_key, grid_cells
 from gato_eval.ablation.scores import AblationScores, CellScore, TaskLevels
-from gato_eval.durable import write_text_atomic
+from gato_eval.core.durable import write_text_atomic
 
 TABLE_CSV = "results.csv"
 TABLE_MARKDOWN = "results.md"
@@ -118,12 +119,9 @@ def cells_csv(scores: AblationScores) -> str:
 def markdown_report(scores: AblationScores, comparisons: list[Comparison] | None = None) -> str:
     """The results as markdown: references, a task x variant x demonstrations summary (mean
     over runs), each pretrained variant minus scratch, and every cell."""
-    from gato_eval.ablation.grid import cell_key, grid_cells
-
-    metadata = scores.metadata
-    grid = metadata["grid"]
-    code = metadata.get("code", {})
-    keys = {cell.key for cell in grid_cells(grid)}
+    record = scores.record
+    code = record.code
+    keys = {cell.key for cell in grid_cells(record.grid)}
     total = len(keys)
     in_grid = sum(
         1
@@ -138,9 +136,9 @@ def markdown_report(scores: AblationScores, comparisons: list[Comparison] | None
         f"# Fine-tuning ablation: {scores.name}",
         "",
         f"{in_grid} of {total} cells finished{beyond}. Grid: "
-        f"`{metadata.get('grid_source', '')}`;"
-        f" gato-eval {code.get('code_version')}, git {str(code.get('git_revision'))[:12]}"
-        f"{' (dirty)' if code.get('git_dirty') else ''}.",
+        f"`{record.grid_source}`;"
+        f" gato-eval {code.code_version}, git {str(code.git_revision)[:12]}"
+        f"{' (dirty)' if code.git_dirty else ''}.",
         "Scores are recomputed from the run directories; normalized = (return - random) / "
         "(expert - random), with the random and expert policies evaluated exactly like the cells.",
         "",

@@ -24,7 +24,7 @@ from gato_eval.cli.plot import plot_app
 from gato_eval.cli.report import report
 from gato_eval.cli.run import run_app
 from gato_eval.cli.train import train
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 
 app = typer.Typer(
     name="gato-eval",

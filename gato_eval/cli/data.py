@@ -9,6 +9,11 @@ import typer
 
 from gato_eval.cli.collection_progress import CollectionProgress
 from gato_eval.cli.console import make_console
+from gato_eval.core.errors import GatoEvalError, close_matches
+from gato_eval.suites.catalog import catalog
+
+# Library modules are imported inside the commands: they load numpy, simulators and the suite
+# registry (package metadata), which `gato-eval --help` should not wait for.
 
 data_app = typer.Typer(
     help="Collect and inspect demonstration data sets.",
@@ -53,8 +58,7 @@ def data_collect(
 
     Prints the data set directory.
     """
-    from gato_eval.data.collect import collect_demonstrations
-    from gato_eval.errors import GatoEvalError
+    from gato_eval.collection.demonstrations import collect_demonstrations
     from gato_eval.suites.registry import get_task
 
     if get_task(task).family == "procgen":
@@ -141,7 +145,7 @@ def data_info(
 ) -> None:
     """What a data set holds: task, demonstrator, noise, episodes, returns, provenance."""
     from gato_eval.data.datasets import dataset_info, demonstrator_label, verify_dataset
-    from gato_eval.data.scores import expert_window
+    from gato_eval.scores.expert_rule import expert_window
 
     _check_dataset_or_task(dataset, data_dir)
     info = dataset_info(dataset, noise, data_dir)
@@ -221,103 +225,25 @@ def data_reference(
 
     Prints the reference table written.
     """
-    from gato_eval.data.datasets import dataset_info
-    from gato_eval.data.scores import measure_random_score, record_references
-    from gato_eval.suites import references
+    from gato_eval.collection.references import ReferenceOptions, measure_task_references
 
-    path = references.PROJECT_FILE if shipped else None
-    if random_only:
-        _record_random_reference(dataset, max_steps, random_episodes, seed, num_envs, path)
-        return
-    if max_steps is not None:
-        _record_capped_references(dataset, max_steps, random_episodes, expert_episodes, seed, path)
-        return
-    info = dataset_info(dataset, noise, data_dir)
-    with CollectionProgress(make_console(stderr=True)) as progress:
-        progress.started(f"random {info.task_id}", random_episodes, 0)
-        random = measure_random_score(
-            info.task_id, random_episodes, seed=seed, num_envs=num_envs, progress=progress
-        )
-    expert, path = record_references(info, random, path=path)
-    typer.echo(
-        f"{info.task_id}: expert {expert:.6g} (data set {info.name}, {info.episodes} episodes), "
-        f"random {random.mean:.6g} ({random.episodes} episodes)",
-        err=True,
+    options = ReferenceOptions(
+        dataset=dataset,
+        noise=noise,
+        random_episodes=random_episodes,
+        seed=seed,
+        num_envs=num_envs,
+        data_dir=data_dir,
+        shipped=shipped,
+        max_steps=max_steps,
+        expert_episodes=expert_episodes,
+        random_only=random_only,
     )
-    typer.echo(str(path))
-
-
-def _record_random_reference(task, max_steps, random_episodes, seed, num_envs, path):
-    """`data reference TASK --random-only`: seeded uniform-random episodes, no expert."""
-    from dataclasses import replace
-
-    from gato_eval.data.scores import measure_random_score, random_provenance
-    from gato_eval.suites.protocol import protocol_of
-    from gato_eval.suites.references import record_project_reference
-    from gato_eval.suites.registry import get_task
-
-    spec = get_task(task)
-    if max_steps is not None and max_steps < spec.max_episode_steps:
-        spec = replace(spec, max_episode_steps=max_steps)
-    with CollectionProgress(make_console(stderr=True)) as progress:
-        progress.started(f"random {task} ({protocol_of(spec)})", random_episodes, 0)
-        random = measure_random_score(
-            spec, random_episodes, seed=seed, num_envs=num_envs, progress=progress
-        )
-    written = record_project_reference(
-        task, protocol=random.protocol, random=random.mean, random_episodes=random.episodes,
-        provenance=random_provenance(random), path=path,
-    )  # fmt: skip
-    typer.echo(
-        f"{task} ({random.protocol}): random {random.mean:.6g} ({random.episodes} episodes)",
-        err=True,
+    recorded = measure_task_references(
+        options, open_progress=lambda: CollectionProgress(make_console(stderr=True))
     )
-    typer.echo(str(written))
-
-
-def _record_capped_references(task, max_steps, random_episodes, expert_episodes, seed, path):
-    """`data reference TASK --max-steps N`: random and expert returns played under the cap."""
-    from dataclasses import replace
-
-    from gato_eval.data.scores import (
-        expert_provenance,
-        measure_expert_score,
-        measure_random_score,
-        random_provenance,
-    )
-    from gato_eval.errors import GatoEvalError
-    from gato_eval.suites.protocol import protocol_of
-    from gato_eval.suites.references import record_project_reference
-    from gato_eval.suites.registry import get_task
-
-    spec = get_task(task)
-    if max_steps >= spec.max_episode_steps:
-        raise GatoEvalError(
-            f"--max-steps {max_steps} does not cap {task} (its episodes end by "
-            f"{spec.max_episode_steps} steps): omit it to measure full-length references"
-        )
-    spec = replace(spec, max_episode_steps=max_steps)
-    with CollectionProgress(make_console(stderr=True)) as progress:
-        progress.started(f"random {task} ({protocol_of(spec)})", random_episodes, 0)
-        random = measure_random_score(spec, random_episodes, seed=seed, progress=progress)
-    with CollectionProgress(make_console(stderr=True)) as progress:
-        progress.started(f"expert {task} ({protocol_of(spec)})", expert_episodes, 0)
-        expert = measure_expert_score(spec, expert_episodes, progress=progress)
-    common = {"protocol": random.protocol, "path": path}
-    record_project_reference(
-        task, random=random.mean, random_episodes=random.episodes,
-        provenance=random_provenance(random), **common,
-    )  # fmt: skip
-    written = record_project_reference(
-        task, expert=expert.score, expert_episodes=expert.episodes, window=expert.window,
-        provenance=expert_provenance(expert), **common,
-    )  # fmt: skip
-    typer.echo(
-        f"{task} ({random.protocol}): expert {expert.score:.6g} ({expert.episodes} episodes, "
-        f"W={expert.window}), random {random.mean:.6g} ({random.episodes} episodes)",
-        err=True,
-    )
-    typer.echo(str(written))
+    typer.echo(_references_line(recorded), err=True)
+    typer.echo(str(recorded.path))
 
 
 def _check_dataset_or_task(dataset: str, data_dir) -> None:
@@ -329,8 +255,6 @@ def _check_dataset_or_task(dataset: str, data_dir) -> None:
         list_datasets,
         split_dataset_name,
     )
-    from gato_eval.errors import GatoEvalError, close_matches
-    from gato_eval.suites.catalog import catalog
 
     tasks = catalog()
     if dataset_path(dataset, data_dir).is_dir() or split_dataset_name(dataset)[0] in tasks:
@@ -340,6 +264,22 @@ def _check_dataset_or_task(dataset: str, data_dir) -> None:
         f"{dataset!r} is neither a data set in {datasets_root(data_dir)} nor a task id"
         f"{close_matches(dataset, [*names, *tasks])}; `gato-eval data ls` lists the data sets, "
         "`gato-eval ls tasks` the tasks"
+    )
+
+
+def _references_line(recorded) -> str:
+    """What `data reference` measured (a `RecordedReferences`), on one line."""
+    random = f"random {recorded.random:.6g} ({recorded.random_episodes} episodes)"
+    if recorded.dataset is not None:  # full-length: the data set's expert score
+        return (
+            f"{recorded.task}: expert {recorded.expert:.6g} (data set {recorded.dataset}, "
+            f"{recorded.expert_episodes} episodes), {random}"
+        )
+    if recorded.expert is None:
+        return f"{recorded.task} ({recorded.protocol}): {random}"
+    return (
+        f"{recorded.task} ({recorded.protocol}): expert {recorded.expert:.6g} "
+        f"({recorded.expert_episodes} episodes, W={recorded.window}), {random}"
     )
 
 

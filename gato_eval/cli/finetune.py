@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from gato_eval.ablation.progress import RichProgress
+
 
 def finetune_ablation(
     grid: str = typer.Argument(
@@ -54,9 +56,9 @@ def finetune_ablation(
     Run a new grid's pilot first (--pilot): it says whether scratch can learn each held-out
     task at all with the grid's settings. Draw the figure with: gato-eval plot ablation DIR
     """
+    # On use: the ablation loads numpy and the trainer, and `--help` loads neither (pyproject.toml).
     from gato_eval.ablation.grid_file import load_grid
     from gato_eval.ablation.pretrained import parse_pretrained_options
-    from gato_eval.ablation.progress import RichProgress
     from gato_eval.ablation.runner import AblationOptions, run_ablation
 
     loaded = load_grid(grid)

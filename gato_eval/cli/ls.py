@@ -5,6 +5,10 @@ from __future__ import annotations
 import typer
 
 from gato_eval.cli.console import make_console
+from gato_eval.scores.reference import DEFAULT_REFERENCE
+
+# Library modules are imported inside the commands: the suite registry reads package metadata,
+# which `gato-eval --help` should not wait for.
 
 ls_app = typer.Typer(
     help="List tasks and suites.",
@@ -25,9 +29,9 @@ def ls_tasks(
     cap shown; a suite may cap it) and the source the default chain uses."""
     from rich.table import Table
 
-    from gato_eval.normalization import DEFAULT_REFERENCE, resolve_normalizers
+    from gato_eval.scores.normalization import resolve_normalizers
+    from gato_eval.scores.sources import available_sources
     from gato_eval.suites.protocol import protocol_of
-    from gato_eval.suites.references import available_sources
     from gato_eval.suites.registry import all_tasks, check_family, env_versions, get_suite
 
     if suite is not None:

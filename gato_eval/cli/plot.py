@@ -6,7 +6,11 @@ from pathlib import Path
 
 import typer
 
-from gato_eval.normalization import DEFAULT_REFERENCE
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.scores.reference import DEFAULT_REFERENCE
+
+# Library modules are imported inside the commands: they load numpy, matplotlib and the suite
+# registry (package metadata), which `gato-eval --help` should not wait for.
 
 plot_app = typer.Typer(
     help="Draw figures from run directories.",
@@ -63,11 +67,11 @@ def plot_thresholds(
     A single run's bands come from a bootstrap over its episodes within each task. The figure
     says which protocol and reference sources each agent's scores used.
     """
-    from gato_eval.normalization import choose_reference_table
-    from gato_eval.plotting import plot_thresholds as draw_thresholds
-    from gato_eval.plotting import save_figure
-    from gato_eval.score_tables import load_score_groups
-    from gato_eval.stats import threshold_curves
+    from gato_eval.scores.normalization import choose_reference_table
+    from gato_eval.scores.plotting import plot_thresholds as draw_thresholds
+    from gato_eval.scores.plotting import save_figure
+    from gato_eval.scores.stats import threshold_curves
+    from gato_eval.scores.tables import load_score_groups
 
     reference, table = choose_reference_table(reference, references)
     groups, warnings = load_score_groups(run_dirs, reference, separate=separate, references=table)
@@ -107,10 +111,10 @@ def plot_tasks(
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
 ) -> None:
     """Per-task normalized score bars grouped by domain, with bootstrap error bars over episodes."""
-    from gato_eval.normalization import choose_reference_table
-    from gato_eval.plotting import plot_group_task_scores, save_figure
-    from gato_eval.score_tables import load_score_groups
-    from gato_eval.stats import task_intervals
+    from gato_eval.scores.normalization import choose_reference_table
+    from gato_eval.scores.plotting import plot_group_task_scores, save_figure
+    from gato_eval.scores.stats import task_intervals
+    from gato_eval.scores.tables import load_score_groups
 
     reference, references_table = choose_reference_table(reference, references)
     groups, warnings = load_score_groups([run_dir], reference, references=references_table)
@@ -148,15 +152,14 @@ def plot_ablation(
     interval over runs and a zero line (points with 2 or more runs a side; the probabilities of
     improvement are in RESULTS_DIR/comparison.csv and results.md).
     """
-    from gato_eval.finetune import plot_ablation_dir
+    from gato_eval.ablation.figure import plot_ablation_dir
 
     typer.echo(str(plot_ablation_dir(results_dir, out, scale)))
 
 
 def _report_unscored(groups, warnings: list[str], reference: str) -> None:
     """Print warnings and tasks left out; fail when a run has nothing left to plot."""
-    from gato_eval.errors import GatoEvalError
-    from gato_eval.normalization import missing_reference_warnings
+    from gato_eval.scores.normalization import missing_reference_warnings
 
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)

@@ -7,7 +7,10 @@ from pathlib import Path
 import typer
 
 from gato_eval.cli.plot import REFERENCE_HELP
-from gato_eval.normalization import DEFAULT_REFERENCE
+from gato_eval.scores.reference import DEFAULT_REFERENCE
+
+# Library modules are imported inside the commands: they load numpy, matplotlib and the suite
+# registry (package metadata), which `gato-eval --help` should not wait for.
 
 
 def report(
@@ -33,8 +36,8 @@ def report(
     Prints the paths of report.html and report.md; summary.json and the PNG figures are written
     next to them.
     """
-    from gato_eval.normalization import choose_reference_table
-    from gato_eval.report import write_report
+    from gato_eval.scores.normalization import choose_reference_table
+    from gato_eval.scores.report import write_report
 
     reference, table = choose_reference_table(reference, references)
     files = write_report(

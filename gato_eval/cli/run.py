@@ -8,7 +8,16 @@ from pathlib import Path
 
 import typer
 
-from gato_eval.evaluate import MAX_ENVS, MAX_EPISODES, MAX_STEP_TIMEOUT_S
+from gato_eval.cli.console import make_console
+from gato_eval.cli.run_progress import RunProgress
+from gato_eval.distributed.types import RayOptions
+from gato_eval.evaluate import RunOptions, evaluate_suite
+from gato_eval.run.settings import (
+    DEFAULT_STEP_TIMEOUT_S,
+    MAX_ENVS,
+    MAX_EPISODES,
+    MAX_STEP_TIMEOUT_S,
+)
 
 run_app = typer.Typer(
     help="Evaluate a model (or another policy) on a suite of tasks.",
@@ -106,7 +115,7 @@ def run_suite(
         "R_min/R_max), comma-separated.",
     ),
     step_timeout: float = typer.Option(
-        300.0,
+        DEFAULT_STEP_TIMEOUT_S,
         "--step-timeout",
         max=MAX_STEP_TIMEOUT_S,
         help="Seconds one env reset/step may take before its episode is recorded as failed.",
@@ -153,13 +162,9 @@ def run_suite(
     """
     from typer._click.exceptions import UsageError  # Typer vendors click
 
-    from gato_eval.cli.console import make_console
-    from gato_eval.cli.run_progress import RunProgress
-    from gato_eval.cli.summary_table import print_summary_table
-    from gato_eval.distributed.ray_backend import RayOptions
-    from gato_eval.evaluate import RunOptions, evaluate_suite
-    from gato_eval.normalization import parse_reference_chain
-    from gato_eval.scoring import run_warnings, summarize_run
+    from gato_eval.cli.summary_table import print_summary_table  # numpy, via scores
+    from gato_eval.scores.reference import parse_reference_chain
+    from gato_eval.scores.scoring import run_warnings, summarize_run
 
     parse_reference_chain(reference)
     if suite is not None and suite.lower() in ("true", "false"):

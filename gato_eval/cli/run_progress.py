@@ -24,14 +24,14 @@ class RunProgress:
             self.display.close()
 
     def run_started(self, run, missing: dict[str, list[int]]) -> None:
-        tasks = run.metadata.get("tasks") or {}
+        recorded = run.typed_metadata
         lengths: dict[str, dict[int, int]] = {task_id: {} for task_id in run.task_ids}
         for record in run.episodes:
             if record.get("task") in lengths and isinstance(record.get("length"), int):
                 lengths[record["task"]][record["episode"]] = record["length"]
-        self.display = StepProgress(self.console, str(run.metadata["suite"]["name"]))
+        self.display = StepProgress(self.console, recorded.suite.name)
         for task_id in run.task_ids:
-            cap = (tasks.get(task_id) or {}).get("max_episode_steps")
+            cap = recorded.tasks.get(task_id, {}).get("max_episode_steps")
             self.display.add(
                 task_id,
                 task_id,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from gato_eval.cli.console import make_console
-from gato_eval.scoring import TaskRow, format_number, format_percent
+from gato_eval.scores.scoring import TaskRow, format_number, format_percent
 
 GAP = 2  # spaces between columns (rich: padding (0, 1), collapsed, no vertical rules)
 

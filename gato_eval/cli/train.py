@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from gato_eval.training.progress import RichReporter
+from gato_eval.training.settings import parse_processes, settings_from_options
+
 
 def train(
     out: Path = typer.Option(
@@ -83,9 +86,8 @@ def train(
 
     Evaluate the result with: gato-eval run suite --model OUT
     """
-    from gato_eval.train import train as run_training
-    from gato_eval.training.progress import RichReporter
-    from gato_eval.training.settings import parse_processes, settings_from_options
+    # On use: the trainer loads numpy and torch, and `--help` loads neither (pyproject.toml).
+    from gato_eval.training.train import train as run_training
 
     given = {
         "preset": preset,

@@ -1,6 +1,6 @@
 """Demonstration data sets: names, where they live, what they hold, loading them back.
 
-One Minari data set per task and noise setting, under `gato_eval.paths.datasets_dir()`:
+One Minari data set per task and noise setting, under `gato_eval.core.paths.datasets_dir()`:
 
     <root>/<name>-v0/data/{metadata.json, main_data.hdf5}   a complete data set
     <root>/.staging/<name>/                                 a collection in progress
@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gato_eval.data.episode import Episode
+from gato_eval.core.durable import file_sha256, fsync_directory
+from gato_eval.core.episode import Episode
+from gato_eval.core.errors import GatoEvalError, close_matches
+from gato_eval.core.paths import datasets_dir
 from gato_eval.data.minari_io import MAIN_FILE, METADATA_FILE, count_episodes, read_episodes
-from gato_eval.durable import file_sha256, fsync_directory
-from gato_eval.errors import GatoEvalError, close_matches
-from gato_eval.paths import datasets_dir
+from gato_eval.scores.expert_rule import windowed_expert_score
 
 FORMAT_VERSION = 1
 MINARI_SUFFIX = "-v0"
@@ -126,8 +127,6 @@ class DatasetInfo:
     @property
     def expert_score(self) -> float:
         """The paper's expert return of this data set (`scores.windowed_expert_score`)."""
-        from gato_eval.data.scores import windowed_expert_score
-
         return windowed_expert_score(self.returns)
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from gato_eval.data.episode import Episode
+from gato_eval.core.episode import Episode
 
 MAIN_FILE = "main_data.hdf5"
 METADATA_FILE = "metadata.json"

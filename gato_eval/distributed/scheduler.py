@@ -12,11 +12,12 @@ import os
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gato_eval.distributed.ray_backend import RayJob, RayOptions, RayRunStats
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.distributed.types import RayJob, RayOptions, RayRunStats
 from gato_eval.distributed.work_items import (
     EpisodeLedger,
     WorkItem,
@@ -29,7 +30,7 @@ from gato_eval.distributed.worker import (
     comparable_identity,
     installed_versions,
 )
-from gato_eval.errors import GatoEvalError
+from gato_eval.run.settings import PolicySpec
 
 WAIT_S = 0.5  # the driver's polling period (stall checks happen this often)
 WORKER_NAME = "gato-eval-worker"
@@ -55,7 +56,7 @@ class WorkScheduler:
         self.items = deque(split_work(job.missing, size))
         self.workers = max(1, min(workers, len(self.items)))
         self._check_fits_cluster()
-        self.policy_args = self._worker_policy_args()
+        self.policy = self._worker_policy()
         self.stats.workers, self.stats.gpus_per_worker = self.workers, self.gpus
         self.stats.item_size, self.stats.items = size, len(self.items)
         self.ledger = EpisodeLedger(job.missing)
@@ -100,18 +101,17 @@ class WorkScheduler:
                 "--gpus-per-worker"
             )
 
-    def _worker_policy_args(self) -> dict[str, Any]:
-        args = dict(self.job.policy_args)
-        spec = str(args.get("spec", ""))
-        if spec and Path(spec).expanduser().exists():  # workers do not start in our directory
-            args["spec"] = str(Path(spec).expanduser().resolve())
-        device = args.get("device", "auto")
-        if self.gpus == 0 and device == "cuda":
+    def _worker_policy(self) -> PolicySpec:
+        policy = self.job.policy
+        spec = Path(policy.spec).expanduser()
+        if spec.exists():  # workers do not start in our directory
+            policy = replace(policy, spec=str(spec.resolve()))
+        if self.gpus == 0 and policy.device == "cuda":
             raise GatoEvalError("--device cuda on the ray backend needs --gpus-per-worker > 0")
-        if self.gpus == 0 and device == "auto":
+        if self.gpus == 0 and policy.device == "auto":
             # Ray leaves GPUs visible to an actor granted none: keep such replicas off them.
-            args["device"] = "cpu"
-        return args
+            policy = replace(policy, device="cpu")
+        return policy
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ class WorkScheduler:
 
     def _spawn(self) -> None:
         setup = WorkerSetup(
-            policy_args=self.policy_args,
+            policy=self.policy,
             tasks=self.specs,
             run_seed=self.job.run_seed,
             num_envs=self.job.num_envs,

@@ -26,7 +26,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 
 DEFAULT_MAX_ATTEMPTS = 3
 ITEM_SLOT_ROUNDS = 4  # default item size: about this many episodes per env slot

@@ -3,7 +3,7 @@
 The class is plain Python; `ray_backend` wraps it with `ray.remote` (so this module imports no
 Ray and can be read and tested on its own). A worker:
 
-- loads its policy once, from the same `load_policy` arguments as the driver, and makes one env
+- loads its policy once, from the driver's `PolicySpec`, and makes one env
   of each family of the run, in `__init__`; a failure is kept and reported by `describe()`
   instead of raised, because Ray turns an exception in an actor's constructor into a bare
   "actor died" without the message;
@@ -31,8 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.distributed.work_items import WorkItem
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.run.settings import PolicySpec
 
 HEARTBEAT_S = 0.5  # how often step counts are streamed while an item runs
 
@@ -41,13 +42,13 @@ HEARTBEAT_S = 0.5  # how often step counts are streamed while an item runs
 class WorkerSetup:
     """What every worker of a run gets: how to load the policy and what the run plays.
 
-    `policy_args` are `load_policy` keyword arguments (`spec`, `device`, `prompt`, ...);
+    `policy` is what `load_policy` builds (the driver's, with a worker's path and device);
     `tasks` maps task id -> the run's (suite-capped) spec; `video_count` > 0 makes envs render
     and keeps frames of episodes below that index; `mujoco_gl` is the driver's MUJOCO_GL, used
     where the worker's own environment sets none.
     """
 
-    policy_args: dict[str, Any]
+    policy: PolicySpec
     tasks: dict[str, TaskSpec]
     run_seed: int
     num_envs: int
@@ -56,10 +57,10 @@ class WorkerSetup:
 
 
 def installed_versions() -> dict[str, str | None]:
-    """package -> version for the packages a run records (`evaluate.RECORDED_PACKAGES`)."""
+    """package -> version for the packages a run records (`core.provenance.RECORDED_PACKAGES`)."""
     from importlib import metadata
 
-    from gato_eval.evaluate import RECORDED_PACKAGES
+    from gato_eval.core.provenance import RECORDED_PACKAGES
 
     versions: dict[str, str | None] = {}
     for name in RECORDED_PACKAGES:
@@ -94,7 +95,7 @@ class EvaluationWorker:
         try:
             from gato_eval.policies.loading import load_policy
 
-            loaded = load_policy(**setup.policy_args)
+            loaded = load_policy(setup.policy)
             prepare = getattr(loaded.policy, "prepare", None)
             if callable(prepare):  # same per-run setup as the driver's replica gets
                 loaded.description.update(prepare(list(setup.tasks.values())) or {})

@@ -7,7 +7,7 @@
 | dmc       | analytic controllers (LQR, energy swing-up, IK + PD)     | `DMC_TASKS` below      |
 | atari     | players reading the emulator RAM                         | pong, breakout, boxing |
 
-Every demonstrator is a batched `Policy` (gato_eval.policies.base) that reads privileged state
+Every demonstrator is a batched `Policy` (gato_eval.core.policy) that reads privileged state
 through `envs[i].unwrapped`, and offers noise injection (`noise`): Gaussian on continuous
 actions, epsilon-random on discrete ones, while the recorded label stays the clean expert action
 (see `experts/base.py`). Simulator modules are imported only by `make_expert`.
@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import importlib
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.experts.base import Demonstrator
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.suites.registry import all_tasks, get_task
 
 # dm_control tasks with an analytic controller (env ids as in the catalog: "domain/task").
 DMC_TASKS = (
@@ -47,8 +48,6 @@ __all__ = ["ATARI_TASKS", "DMC_TASKS", "Demonstrator", "expert_task_ids", "has_e
 
 def has_expert(task_id: str) -> bool:
     """Whether the project has a demonstrator for the registered task `task_id`."""
-    from gato_eval.suites.registry import get_task
-
     try:
         spec = get_task(task_id)
     except GatoEvalError:
@@ -58,8 +57,6 @@ def has_expert(task_id: str) -> bool:
 
 def expert_task_ids(family: str | None = None) -> list[str]:
     """Every registered task with a demonstrator (of one family when given), in catalog order."""
-    from gato_eval.suites.registry import all_tasks
-
     return [spec.task_id for spec in all_tasks(family) if _covers(spec)]
 
 
@@ -68,8 +65,6 @@ def make_expert(task: TaskSpec | str, noise: float = 0.0) -> Demonstrator:
 
     A task without a demonstrator is a one-line `GatoEvalError` naming the covered tasks.
     """
-    from gato_eval.suites.registry import get_task
-
     spec = get_task(task) if isinstance(task, str) else task
     if not _covers(spec):
         covered = expert_task_ids(spec.family)

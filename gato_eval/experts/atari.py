@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.policy import BatchedObservation
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.experts.base import Demonstrator
-from gato_eval.policies.base import BatchedObservation
-from gato_eval.suites.spec import TaskSpec
 
 NOOP, FIRE, UP, RIGHT, LEFT, DOWN = 0, 1, 2, 3, 4, 5
 # (dx, dy) -> the full-action-space action that moves that way (screen y grows downwards).

@@ -40,10 +40,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from gato_eval.core.policy import BatchedObservation
 from gato_eval.experts import babyai_search
 from gato_eval.experts.babyai_search import DONE, FORWARD, LEFT, RIGHT
 from gato_eval.experts.base import Demonstrator
-from gato_eval.policies.base import BatchedObservation
 
 MAX_SEARCHES_PER_STEP = 500
 MAX_STALLS_PER_EPISODE = 3

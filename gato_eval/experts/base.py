@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
-from gato_eval.policies.base import BatchedObservation
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.policy import BatchedObservation
+from gato_eval.core.task_spec import TaskSpec
 
 # Mixed into each episode seed so the noise stream differs from the env's and RandomPolicy's.
 NOISE_STREAM = 0xDA27

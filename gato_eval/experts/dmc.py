@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.policy import BatchedObservation
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.experts.base import Demonstrator
-from gato_eval.policies.base import BatchedObservation
-from gato_eval.suites.spec import TaskSpec
 
 GRAVITY = 9.81
 

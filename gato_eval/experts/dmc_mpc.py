@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.experts.dmc import DMCController
-from gato_eval.suites.spec import TaskSpec
 
 MPC_DOMAINS = ("walker", "hopper", "cheetah")
 

@@ -13,10 +13,10 @@ from importlib import metadata
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.policy import BatchedObservation
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.experts.base import Demonstrator
-from gato_eval.policies.base import BatchedObservation
-from gato_eval.suites.spec import TaskSpec
 
 GOAL = slice(36, 39)  # the goal position inside Meta-World's 39-value observation
 

@@ -28,12 +28,13 @@ from typing import Any
 
 import torch
 
-from gato_eval import __version__, durable
-from gato_eval.errors import GatoEvalError
+from gato_eval import __version__
+from gato_eval.core import durable
+from gato_eval.core.durable import write_json_atomic
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.model.config import GatoConfig, count_parameters
 from gato_eval.model.device import resolve_device
 from gato_eval.model.transformer import GatoModel
-from gato_eval.results import write_json_atomic
 from gato_eval.tokenizer.layout import TokenLayout
 
 CHECKPOINT_FORMAT = "gato-eval-checkpoint"

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from gato_eval.errors import GatoEvalError, close_matches
+from gato_eval.core.errors import GatoEvalError, close_matches
 from gato_eval.tokenizer.batch import LOCAL_POSITIONS, PATCH_POSITION_BUCKETS, PATCH_SIZE
 from gato_eval.tokenizer.layout import PAPER_LAYOUT, TokenLayout
 

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from gato_eval.errors import GatoEvalError, check_choice
+from gato_eval.core.errors import GatoEvalError, check_choice
 from gato_eval.model.cache_step import CacheStep
 from gato_eval.model.device import autocast_for
 from gato_eval.model.transformer import GatoModel

@@ -10,7 +10,7 @@ import contextlib
 
 import torch
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 
 DEVICE_CHOICES = ("cpu", "cuda", "auto")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 
 
 def choose_cut(

@@ -1,1 +1,1 @@
-"""Policy adapters behind one small batched contract (see `gato_eval.policies.base`)."""
+"""Policy adapters behind one small batched contract (see `gato_eval.core.policy`)."""

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from gato_eval.policies.base import BatchedObservation
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.core.policy import BatchedObservation
+from gato_eval.core.task_spec import TaskSpec
 
 
 class ExpertPolicy:

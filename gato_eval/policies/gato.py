@@ -28,20 +28,19 @@ from typing import Any
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError, check_choice
-from gato_eval.paths import portable_path
-from gato_eval.policies.base import BatchedObservation
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.paths import portable_path
+from gato_eval.core.policy import BatchedObservation
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.policies.prompting import (
-    PROMPT_SOURCES,
-    PROMPT_STRATEGIES,
     choose_demonstration,
     default_prompt_tokens,
     demonstration_seeds,
     load_prompt_demonstrations,
     prompt_generator,
-    prompt_window,
 )
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.run.settings import PromptSettings, SamplingSettings
+from gato_eval.tokenizer.prompt_window import prompt_window
 
 
 class GatoPolicy:
@@ -52,6 +51,8 @@ class GatoPolicy:
     context); temperature: 0 = greedy; demonstrations: task id -> the successful demonstrations
     to prompt with, a sequence of episodes (default: `load_prompt_demonstrations` from
     `prompt_source`: auto, bundled or local); window: the decoder's sliding-window mode.
+    These settings are checked by `PromptSettings` and `SamplingSettings`
+    (`gato_eval.run.settings`), which `from_checkpoint` takes whole.
     """
 
     def __init__(
@@ -68,8 +69,8 @@ class GatoPolicy:
         checkpoint: Path | None = None,
         checkpoint_sha256: str | None = None,
     ):
-        check_choice(prompt, PROMPT_STRATEGIES, "prompt strategy")
-        check_choice(prompt_source, PROMPT_SOURCES, "prompt source")
+        PromptSettings(prompt, prompt_tokens, prompt_source)  # refuses bad values
+        SamplingSettings(temperature, window)
         self.model = model
         self.config = model.config
         self.text = text
@@ -102,13 +103,12 @@ class GatoPolicy:
         path: Path,
         *,
         device: str = "auto",
-        prompt: str = "first",
-        prompt_tokens: int | None = None,
-        temperature: float = 0.0,
-        window: str = "recompute",
-        prompt_source: str = "auto",
+        prompt: PromptSettings | None = None,
+        sampling: SamplingSettings | None = None,
     ) -> GatoPolicy:
-        """Load a checkpoint directory onto `device` (see `gato_eval.model.checkpoint`)."""
+        """Load a checkpoint directory onto `device` (see `gato_eval.model.checkpoint`), prompted
+        and sampling as `prompt` and `sampling` say (None: their defaults)."""
+        prompt, sampling = prompt or PromptSettings(), sampling or SamplingSettings()
         from gato_eval.model import checkpoint_hash, load_checkpoint
         from gato_eval.tokenizer.text import TextTokenizer
 
@@ -118,11 +118,11 @@ class GatoPolicy:
         return cls(
             model,
             text,
-            prompt=prompt,
-            prompt_tokens=prompt_tokens,
-            temperature=temperature,
-            window=window,
-            prompt_source=prompt_source,
+            prompt=prompt.strategy,
+            prompt_tokens=prompt.tokens,
+            temperature=sampling.temperature,
+            window=sampling.window,
+            prompt_source=prompt.source,
             checkpoint=path.resolve(),
             checkpoint_sha256=checkpoint_hash(path),
         )
@@ -137,18 +137,17 @@ class GatoPolicy:
             "model_config": self.config.to_dict(),
             "prompt": self._prompt_description(),
             "sampling": {
-                "temperature": self.temperature,
+                **SamplingSettings(self.temperature, self.window).to_dict(),
                 "masked": True,
-                "window": self.window,
                 "device": str(next(self.model.parameters()).device),
             },
         }
 
     def _prompt_description(self) -> dict[str, Any]:
-        prompt = {"strategy": self.prompt, "tokens": self.prompt_tokens}
-        if self.prompt_source not in (None, "auto"):  # "auto" runs keep their earlier identity
-            prompt["source"] = self.prompt_source
-        return prompt
+        # A caller's own demonstrations (no named source) are recorded as "auto" ones were. The
+        # tokens recorded are the resolved length, bounded by the model's context only.
+        source = self.prompt_source or "auto"
+        return PromptSettings(self.prompt, source=source).to_dict() | {"tokens": self.prompt_tokens}
 
     def prepare(self, tasks: Sequence[TaskSpec]) -> dict[str, Any]:
         """Find every task's prompt demonstrations before a run writes anything.

@@ -19,15 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gato_eval.errors import GatoEvalError, check_choice
-from gato_eval.paths import BUNDLED_DIR
-from gato_eval.policies.base import Policy
+from gato_eval.core.errors import GatoEvalError, check_choice
+from gato_eval.core.paths import BUNDLED_DIR
+from gato_eval.core.policy import Policy
 from gato_eval.policies.plugin import is_plugin_spec, load_plugin_policy
-from gato_eval.policies.prompting import PROMPT_SOURCES, PROMPT_STRATEGIES
+from gato_eval.run.settings import DEVICES, PolicySpec
 
 KEYWORDS = ("bundled", "random", "expert")
-WINDOWS = ("recompute", "xl")  # gato_eval.model.decoding.WINDOW_MODES, without importing torch
-DEVICES = ("cpu", "cuda", "auto")
 # The fields that must match for a run to be resumed with this policy.
 IDENTITY_FIELDS = ("kind", "name", "checkpoint_sha256", "prompt", "sampling")
 
@@ -45,33 +43,19 @@ def bundled_model_dir() -> Path:
     return BUNDLED_DIR / "model"
 
 
-def load_policy(
-    spec: str,
-    *,
-    device: str = "auto",
-    prompt: str = "first",
-    prompt_tokens: int | None = None,
-    temperature: float = 0.0,
-    window: str = "recompute",
-    expert_noise: float = 0.0,
-    prompt_source: str = "auto",
-) -> LoadedPolicy:
-    """Build the policy named by `spec` (see the module table).
+def load_policy(policy: PolicySpec | str, **settings: Any) -> LoadedPolicy:
+    """Build the policy that `policy` names (see the module table).
 
-    `device`, `prompt`, `prompt_tokens`, `prompt_source` (auto, bundled or local), `temperature`
-    and `window` (the KV cache's sliding window: "recompute", exact, or "xl", Transformer-XL
-    memory) matter for Gato checkpoints only;
-    `expert_noise` for `expert` only. Anything a user can get wrong is a `GatoEvalError`.
+    A plain string is `PolicySpec(string)`; `settings` (scripts and tests) replace its
+    defaults by their command-line names (`PolicySpec.replace_given`: device, prompt,
+    prompt_tokens, prompt_source, temperature, window, expert_noise). Anything a user can get
+    wrong is a `GatoEvalError`, raised where the `PolicySpec` is built.
     """
-    spec = str(spec).strip()
-    if not spec:
-        raise GatoEvalError("--model must not be empty")
-    check_prompt_strategy(prompt)
-    check_choice(prompt_source, PROMPT_SOURCES, "prompt source")
-    check_device(device)
-    if temperature < 0 or temperature != temperature:
-        raise GatoEvalError(f"--temperature must be >= 0, got {temperature}")
-    check_choice(window, WINDOWS, "window")
+    if isinstance(policy, str):
+        policy = PolicySpec(policy).replace_given(**settings)
+    elif settings:
+        raise TypeError("load_policy takes settings keywords with a spec string only")
+    spec = policy.spec
     if spec == "random":
         from gato_eval.policies.random import RandomPolicy
 
@@ -80,8 +64,8 @@ def load_policy(
         from gato_eval.policies.expert import ExpertPolicy
 
         description = _simple_description(spec, "expert")
-        description["sampling"] = {"noise": float(expert_noise)}
-        return LoadedPolicy(ExpertPolicy(noise=expert_noise), description)
+        description["sampling"] = {"noise": float(policy.expert_noise)}
+        return LoadedPolicy(ExpertPolicy(noise=policy.expert_noise), description)
     path = bundled_model_dir() if spec == "bundled" else Path(spec).expanduser()
     if spec == "bundled" or path.exists():
         if spec == "bundled" and not path.is_dir():
@@ -91,25 +75,19 @@ def load_policy(
             )
         from gato_eval.policies.gato import GatoPolicy
 
-        policy = GatoPolicy.from_checkpoint(
-            path,
-            device=device,
-            prompt=prompt,
-            prompt_tokens=prompt_tokens,
-            temperature=temperature,
-            window=window,
-            prompt_source=prompt_source,
+        gato = GatoPolicy.from_checkpoint(
+            path, device=policy.device, prompt=policy.prompt, sampling=policy.sampling
         )
-        description = policy.describe()
+        description = gato.describe()
         description["spec"] = spec
-        return LoadedPolicy(policy, description)
+        return LoadedPolicy(gato, description)
     if is_plugin_spec(spec):
-        policy = load_plugin_policy(spec)
+        plugin = load_plugin_policy(spec)
         description = _simple_description(spec, "plugin")
-        describe = getattr(policy, "describe", None)
+        describe = getattr(plugin, "describe", None)
         if callable(describe):
             description["plugin_info"] = describe()
-        return LoadedPolicy(policy, description)
+        return LoadedPolicy(plugin, description)
     raise GatoEvalError(
         f"--model {spec!r} is not a checkpoint directory (no such path), "
         f"a keyword ({', '.join(KEYWORDS)}) or a plug-in 'package.module:Class'"
@@ -119,10 +97,6 @@ def load_policy(
 def policy_identity(description: dict[str, Any]) -> dict[str, Any]:
     """The part of a policy description that decides which episodes it would produce."""
     return {name: description.get(name) for name in IDENTITY_FIELDS}
-
-
-def check_prompt_strategy(prompt: str) -> str:
-    return check_choice(prompt, PROMPT_STRATEGIES, "prompt strategy")
 
 
 def check_device(device: str) -> str:

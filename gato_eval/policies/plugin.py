@@ -1,7 +1,7 @@
 """Plug-in policies: any importable class named `module:Class` that honours the Policy contract.
 
 `gato-eval run suite --model mypkg.agents:MyAgent` imports `mypkg.agents`, calls `MyAgent()` with
-no arguments and checks that the object has the four methods of `gato_eval.policies.base.Policy`.
+no arguments and checks that the object has the four methods of `gato_eval.core.policy.Policy`.
 A class that needs settings can read them from the environment or be wrapped in a small
 factory; keeping the call argument-free keeps the command line one string.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 import re
 
-from gato_eval.errors import GatoEvalError
-from gato_eval.policies.base import Policy
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.policy import Policy
 
 _PLUGIN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 REQUIRED_METHODS = ("start", "reset", "act", "close")
@@ -56,7 +56,6 @@ def load_plugin_policy(spec: str) -> Policy:
     missing = [name for name in REQUIRED_METHODS if not callable(getattr(policy, name, None))]
     if missing:
         raise GatoEvalError(
-            f"plug-in policy {spec!r} lacks {', '.join(missing)} "
-            "(see gato_eval.policies.base.Policy)"
+            f"plug-in policy {spec!r} lacks {', '.join(missing)} (see gato_eval.core.policy.Policy)"
         )
     return policy

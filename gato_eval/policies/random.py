@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
-from gato_eval.policies.base import BatchedObservation
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.policy import BatchedObservation
+from gato_eval.core.task_spec import TaskSpec
 
 # Mixed into every episode seed so the policy's stream differs from the env's own generator,
 # which gymnasium also derives from the same reset seed through SeedSequence(seed).

@@ -29,8 +29,8 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from gato_eval.errors import GatoEvalError
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.task_spec import TaskSpec
 
 
 @cache

@@ -26,7 +26,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.core.task_spec import TaskSpec
 
 VIEW_SHAPE = (7, 7, 3)  # minigrid's default agent view: 7 x 7 cells, 3 channels
 DISCRETE_SIZE = int(np.prod(VIEW_SHAPE)) + 1  # + agent direction = 148

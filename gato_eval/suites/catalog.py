@@ -25,7 +25,7 @@ import re
 from functools import cache
 from typing import Any
 
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.core.task_spec import TaskSpec
 
 # The 57 games of the Atari-57 benchmark (DQN, Agent57), named as in the random/human score
 # table (../shared/reference/atari57_random_human.csv); the ALE name is the CamelCase join.
@@ -145,6 +145,11 @@ FAMILY_MAKERS = {
     "metaworld": "gato_eval.suites.metaworld:make_env",
     "babyai": "gato_eval.suites.babyai:make_env",
     "procgen": "gato_eval.suites.procgen:make_env",
+}
+# The families whose episodes need `reset(options=...)`, and the hook (same form) that derives
+# them from (spec, run seed, episode index); the others reset with options=None.
+FAMILY_RESET_OPTIONS = {
+    "metaworld": "gato_eval.suites.metaworld:reset_options",
 }
 
 # The options every task of a family records (see each family module's docstring for why).

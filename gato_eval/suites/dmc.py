@@ -27,8 +27,8 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from gato_eval.errors import GatoEvalError
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.task_spec import TaskSpec
 
 RENDER_HEIGHT, RENDER_WIDTH = 240, 320  # video frames; the agent's `image` has its own size
 

@@ -38,7 +38,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from gato_eval.suites.spec import TaskSpec
+from gato_eval.core.task_spec import TaskSpec
 
 OBSERVATION_SIZE = 39
 RENDER_CAMERA, RENDER_SIZE = "corner", 256

@@ -36,9 +36,9 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.suites.catalog import PROCGEN_GAMES
-from gato_eval.suites.spec import TaskSpec
 
 IMAGE_SHAPE = (64, 64, 3)
 NUM_ACTIONS = 15

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 
+from gato_eval.core.task_spec import TaskSpec
 from gato_eval.suites.registry import get_task
-from gato_eval.suites.spec import TaskSpec
 
 FULL = "full"
 

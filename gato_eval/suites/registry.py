@@ -6,6 +6,8 @@
   "description", "max_episode_steps"}`) works too, for private suites.
 - `make_env(task)` imports the family module named in `catalog.FAMILY_MAKERS` only when called,
   so importing this module (and `gato-eval ls`) never loads ALE, MuJoCo or minigrid.
+- `episode_reset_options(run_seed, task_id, index)` asks the task's family module (its hook in
+  `catalog.FAMILY_RESET_OPTIONS`) what that episode's `reset(options=...)` is.
 - `env_versions(family)` is what runs and data sets record next to each task.
 """
 
@@ -20,9 +22,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from gato_eval.errors import GatoEvalError, close_matches
-from gato_eval.suites.catalog import FAMILY_MAKERS, FIXED_OPTIONS, catalog
-from gato_eval.suites.spec import FAMILIES, TaskSpec
+from gato_eval.core.errors import GatoEvalError, close_matches
+from gato_eval.core.task_spec import FAMILIES, TaskSpec
+from gato_eval.suites.catalog import FAMILY_MAKERS, FAMILY_RESET_OPTIONS, FIXED_OPTIONS, catalog
 
 SUITES_FILE = Path(__file__).with_name("suites.json")
 SUITES_FORMAT = 1
@@ -171,9 +173,28 @@ def make_env(task: str | TaskSpec, render_mode: str | None = None, **option_over
     spec = resolve_task(task, **option_overrides)
     if render_mode not in RENDER_MODES:
         raise GatoEvalError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
-    module_name, attr = FAMILY_MAKERS[spec.family].split(":")
-    family_make_env = getattr(importlib.import_module(module_name), attr)
+    family_make_env = _family_hook(FAMILY_MAKERS[spec.family])
     return family_make_env(spec, render_mode=render_mode)
+
+
+def episode_reset_options(run_seed: int, task_id: str, episode_index: int) -> dict | None:
+    """The `reset(options=...)` of an episode, from its family's hook (a pure function).
+
+    Meta-World: the goal variant (`suites.metaworld.reset_options`). Other families, and task
+    ids outside the catalog (engine tests' fake tasks): None. The family module is imported
+    only for a family that has a hook.
+    """
+    spec = catalog().get(task_id)
+    if spec is None or spec.family not in FAMILY_RESET_OPTIONS:
+        return None
+    return _family_hook(FAMILY_RESET_OPTIONS[spec.family])(spec, run_seed, episode_index)
+
+
+def _family_hook(target: str) -> Any:
+    # "module:attr" (catalog.FAMILY_MAKERS, FAMILY_RESET_OPTIONS): the family module, and with it
+    # its simulator, loads on first use, never when the registry is imported.
+    module_name, attr = target.split(":")
+    return getattr(importlib.import_module(module_name), attr)
 
 
 def env_versions(family: str | TaskSpec) -> dict[str, str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.tokenizer.layout import NUM_VALUE_BINS, TokenLayout
 from gato_eval.tokenizer.values import decode_continuous, encode_continuous
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 
 PATCH_SIZE = 16  # pixels per patch side (Sec. 2.1)
 PATCH_POSITION_BUCKETS = 128  # row/column patch position quantization (App. C.3)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.tokenizer.batch import ACTION_LOCAL_POSITION, LOCAL_POSITIONS, TokenBatch
 from gato_eval.tokenizer.images import check_image_shape, images_to_patches, patch_intervals
 from gato_eval.tokenizer.layout import TokenLayout

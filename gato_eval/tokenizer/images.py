@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.tokenizer.batch import PATCH_POSITION_BUCKETS, PATCH_SIZE
 from gato_eval.tokenizer.layout import PATCH_POSITION_ROUNDINGS
 

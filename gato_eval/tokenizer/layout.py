@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 
 NUM_VALUE_BINS = 1024  # discrete values and continuous bins share these ids (Sec. 2.1)
 LAYOUT_FORMAT_VERSION = 1

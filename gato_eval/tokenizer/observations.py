@@ -1,6 +1,6 @@
 """The declared observation space of a task, and checks of batches against it.
 
-The observation dict contract (`gato_eval.suites.spec`): keys `text` (spaces.Text), `image`
+The observation dict contract (`gato_eval.core.task_spec`): keys `text` (spaces.Text), `image`
 (uint8 Box (H, W, 3)), `discrete` (integer Box, values in [0, 1024)) and `continuous` (float
 Box). Tokens go in the paper's order (GATO.md section 1): text, image patches, then the other
 tensors in lexicographic order of their keys (`continuous` before `discrete`), each flattened
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import gymnasium
 import numpy as np
 
-from gato_eval.errors import GatoEvalError, close_matches
+from gato_eval.core.errors import GatoEvalError, close_matches
 from gato_eval.tokenizer.images import check_image_shape, count_patches
 from gato_eval.tokenizer.layout import NUM_VALUE_BINS
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.tokenizer.layout import TokenLayout
 
 PAPER_TEXT_VOCAB_SIZE = 32000  # Sec. 2.1

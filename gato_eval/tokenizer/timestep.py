@@ -27,7 +27,7 @@ from collections.abc import Mapping
 import gymnasium
 import numpy as np
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.tokenizer.actions import ActionTokenizer
 from gato_eval.tokenizer.batch import ACTION_LOCAL_POSITION, LOCAL_POSITIONS, TokenBatch
 from gato_eval.tokenizer.images import images_to_patches, patch_intervals
@@ -41,7 +41,7 @@ class TimestepTokenizer:
     """Token sequences of one task's timesteps, and its actions back from token ids.
 
     observation_space: a `spaces.Dict` following the observation contract
-    (`gato_eval.suites.spec`); action_space: `Discrete(n)` or a float `Box`; layout: the id
+    (`gato_eval.core.task_spec`); action_space: `Discrete(n)` or a float `Box`; layout: the id
     ranges of the model; text: the model's SentencePiece tokenizer (needed when the space has
     `text`; its size must equal layout.text_vocab_size).
     """
@@ -141,7 +141,7 @@ class TimestepTokenizer:
     def encode_observations(self, observations: Mapping) -> TokenBatch:
         """A batch of observations (one per env) -> B rows of observation tokens + separator.
 
-        observations: the batched observation dict (`gato_eval.policies.base`). Rows are
+        observations: the batched observation dict (`gato_eval.core.policy`). Rows are
         right-padded when their text lengths differ. No position is a loss target.
         """
         num_rows = self.fields.check_batch(observations)

@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gato_eval.durable import fsync_directory
-from gato_eval.errors import GatoEvalError
-from gato_eval.results import write_json_atomic
+from gato_eval.core.durable import fsync_directory, write_json_atomic
+from gato_eval.core.errors import GatoEvalError
 
 CHECKPOINTS_DIR = "checkpoints"
 TRAINER_STATE_FILE = "trainer_state.json"

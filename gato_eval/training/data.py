@@ -24,19 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from gato_eval.data.captions import CaptionSet
-from gato_eval.data.corpus import load_text_corpus
-from gato_eval.data.episode import Episode
-from gato_eval.data.mixtures import Mixture
-from gato_eval.data.sequences import (
+from gato_eval.core.episode import Episode
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.paths import home_dir
+from gato_eval.corpus.captions import CaptionSet
+from gato_eval.corpus.mixtures import Mixture
+from gato_eval.corpus.sequences import (
     CaptionSource,
     EpisodeSource,
     SequenceSampler,
     TextSource,
 )
-from gato_eval.data.token_stream import TokenStream
-from gato_eval.errors import GatoEvalError
-from gato_eval.paths import home_dir
+from gato_eval.corpus.text import load_text_corpus
+from gato_eval.corpus.token_stream import TokenStream
 from gato_eval.tokenizer.layout import TokenLayout
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1  # sampler streams: evaluation never draws training batches

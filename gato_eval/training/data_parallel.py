@@ -52,7 +52,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.model.device import resolve_device
 from gato_eval.tokenizer.batch import TokenBatch
 from gato_eval.training.progress import SilentReporter

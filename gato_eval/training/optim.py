@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 
 ADAM_BETAS = (0.9, 0.95)  # App. C.4
 WEIGHT_DECAY = 0.1  # App. C.4

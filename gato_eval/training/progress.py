@@ -22,8 +22,8 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from gato_eval.durable import write_text_atomic
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.durable import write_text_atomic
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.progress import make_progress
 
 METRICS_FILE = "metrics.csv"

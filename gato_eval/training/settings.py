@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from gato_eval.errors import GatoEvalError, check_choice
+from gato_eval.core.errors import GatoEvalError, check_choice
 
 OPTIMIZERS = ("adamw", "adam")
 MAX_BATCH_SIZE = 65_536  # sequences per step (the paper: 512)

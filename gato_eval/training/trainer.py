@@ -1,7 +1,7 @@
-"""The training loop behind `gato_eval.train`: set up, step, evaluate, checkpoint, resume.
+"""The training loop behind `gato_eval.training.train`: set up, step, evaluate, checkpoint, resume.
 
-See `gato_eval/train.py` for what one step does and how resuming stays exact. This module loads
-torch and the model, so `gato_eval.train` imports it only when a run starts.
+See `training/train.py` for what one step does and how resuming stays exact. This module loads
+torch and the model, so `gato_eval.training.train` imports it only when a run starts.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import Any
 
 import torch
 
-from gato_eval.data.mixtures import DataCatalog, resolve_mixture
-from gato_eval.errors import GatoEvalError
-from gato_eval.locks import lock_directory
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.locks import lock_directory
+from gato_eval.core.provenance import code_provenance
+from gato_eval.corpus.mixtures import DataCatalog, resolve_mixture
 from gato_eval.model.checkpoint import load_checkpoint, save_checkpoint
 from gato_eval.model.config import get_preset
 from gato_eval.model.device import autocast_for, resolve_device
 from gato_eval.model.loss import smoothed_target_loss
 from gato_eval.model.transformer import GatoModel
-from gato_eval.results import code_provenance
 from gato_eval.suites.registry import all_tasks, get_suite
 from gato_eval.training.checkpoints import (
     checkpoint_path,

@@ -12,7 +12,7 @@ import pytest
 from cli_runner import invoke_cli
 
 from gato_eval.ablation.grid_file import load_grid, parse_grid
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 
 TASK = "dmc-cartpole-swingup"
 TOY = {

@@ -21,7 +21,7 @@ from gpu_plan import DRY_PLAN  # noqa: E402
 from gpu_runner import StepProcess  # noqa: E402
 from gpu_train import MANIFEST, assemble_checkpoint, export_shards  # noqa: E402
 
-from gato_eval.errors import GatoEvalError  # noqa: E402
+from gato_eval.core.errors import GatoEvalError  # noqa: E402
 from gato_eval.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from gato_eval.model.config import get_preset  # noqa: E402
 from gato_eval.model.transformer import GatoModel  # noqa: E402

@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from reference_scores import is_recorded, record  # noqa: E402
 
-from gato_eval.suites.project_table import read_project_file  # noqa: E402
+from gato_eval.scores.project_table import read_project_file  # noqa: E402
 
 TASK = "babyai-go-to-red-ball"
 OLD_STAMP = "2026-01-01T00:00:00Z"

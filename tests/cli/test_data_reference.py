@@ -7,7 +7,8 @@ import importlib.util
 
 import pytest
 
-from gato_eval.suites.references import get_reference, user_reference_file
+from gato_eval.scores.project_table import user_reference_file
+from gato_eval.scores.sources import get_reference
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from gato_eval.suites.references import available_sources, get_reference
+from gato_eval.scores.sources import available_sources, get_reference
 
 
 @pytest.fixture(autouse=True)

@@ -65,7 +65,7 @@ def test_data_info_of_a_name_that_is_no_data_set_and_no_task_says_so(cli, tmp_pa
 HOLDER = textwrap.dedent(
     """
     import sys
-    from gato_eval.locks import lock_directory
+    from gato_eval.core.locks import lock_directory
     lock = lock_directory(sys.argv[1], "run")
     print("held", flush=True)
     sys.stdin.read()

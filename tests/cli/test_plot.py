@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
-from gato_eval.results import EPISODES_FILE, METADATA_FILE, EpisodeWriter, create_run
+from gato_eval.run.directory import EPISODES_FILE, METADATA_FILE, EpisodeWriter, create_run
 
 TASKS = ("dmc-cartpole-swingup", "dmc-walker-walk", "babyai-go-to-local")
 REFERENCES = "task,random,expert,note\n" + "\n".join(
@@ -168,8 +168,8 @@ def test_shipped_human_reference_scores_atari(cli, tmp_path):
 def test_a_panel_where_no_task_scores_has_integer_task_counts_on_its_axis():
     import numpy as np
 
-    from gato_eval.plotting import plot_thresholds
-    from gato_eval.stats import ScoreTable, threshold_curves
+    from gato_eval.scores.plotting import plot_thresholds
+    from gato_eval.scores.stats import ScoreTable, threshold_curves
 
     tasks, domains = ["dmc-a", "babyai-a"], ["dmc", "babyai"]
     scores = np.array([[0.8, -0.2], [0.9, -0.1]])  # babyai below random: 0 tasks at every x
@@ -204,7 +204,7 @@ def test_a_capped_run_is_reported_under_its_protocol(cli, tmp_path, monkeypatch)
     """Issue #18 point 3: the default suite's 1,000-step Atari games get no full-length score;
     the report says which protocol and which source every score used."""
     monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
-    from gato_eval.suites.references import get_reference
+    from gato_eval.scores.sources import get_reference
 
     tasks = ("atari-pong", "dmc-cartpole-balance")
     run = write_run(tmp_path / "run", 0.5, tasks=tasks)

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from gato_eval.results import load_run
+from gato_eval.run.directory import load_run
 
 # BabyAI and DMC are the cheapest real families; DMC episodes capped at 60 steps keep this fast.
 SUITE = {
@@ -235,7 +235,7 @@ def test_unknown_suite_lists_close_matches(cli):
 
 
 def _normalized_scores(run_dir):
-    from gato_eval.scoring import summarize_run
+    from gato_eval.scores.scoring import summarize_run
 
     return {row.task: row.normalized for row in summarize_run(run_dir, "project")}
 

@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from gato_eval.cli.summary_table import print_summary_table
-from gato_eval.scoring import TaskRow
+from gato_eval.scores.scoring import TaskRow
 
 
 def row(task, *, mean=-21.0, std=0.0, success=None, normalized=-0.024, human=None, note=""):

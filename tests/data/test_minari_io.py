@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gato_eval.core.paths import BUNDLED_DIR
 from gato_eval.data import datasets as store
-from gato_eval.paths import BUNDLED_DIR
 
 BUNDLED_PROMPTS = BUNDLED_DIR / "prompts"
 

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from gato_eval.distributed.ray_backend import RayJob, RayOptions, run_on_ray
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.distributed.ray_backend import run_on_ray
+from gato_eval.distributed.types import RayJob, RayOptions
 from gato_eval.evaluate import RunOptions, evaluate_suite
 from gato_eval.policies.loading import load_policy
-from gato_eval.results import load_run
+from gato_eval.run.directory import load_run
+from gato_eval.run.settings import PolicySpec
 from gato_eval.suites.registry import get_task
 
 HERE = Path(__file__).resolve().parent
@@ -257,7 +259,7 @@ def test_workers_must_load_the_drivers_policy(ray_cluster, tmp_path):
             episodes_per_task=episodes,
             run_seed=0,
             num_envs=1,
-            policy_args={"spec": spec},
+            policy=PolicySpec(spec),
             policy_description=description,
         )
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.distributed.work_items import (
     EpisodeLedger,
     WorkItem,
     default_item_size,
     split_work,
 )
-from gato_eval.errors import GatoEvalError
 
 
 def test_items_cover_each_task_once_in_near_equal_blocks():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.experts.dmc_mpc import MPPISettings, make_mpc_expert
 from gato_eval.suites.registry import get_task, make_env
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.experts import ATARI_TASKS, DMC_TASKS, expert_task_ids, has_expert, make_expert
 from gato_eval.policies.random import RandomPolicy
 from gato_eval.rollout import plan_episodes, run_episodes

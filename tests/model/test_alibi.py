@@ -10,10 +10,10 @@ import pytest
 import torch
 from model_sequences import TEST_LAYOUT, full_logits, make_model, random_sequence
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.paths import BUNDLED_DIR
 from gato_eval.model.alibi import alibi_slopes, causal_alibi_bias
 from gato_eval.model.config import GatoConfig, get_preset
-from gato_eval.paths import BUNDLED_DIR
 
 
 def test_slopes_are_the_alibi_geometric_series():

@@ -10,7 +10,7 @@ import pytest
 import torch
 from model_sequences import TEST_LAYOUT, make_model
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.model.checkpoint import checkpoint_hash, load_checkpoint, save_checkpoint
 from gato_eval.model.config import count_parameters
 from gato_eval.model.device import resolve_device
@@ -247,9 +247,9 @@ def test_the_bundled_model_tokenizes_exactly_as_it_was_trained():
     import numpy as np
     from minari.serialization import deserialize_space
 
+    from gato_eval.core.paths import BUNDLED_DIR
     from gato_eval.data.datasets import list_datasets
     from gato_eval.data.minari_io import read_episodes
-    from gato_eval.paths import BUNDLED_DIR
     from gato_eval.tokenizer.text import TextTokenizer
     from gato_eval.tokenizer.timestep import TimestepTokenizer
 

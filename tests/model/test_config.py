@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.model.config import PRESETS, GatoConfig, count_parameters, get_preset
 from gato_eval.model.transformer import GatoModel
 from gato_eval.tokenizer.layout import PAPER_LAYOUT, TokenLayout

@@ -17,7 +17,7 @@ from model_sequences import (
     window,
 )
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.model.decoding import KVCacheDecoder
 
 # Every exactness property holds with the ALiBi recency bias too: it depends only on distance.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.model.window_cuts import choose_cut, current_timestep_lengths
 
 ROW = np.array([1, 0, 0, 1, 0, 0, 1, 0], dtype=bool)  # timesteps [0, 3), [3, 6), [6, 8)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.policies.expert import ExpertPolicy
 from gato_eval.rollout import plan_episodes, run_episodes
 from gato_eval.suites.registry import get_task

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.core.paths import BUNDLED_DIR
 from gato_eval.model import GatoModel, get_preset, save_checkpoint
-from gato_eval.paths import BUNDLED_DIR
 from gato_eval.policies.gato import GatoPolicy
 from gato_eval.policies.loading import load_policy, policy_identity
 from gato_eval.policies.random import RandomPolicy
-from gato_eval.results import load_run
 from gato_eval.rollout import plan_episodes, run_episodes
+from gato_eval.run.directory import load_run
 from gato_eval.suites.registry import get_task, make_env
 from gato_eval.tokenizer.batch import concat_rows
 
@@ -158,7 +158,8 @@ def test_checkpoint_run_records_the_model_and_refuses_a_changed_one(cli, model, 
 def test_prompt_is_the_same_window_of_the_fully_tokenized_demonstration(
     model, demonstrations, strategy
 ):
-    from gato_eval.policies.prompting import choose_demonstration, prompt_generator, prompt_window
+    from gato_eval.policies.prompting import choose_demonstration, prompt_generator
+    from gato_eval.tokenizer.prompt_window import prompt_window
 
     policy = GatoPolicy(
         model, prompt=strategy, prompt_tokens=30, demonstrations=lambda t: demonstrations
@@ -205,7 +206,7 @@ def test_an_episode_is_never_prompted_with_its_own_initial_state(model):
 
 
 def test_prompts_come_from_the_task_data_set(model, tmp_path, monkeypatch):
-    from gato_eval.data.collect import collect_demonstrations
+    from gato_eval.collection.demonstrations import collect_demonstrations
     from gato_eval.policies.prompting import load_prompt_demonstrations
 
     monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path))

@@ -8,9 +8,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.policies.loading import bundled_model_dir, load_policy, policy_identity
 from gato_eval.policies.random import RandomPolicy
+from gato_eval.run.settings import PolicySpec, PromptSettings
 
 PLUGIN_SOURCE = '''
 import numpy as np
@@ -95,6 +96,16 @@ def test_bad_settings_are_refused():
         load_policy("random", temperature=-1.0)
 
 
+def test_a_policy_spec_is_what_load_policy_builds():
+    expert = load_policy(PolicySpec("expert", expert_noise=0.25))
+    assert expert.description["sampling"] == {"noise": 0.25}
+    assert load_policy("expert", expert_noise=0.25).description == expert.description
+    with pytest.raises(GatoEvalError, match=r"strategy 'firts'"):
+        load_policy(PolicySpec("random", prompt=PromptSettings("firts")))
+    with pytest.raises(TypeError, match="with a spec string only"):
+        load_policy(PolicySpec("random"), device="cpu")
+
+
 def test_missing_bundled_model_says_what_to_do(monkeypatch, tmp_path):
     # An install without the model files (e.g. a stripped wheel) must say so, not crash.
     import gato_eval.policies.loading as loading
@@ -129,7 +140,7 @@ def test_the_bundled_model_runs_out_of_the_box_with_the_bundled_prompts(cli, tmp
 
 
 def test_prompt_source_pins_where_prompts_come_from(cli, tmp_path, monkeypatch):
-    from gato_eval.data.collect import collect_demonstrations
+    from gato_eval.collection.demonstrations import collect_demonstrations
 
     monkeypatch.setenv("GATO_EVAL_HOME", str(tmp_path / "home"))
     collect_demonstrations("babyai-go-to-red-ball", 3)  # a local data set shadows the bundled one

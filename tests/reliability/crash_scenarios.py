@@ -22,7 +22,7 @@ from crash_loop import (
     subprocess_env,
 )
 
-from gato_eval.results import EPISODES_FILE, METADATA_FILE, load_run
+from gato_eval.run.directory import EPISODES_FILE, METADATA_FILE, load_run
 
 # Per-episode fields that must match the uninterrupted run exactly (wall_s is a timing).
 EPISODE_FIELDS = ("seed", "return", "length", "success", "status", "error")
@@ -268,8 +268,8 @@ def crash_train(
 
 def _dataset_state(data_dir: Path, name: str) -> tuple[int, int]:
     """(staged episode files, episodes in the installed data set): the progress of a collection."""
+    from gato_eval.core.errors import GatoEvalError
     from gato_eval.data.datasets import dataset_path, read_dataset_info, staging_path
-    from gato_eval.errors import GatoEvalError
 
     staged = staging_path(name, data_dir) / "episodes"
     count = len(list(staged.glob("episode-*.hdf5"))) if staged.is_dir() else 0
@@ -446,7 +446,7 @@ def _cell_outcomes(out: Path, row: dict) -> tuple:
 
 def _weight_hashes(model_dir: Path) -> tuple:
     """(file name, sha256) of every file a checkpoint's config.json lists (weights, tokenizer)."""
-    from gato_eval.durable import file_sha256
+    from gato_eval.core.durable import file_sha256
 
     listed = json.loads((model_dir / "config.json").read_text())["files"]
     return tuple((name, file_sha256(model_dir / name)) for name in sorted(listed))

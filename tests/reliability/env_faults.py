@@ -128,7 +128,7 @@ STEP_TIMEOUT = "1.5"  # healthy resets and steps here take milliseconds
 
 def episode_results(run_dir) -> dict:
     """{(task, episode): record without its timing} of a run directory."""
-    from gato_eval.results import load_run
+    from gato_eval.run.directory import load_run
 
     return {
         (r["task"], r["episode"]): {k: v for k, v in r.items() if k != "wall_s"}
@@ -139,7 +139,7 @@ def episode_results(run_dir) -> dict:
 def check_faulty_run(run_cli, workdir) -> dict:
     """Run FAULTY_SUITE clean (1 env) and with FAULTS (2 envs) through `run_cli(*argv)`, and
     check every promise (see tests/reliability/test_faulty_envs.py); returns the figures."""
-    from gato_eval.scoring import summarize_run
+    from gato_eval.scores.scoring import summarize_run
 
     workdir.mkdir(parents=True, exist_ok=True)
     suite = workdir / "faulty.json"

@@ -63,7 +63,7 @@ def build_assets(root: Path) -> Assets:
     """Make the assets under `root` (about 10 s: two tiny models, two runs, two data sets)."""
     import torch
 
-    from gato_eval.data.collect import collect_demonstrations
+    from gato_eval.collection.demonstrations import collect_demonstrations
     from gato_eval.model import GatoModel, get_preset, save_checkpoint
 
     root.mkdir(parents=True, exist_ok=True)
@@ -245,7 +245,7 @@ def _metadata(change: Callable[[dict], None]) -> Callable[[Path], None]:
 
 def _restamp(data: Path) -> None:
     """Record a data set file's new size and SHA-256, as a tool that wrote it would."""
-    from gato_eval.durable import file_sha256
+    from gato_eval.core.durable import file_sha256
 
     metadata = json.loads((data / "metadata.json").read_text())
     metadata["gato_eval"]["main_file_sha256"] = file_sha256(data / "main_data.hdf5")

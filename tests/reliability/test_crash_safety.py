@@ -11,7 +11,7 @@ import random
 from crash_loop import tear_last_line
 from crash_scenarios import crash_run_suite
 
-from gato_eval.results import EpisodeWriter, load_run
+from gato_eval.run.directory import EpisodeWriter, load_run
 
 SHORT_SUITE = {
     "name": "crash-short",
@@ -34,7 +34,7 @@ def test_run_suite_survives_three_kills_with_the_uninterrupted_episodes(tmp_path
 def test_a_torn_tail_is_cut_before_the_next_append(tmp_path):
     # What `tear_last_line` simulates is what the loop relies on: the reader drops the torn
     # record, the writer truncates it away, and the next append starts on a fresh line.
-    from gato_eval.results import create_run
+    from gato_eval.run.directory import create_run
 
     run = create_run(tmp_path / "run", {"suite": {"tasks": ["t"]}, "episodes_per_task": 3})
     record = {"task": "t", "seed": 1, "return": 1.0, "length": 2, "success": None}

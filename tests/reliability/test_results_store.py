@@ -1,4 +1,4 @@
-"""Property tests of the run directory store (`gato_eval.results`): append, read, crash, resume.
+"""Property tests of the run directory store (`run.directory`): append, read, crash, resume.
 
 A crash is modelled as the file cut at any byte: the records whose lines were written whole
 survive, at most one line is torn. Whatever the cut, reading never fails, a resume appends
@@ -15,15 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gato_eval.errors import GatoEvalError
-from gato_eval.results import (
-    EPISODES_FILE,
-    EpisodeWriter,
-    append_json_line,
-    create_run,
-    load_run,
-    read_json_lines,
-)
+from gato_eval.core.durable import append_json_line, read_json_lines
+from gato_eval.core.errors import GatoEvalError
+from gato_eval.run.directory import EPISODES_FILE, EpisodeWriter, create_run, load_run
 
 TASKS = ["atari-pong", "dmc-cartpole-balance", "babyai-go-to-local"]
 PLANNED = 6  # episodes per task
@@ -274,20 +268,17 @@ def test_every_metadata_problem_is_named_at_once(tmp_path):
 def test_metadata_written_by_a_run_is_valid(tmp_path):
     """What `evaluate.build_metadata` writes passes the check it is read with."""
     from gato_eval.evaluate import build_metadata
-    from gato_eval.run_metadata import RunMetadata
+    from gato_eval.run.metadata import RunMetadata
+    from gato_eval.run.settings import RunSettings
     from gato_eval.suites.registry import get_suite
 
     suite = get_suite("default")
     metadata = build_metadata(
-        suite=suite,
-        tasks=suite.task_specs(),
-        episodes_per_task=2,
-        seed=3,
-        num_envs=2,
-        policy={"kind": "random", "name": "random", "spec": "random", "prompt": None},
-        label=None,
-        videos=0,
-        argv=["gato-eval", "run", "suite"],
+        RunSettings(suite="default", episodes=2, seed=3, num_envs=2),
+        suite,
+        suite.task_specs(),
+        {"kind": "random", "name": "random", "spec": "random", "prompt": None},
+        ["gato-eval", "run", "suite"],
     )
     checked = RunMetadata.from_dict({"format_version": 1, **metadata})
     assert checked.suite.max_episode_steps == {"atari": 1000} and checked.seed == 3

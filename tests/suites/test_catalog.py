@@ -23,7 +23,10 @@ def test_atari_57_are_the_reference_table_games_and_exist_in_ale():
     import gymnasium
 
     gymnasium.register_envs(ale_py)
-    packaged = Path(__file__).resolve().parents[2] / "gato_eval/suites/atari57_random_human.csv"
+    packaged = (
+        Path(__file__).resolve().parents[2]
+        / "gato_eval/scores/reference_data/atari57_random_human.csv"
+    )
     rows = [line for line in packaged.read_text().splitlines() if not line.startswith("#")]
     games = [row["game"] for row in csv.DictReader(rows)]
     assert tuple(games) == ATARI_57 and len(ATARI_57) == 57

@@ -13,8 +13,8 @@ import gymnasium
 import numpy as np
 import pytest
 
+from gato_eval.core.task_spec import OBSERVATION_KEYS
 from gato_eval.suites.registry import all_tasks, get_task, make_env
-from gato_eval.suites.spec import OBSERVATION_KEYS
 
 SAMPLE = (
     "atari-pong",
@@ -169,7 +169,7 @@ CHECKED = ("atari-pong", "atari-skiing", "dmc-cartpole-balance", "metaworld-reac
 def test_gymnasium_env_checker_passes_on_what_make_env_returns(task_id):
     from gymnasium.utils.env_checker import check_env
 
-    from gato_eval.suites.spec import FAMILIES
+    from gato_eval.core.task_spec import FAMILIES
 
     assert {t.split("-")[0] for t in CHECKED} == set(FAMILIES)
     if task_id.startswith("procgen-") and not all(

@@ -8,7 +8,7 @@ import gymnasium
 import numpy as np
 import pytest
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.suites.atari import area_taps, downscale_frame
 from gato_eval.suites.registry import get_task, make_env
 

@@ -18,13 +18,13 @@ import gymnasium
 import numpy as np
 import pytest
 
-from gato_eval.suites.catalog import PROCGEN_GAMES
-from gato_eval.suites.procgen_constants import (
+from gato_eval.scores.procgen_constants import (
     CONSTANTS_FILE,
     constants_table,
     provenance,
     published_range,
 )
+from gato_eval.suites.catalog import PROCGEN_GAMES
 from gato_eval.suites.registry import all_tasks, get_task, make_env, resolve_task
 
 INSTALLED = all(importlib.util.find_spec(name) for name in ("procgen", "gym3", "cffi"))
@@ -207,7 +207,7 @@ def test_procgen_imports_without_old_gym():
 
 
 def test_bad_options_are_one_line_errors():
-    from gato_eval.errors import GatoEvalError
+    from gato_eval.core.errors import GatoEvalError
 
     with pytest.raises(GatoEvalError, match="distribution_mode"):
         make_env("procgen-coinrun", distribution_mode="extreme")
@@ -264,7 +264,7 @@ def test_data_collect_refuses_procgen_in_one_line(cli):
 
 
 def test_the_procgen_rmin_source_normalizes_as_cobbe_et_al():
-    from gato_eval.normalization import resolve_normalizers
+    from gato_eval.scores.normalization import resolve_normalizers
 
     tasks = ["procgen-coinrun", "procgen-maze", "atari-pong"]
     normalizers = resolve_normalizers(tasks, "procgen-rmin")
@@ -280,7 +280,8 @@ def test_the_procgen_rmin_source_normalizes_as_cobbe_et_al():
 def test_the_procgen_source_is_measured_random_to_published_r_max(private_home):
     # Gato's rule with a uniform-random zero point: the project's random row of the protocol
     # (here a user-local one, which overrides the packaged table) and Cobbe et al.'s R_max.
-    from gato_eval.suites.references import get_reference, record_project_reference
+    from gato_eval.scores.project_table import record_project_reference
+    from gato_eval.scores.sources import get_reference
 
     record_project_reference(
         "procgen-coinrun", random=2.5, random_episodes=400, provenance="test: random episodes"
@@ -307,7 +308,7 @@ def test_the_procgen_source_is_measured_random_to_published_r_max(private_home):
 
 
 def test_a_procgen_random_without_a_measured_random_is_not_normalizable():
-    from gato_eval.normalization import resolve_normalizers
+    from gato_eval.scores.normalization import resolve_normalizers
 
     protocol = 'level_set="train"'  # no project row measures the training levels
     (found,) = resolve_normalizers({"procgen-coinrun": protocol}, "procgen").values()
@@ -318,8 +319,8 @@ def test_a_procgen_random_without_a_measured_random_is_not_normalizable():
 def test_every_game_ships_a_measured_random_below_r_max_with_its_provenance():
     # The default chain normalizes the whole procgen suite: each game's packaged project row
     # holds a random mean of enough episodes, in the game's mode, and no expert of its own.
-    from gato_eval.suites.project_table import read_project_file
-    from gato_eval.suites.references import PROJECT_FILE, get_reference
+    from gato_eval.scores.project_table import read_project_file
+    from gato_eval.scores.sources import PROJECT_FILE, get_reference
 
     rows = read_project_file(PROJECT_FILE)
     for spec in all_tasks("procgen"):

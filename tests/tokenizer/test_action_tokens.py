@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.tokenizer.actions import ActionTokenizer
 from gato_eval.tokenizer.layout import PAPER_LAYOUT, TokenLayout
 from gato_eval.tokenizer.values import mu_law_encode

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.tokenizer.batch import ACTION_LOCAL_POSITION, LOCAL_POSITIONS
 from gato_eval.tokenizer.documents import encode_image_caption, encode_text
 from gato_eval.tokenizer.images import images_to_patches, patch_intervals

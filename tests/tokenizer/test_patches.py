@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.tokenizer.batch import PATCH_POSITION_BUCKETS, PATCH_SIZE
 from gato_eval.tokenizer.images import (
     PIXEL_SCALE,

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.tokenizer.layout import PAPER_LAYOUT, TokenLayout
 from gato_eval.tokenizer.text import (
     PAPER_TEXT_VOCAB_SIZE,

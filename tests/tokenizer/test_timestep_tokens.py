@@ -8,8 +8,8 @@ from gymnasium import spaces
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gato_eval.data.episode import Episode
-from gato_eval.errors import GatoEvalError
+from gato_eval.core.episode import Episode
+from gato_eval.core.errors import GatoEvalError
 from gato_eval.tokenizer.batch import ACTION_LOCAL_POSITION, concat_rows
 from gato_eval.tokenizer.images import images_to_patches, patch_intervals
 from gato_eval.tokenizer.layout import PAPER_LAYOUT, TokenLayout

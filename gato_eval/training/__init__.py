@@ -1,0 +1,1 @@
+"""Training: settings, the loop, checkpoints, optimizer, progress; `train.train` is the entry."""
