@@ -36,6 +36,9 @@ import numpy as np
 
 from gato_eval.core.episode import Episode
 from gato_eval.core.errors import GatoEvalError, check_choice
+from gato_eval.core.paths import BUNDLED_DIR
+from gato_eval.data.datasets import list_datasets
+from gato_eval.data.minari_io import read_episodes
 
 # Where prompt demonstrations come from: the task's local data set, else the bundled ones
 # ("auto"); only the bundled ones, so runs compare across machines ("bundled"); only local.
@@ -116,8 +119,6 @@ def load_prompt_demonstrations(task_id: str, source: str = "auto") -> Sequence[E
     root of the same layout at `gato_eval/bundled/prompts/`; "local" or "bundled": only that
     one. Empty when none has the task.
     """
-    from gato_eval.core.paths import BUNDLED_DIR
-    from gato_eval.data.datasets import list_datasets
 
     check_choice(source, PROMPT_SOURCES, "prompt source")
     local, bundled = None, BUNDLED_DIR / "prompts"  # None: the user's data sets root
@@ -163,7 +164,6 @@ class DatasetDemonstrations(Sequence):
         return len(self.indices)
 
     def __getitem__(self, position: int) -> Episode:
-        from gato_eval.data.minari_io import read_episodes
 
         if position in self._recent:
             return self._recent[position]

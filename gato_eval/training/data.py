@@ -37,7 +37,12 @@ from gato_eval.corpus.sequences import (
 )
 from gato_eval.corpus.text import load_text_corpus
 from gato_eval.corpus.token_stream import TokenStream
+from gato_eval.data.datasets import list_datasets, load_episodes
+from gato_eval.suites.registry import make_env
+from gato_eval.tokenizer.documents import encode_image_caption, encode_text
 from gato_eval.tokenizer.layout import TokenLayout
+from gato_eval.tokenizer.text import TextTokenizer, check_text_vocab, train_text_tokenizer
+from gato_eval.tokenizer.timestep import TimestepTokenizer
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1  # sampler streams: evaluation never draws training batches
 CAPTION_EVAL_EXAMPLES = 1_000
@@ -133,8 +138,6 @@ def prepare_training_data(
             "train_tokens": train_sources[task].num_tokens,
             "eval_tokens": eval_tokens,
         }
-
-    from gato_eval.tokenizer.documents import encode_image_caption, encode_text
 
     text_info = None
     if "text" in mixture.no_control_sources:
@@ -243,7 +246,6 @@ def load_task_episodes(task_id: str) -> tuple[list[Episode], list[dict[str, Any]
     """Every episode of every local data set of `task_id` (clean and noise-injected alike:
     all are demonstrations labelled with the expert's clean actions), in name order, and a
     description of each data set (name, noise, episodes, sha256, demonstrator)."""
-    from gato_eval.data.datasets import list_datasets, load_episodes
 
     infos = [info for info in list_datasets() if info.task_id == task_id]
     if not infos:
@@ -271,8 +273,6 @@ def load_task_episodes(task_id: str) -> tuple[list[Episode], list[dict[str, Any]
 
 def _timestep_tokenizer(task_id: str, layout: TokenLayout, text_tokenizer):
     """The task's tokenizer, from the spaces its environment declares (the authority)."""
-    from gato_eval.suites.registry import make_env
-    from gato_eval.tokenizer.timestep import TimestepTokenizer
 
     env = make_env(task_id)
     try:
@@ -309,7 +309,6 @@ def _tokenizer_cache_path(texts: list[str], vocab_size: int) -> Path:
 
 def _text_tokenizer(path, layout, corpus, captions, episodes, log):
     """Load the SentencePiece model at `path`, or train it on the text the model sees."""
-    from gato_eval.tokenizer.text import TextTokenizer, check_text_vocab, train_text_tokenizer
 
     if path.is_file():
         tokenizer = TextTokenizer.load(path)
