@@ -30,6 +30,7 @@ from gato_eval.distributed.worker import (
     comparable_identity,
     installed_versions,
 )
+from gato_eval.rollout import EpisodeResult, episode_seed
 from gato_eval.run.settings import PolicySpec
 
 WAIT_S = 0.5  # the driver's polling period (stall checks happen this often)
@@ -284,7 +285,6 @@ class WorkScheduler:
     def _lose(self, actor, item: WorkItem | None, reason: str) -> None:
         """A worker is gone (or hopeless): kill it, re-queue its item's unrecorded episodes,
         give up on episodes lost too often, and start a replacement."""
-        from gato_eval.rollout import EpisodeResult, episode_seed
 
         self.stats.workers_lost += 1
         self._kill(actor)

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gato_eval.core.errors import GatoEvalError
+from gato_eval.rollout import plan_episodes
 
 DEFAULT_MAX_ATTEMPTS = 3
 ITEM_SLOT_ROUNDS = 4  # default item size: about this many episodes per env slot
@@ -41,7 +42,6 @@ class WorkItem:
 
     def plan(self, run_seed: int) -> list:
         """The item's episodes as the engine plays them (`rollout.plan_episodes`)."""
-        from gato_eval.rollout import plan_episodes
 
         return plan_episodes(run_seed, self.task_id, self.episodes)
 

@@ -31,9 +31,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from gato_eval.core.provenance import RECORDED_PACKAGES
 from gato_eval.core.task_spec import TaskSpec
 from gato_eval.distributed.work_items import WorkItem
+from gato_eval.policies.loading import load_policy, policy_identity
+from gato_eval.rollout import run_episodes
 from gato_eval.run.settings import PolicySpec
+from gato_eval.suites import registry
 
 HEARTBEAT_S = 0.5  # how often step counts are streamed while an item runs
 
@@ -60,8 +64,6 @@ def installed_versions() -> dict[str, str | None]:
     """package -> version for the packages a run records (`core.provenance.RECORDED_PACKAGES`)."""
     from importlib import metadata
 
-    from gato_eval.core.provenance import RECORDED_PACKAGES
-
     versions: dict[str, str | None] = {}
     for name in RECORDED_PACKAGES:
         try:
@@ -74,7 +76,6 @@ def installed_versions() -> dict[str, str | None]:
 def comparable_identity(description: dict[str, Any]) -> dict[str, Any]:
     """`policy_identity` without the device: a replica on a GPU worker is the same policy as the
     driver's copy on its CPU."""
-    from gato_eval.policies.loading import policy_identity
 
     identity = policy_identity(description)
     if isinstance(identity.get("sampling"), dict):
@@ -93,8 +94,6 @@ class EvaluationWorker:
         self.policy: Any = None
         self.description: dict[str, Any] = {}
         try:
-            from gato_eval.policies.loading import load_policy
-
             loaded = load_policy(setup.policy)
             prepare = getattr(loaded.policy, "prepare", None)
             if callable(prepare):  # same per-run setup as the driver's replica gets
@@ -122,8 +121,6 @@ class EvaluationWorker:
         An exception from the policy (a bug, a broken model) ends the item by raising here, as it
         would end a local run; env faults are failed episodes, as locally.
         """
-        from gato_eval.rollout import run_episodes
-        from gato_eval.suites import registry
 
         if self.error is not None:
             raise RuntimeError(f"this worker could not load its policy: {self.error}")
@@ -174,7 +171,6 @@ def _warm_up_simulators(tasks) -> None:
     """Make and close one env per family of the run, so start-up pays for importing ALE,
     MuJoCo and the rest, not the first work item, and a node with a broken simulator install
     is a worker that cannot start rather than a run full of failed episodes."""
-    from gato_eval.suites import registry
 
     first_of_family = {}
     for task in tasks:
