@@ -46,9 +46,10 @@ from gato_eval.model.cache_step import CacheStep
 from gato_eval.model.device import autocast_for
 from gato_eval.model.transformer import GatoModel
 from gato_eval.model.window_cuts import choose_cut, current_timestep_lengths
+from gato_eval.run.settings import WINDOWS
 from gato_eval.tokenizer.batch import ACTION_LOCAL_POSITION, PATCH_SIZE, TokenBatch
 
-WINDOW_MODES = ("recompute", "xl")
+WINDOW_MODES = WINDOWS  # the choices of SamplingSettings.window, defined once in run.settings
 
 
 class KVCacheDecoder:

@@ -39,10 +39,10 @@ from gato_eval.core.errors import GatoEvalError, check_choice
 from gato_eval.core.paths import BUNDLED_DIR
 from gato_eval.data.datasets import list_datasets
 from gato_eval.data.minari_io import read_episodes
+from gato_eval.run.settings import PROMPT_SOURCES
 
 # Where prompt demonstrations come from: the task's local data set, else the bundled ones
 # ("auto"); only the bundled ones, so runs compare across machines ("bundled"); only local.
-PROMPT_SOURCES = ("auto", "bundled", "local")
 PROMPT_STREAM = 0x9207  # mixed into the episode seed: the prompt draw is its own random stream
 GOOD_RETURN_FRACTION = 0.8  # of the best return, for data sets without a success flag (Sec. 3)
 

@@ -30,9 +30,11 @@ from gato_eval.run.metadata import RunMetadata
 
 # The choices are spelled here, below the modules that use them, because those import numpy or
 # torch, which `gato-eval --help` must not load; tests/run/test_settings.py checks they agree.
-PROMPT_STRATEGIES = ("first", "end", "uniform", "none")  # tokenizer.prompt_window
-PROMPT_SOURCES = ("auto", "bundled", "local")  # policies.prompting
-WINDOWS = ("recompute", "xl")  # model.decoding.WINDOW_MODES
+# The one definition of each choice; tokenizer.prompt_window, policies.prompting and
+# model.decoding import them from here (run/ sits below them and stays numpy-free).
+PROMPT_STRATEGIES = ("first", "end", "uniform", "none")
+PROMPT_SOURCES = ("auto", "bundled", "local")
+WINDOWS = ("recompute", "xl")
 DEVICES = ("cpu", "cuda", "auto")
 BACKENDS = ("local", "ray")  # distributed.ray_backend plays "ray"
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gato_eval.core.errors import GatoEvalError, check_choice
-
-PROMPT_STRATEGIES = ("first", "end", "uniform", "none")
+from gato_eval.run.settings import PROMPT_STRATEGIES
 
 
 def prompt_window(
