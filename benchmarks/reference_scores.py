@@ -28,7 +28,7 @@ full-length (not rerun that day) ~2-4 min per game and 10-20 episodes. `--dry-ru
 plan. Usage:
 
     MUJOCO_GL=egl OMP_NUM_THREADS=1 python benchmarks/reference_scores.py [--family F]
-        [--dry-run] [--record] [--log PATH] [TASK ...]
+        [--kind expert|random] [--missing] [--dry-run] [--record] [--log PATH] [TASK ...]
 """
 
 from __future__ import annotations
@@ -253,6 +253,14 @@ def _clean_dataset(spec: TaskSpec, episodes: int):
     )
 
 
+def in_table(item: Measurement, path: Path = PROJECT_FILE) -> bool:
+    """Whether the table `path` has a number of `item`'s kind for its task and protocol (any N)."""
+    if not path.exists():
+        return False
+    row = read_project_file(path).get((item.spec.task_id, item.protocol))
+    return row is not None and bool(row[item.kind])
+
+
 def is_recorded(entry: dict, path: Path = PROJECT_FILE) -> bool:
     """Whether the table `path` already holds this log record's number, count, window and
     provenance (so `--record` leaves the row and its measured_at alone)."""
@@ -295,11 +303,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("tasks", nargs="*", help="only these task ids")
     parser.add_argument("--family", action="append", help="only this family (repeatable)")
     parser.add_argument("--protocol", action="append", help="only this protocol (repeatable)")
+    parser.add_argument("--kind", choices=("expert", "random"), help="only expert or only random")
+    parser.add_argument(
+        "--missing", action="store_true", help="only numbers the shipped table does not hold yet"
+    )
     parser.add_argument("--log", type=Path, default=DEFAULT_LOG, help="the resume log")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, play nothing")
     parser.add_argument("--record", action="store_true", help="write the table from the log")
     args = parser.parse_args(argv)
     items = plan(args.family, args.tasks, args.protocol)
+    if args.kind:
+        items = [item for item in items if item.kind == args.kind]
+    if args.missing:
+        items = [item for item in items if not in_table(item)]
     records = read_log(args.log)
     args.log.parent.mkdir(parents=True, exist_ok=True)
     failures = 0

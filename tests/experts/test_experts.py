@@ -97,6 +97,16 @@ def test_metaworld_scripted_policy_succeeds(task_id):
     assert all(r.success for r in results)
 
 
+def test_handle_press_expert_holds_the_handle_at_the_goal_height():
+    # metaworld's own policy pushed the handle to its stop (~2.6 reward per step, 1,408 per
+    # episode), barely above uniform-random play (1,321), which sometimes leaves the handle at the
+    # goal height where the reward pays 10 per step (#19). Holding it there earns ~4,700.
+    results = play("metaworld-handle-press", 2)
+    assert all(r.success for r in results)
+    assert mean_return(results) > 4000
+    assert "hold-at-goal" in make_expert("metaworld-handle-press").describe()["version"]
+
+
 def test_babyai_bot_succeeds():
     results = play("babyai-go-to-local", 6)
     assert all(r.success for r in results)
