@@ -37,6 +37,9 @@ Sources:
 
 A task without numbers in a source for a protocol gets a `Reference` with `None` and a note: it
 is reported as not normalizable, like one whose expert <= random (GATO.md Sec. 4), never scored.
+A `jat` or `human` expert at or below the uniform-random return this project measured on the
+same environment (its `full` project row) is not normalizable either: such an expert was
+measured under another protocol and says nothing here (atari-solaris).
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -
     table = {"human": _human_table, "jat": _jat_table, "jat-v2-metaworld": _jat_metaworld_table}
     found = table[source]().get(task_id)
     if found is not None:
-        return found
+        return _checked_against_local_random(found)
     why = {
         "human": f"human scores exist for Atari only, not {spec.family}",
         "jat": (
@@ -110,6 +113,23 @@ def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -
         "jat-v2-metaworld": "this source holds JAT's Meta-World (v2) rows only",
     }[source]
     return Reference(task_id, None, None, source, why, protocol)
+
+
+def _checked_against_local_random(found: Reference) -> Reference:
+    """`found` (a full-length row of a table measured elsewhere), unless this project measured
+    uniform-random play on exactly this environment at or above its expert: then the source's
+    expert says nothing here (random play would score >= 100%), and the reference is returned
+    with the local random so that it is not normalizable and says why. JAT's Solaris expert
+    (1,353.7) sits below the random return of this harness's full-length games (#19)."""
+    local = _project_reference(found.task_id, FULL)
+    if local.random is None or found.expert is None or found.expert > local.random:
+        return found
+    note = (
+        f"{found.source}'s expert {found.expert:g} is not above uniform-random play measured on "
+        f"this environment ({local.random:g}; {local.note}), so it cannot normalize a score "
+        f"here; the source's own random is {found.random:g} ({found.note})"
+    )
+    return replace(found, random=local.random, note=note)
 
 
 def _published_reference(task_id: str) -> Reference:

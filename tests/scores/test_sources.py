@@ -313,3 +313,31 @@ def test_a_protocol_no_table_can_hold_is_not_normalizable(tmp_path):
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "r" / "report.md").read_text()
     assert "metaworld-reach" in report and "no reference can exist for protocol" in report
+
+
+@pytest.mark.parametrize("source", ["jat", "human"])
+def test_an_expert_below_random_play_measured_here_is_not_normalizable(
+    private_home, no_shipped_table, source
+):
+    # JAT's Solaris expert (1,353.7) sits below uniform-random play in this harness's full-length
+    # games (#19): normalizing by it put a random policy at 1,236% of expert.
+    before = get_reference("atari-solaris", source)
+    assert before.normalizable
+    random_only("atari-solaris", 2600.0)
+    after = get_reference("atari-solaris", source)
+    if source == "jat":  # 1,353.7 <= 2,600: says nothing here
+        assert not after.normalizable
+        assert after.random == 2600.0 and after.expert == before.expert
+        assert "not above uniform-random play measured on this environment" in after.note
+        assert "jat expert 1353.68 <= random 2600" in after.reason_not_normalizable()
+    else:  # the human score (12,326.7) is far above it: the table's row stands
+        assert after == before
+    # Random play measured below the expert leaves the source's row as it was.
+    random_only("atari-solaris", 1000.0)
+    assert get_reference("atari-solaris", source) == before
+
+
+def random_only(task_id, random):
+    record_project_reference(
+        task_id, random=random, random_episodes=30, provenance="uniform random play here"
+    )
