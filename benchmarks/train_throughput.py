@@ -24,12 +24,11 @@ counts the final step's floating-point operations (`torch.utils.flop_counter`) t
 achieved GFLOP/s against that peak. Packing (`SequenceSampler.sample_batch`) is timed too: it runs
 on the step's critical path, so it must stay a small share of it.
 
-Both cores (`--parallel-rounds`, default 3): the final step in one process of one thread against
-two data-parallel processes of one thread each (`gato_eval.training.data_parallel`: each its
-half of the same global batches), gradients summed by the trainer's one flat gloo all_reduce or
-by DDP's bucketed all_reduces that overlap the backward pass. All three in tokens per WALL second
-of the pair (both cores are the point), interleaved round by round, with the load average printed:
-on a machine other jobs load, two processes in lockstep wait for the slower one.
+Both cores (`--parallel-rounds`, default 3; `benchmarks/train_parallel.py`): the final step in
+one process of one thread against two data-parallel processes of one thread each (each its half
+of the same global batches), gradients summed by one flat all_reduce after backward (the
+trainer's exchange before DDP) or as the trainer sums them now (DDP). All three in tokens per
+WALL second of the pair, interleaved round by round, with the load average printed.
 
 `--loss-steps N --loss-seeds S` (with `--loss-only` to skip the timing): the held-back loss of
 `today` and of the final step after N equal-token steps, over S seeds, mean +- sd and the paired
@@ -49,6 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from train_parallel import parallel_table
 
 
 class RandomPolicy:
@@ -130,103 +130,6 @@ def make_step(variant: Variant, config, seed: int = 0) -> Callable:
 
     step.model = model
     return step
-
-
-def make_parallel_step(config, rank: int, size: int, reduction: str) -> Callable:
-    """The final step as rank `rank` of `size` data-parallel processes: its rows of the global
-    TokenBatch, the loss weighted by its share of the targets, gradients summed either by the
-    trainer's one flat all_reduce (`reduction="flat"`) or by DDP's bucketed, backward-overlapped
-    all_reduces (`"ddp"`)."""
-    import torch
-
-    from gato_eval.model.loss import gato_target_loss
-    from gato_eval.model.transformer import GatoModel
-    from gato_eval.training.data_parallel import (
-        ProcessGroup,
-        all_reduce_step,
-        counted_per_row,
-        rank_rows,
-        take_rows,
-    )
-    from gato_eval.training.optim import make_adamw
-
-    torch.manual_seed(0)
-    model = GatoModel(dataclasses.replace(config, dropout=0.0)).train()
-    optimizer = make_adamw(model, 1e-3)
-    ddp = None
-    if reduction == "ddp":
-        # Rows without images leave the patch embedding unused: DDP must look for that.
-        class TargetLoss(torch.nn.Module):  # DDP hooks a module's forward
-            def __init__(self):
-                super().__init__()
-                self.inner = model
-
-            def forward(self, tensors):
-                return gato_target_loss(self.inner, tensors)
-
-        ddp = torch.nn.parallel.DistributedDataParallel(TargetLoss(), find_unused_parameters=True)
-
-    def step(batch) -> None:
-        lo, hi = rank_rows(batch.num_rows, ProcessGroup(rank, size))
-        counted = counted_per_row(batch)
-        share = float(counted[lo:hi].sum()) / max(float(counted.sum()), 1.0)
-        tensors = take_rows(batch, lo, hi).to_torch()
-        optimizer.zero_grad(set_to_none=True)
-        if ddp is None:
-            loss = gato_target_loss(model, tensors) * share
-            loss.backward()
-            all_reduce_step(model, float(loss.detach()), False)
-        else:
-            loss = ddp(tensors) * (share * size)  # DDP averages over ranks
-            loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-
-    step.model = model
-    return step
-
-
-def parallel_worker(rank, size, address, config, batches, tokens, reduction, results) -> None:
-    """One rank of a timed data-parallel round: a warm-up step, then `batches[1:]` timed in
-    wall seconds between two barriers; rank 0 reports (tokens per wall second, all_reduce ms)."""
-    import torch
-    import torch.distributed as dist
-
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=address, rank=rank, world_size=size)
-    try:
-        step = make_parallel_step(config, rank, size, reduction)
-        step(batches[0])
-        dist.barrier()
-        wall = time.perf_counter()
-        for batch in batches[1:]:
-            step(batch)
-        dist.barrier()
-        wall = time.perf_counter() - wall
-        flat = torch.zeros(sum(p.numel() for p in step.model.parameters()))
-        exchange = time.perf_counter()
-        for _ in range(10):
-            dist.all_reduce(flat)
-        exchange = (time.perf_counter() - exchange) / 10
-        if rank == 0:
-            results.put((sum(tokens[1:]) / wall, exchange * 1e3, flat.numel() * 4 / 1e6))
-    finally:
-        dist.destroy_process_group()
-
-
-def parallel_round(config, batches, tokens, reduction: str, size: int = 2):
-    """(tokens per wall second, all_reduce ms, MB exchanged) of `size` processes on `batches`."""
-    import socket
-
-    import torch.multiprocessing as mp
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
-    results = mp.get_context("spawn").SimpleQueue()
-    arguments = (size, address, config, batches, tokens, reduction, results)
-    mp.spawn(parallel_worker, args=arguments, nprocs=size, join=True)
-    return results.get()
 
 
 def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
@@ -328,7 +231,7 @@ def main() -> None:
     if args.parallel_only:
         final = make_step(VARIANTS[3], config)
         final(tensors[0])  # untimed: allocations, kernel selection
-        parallel_table(final, config, batches, tensors, tokens, args)
+        parallel_table(final, config, batches, tensors, tokens, args.parallel_rounds, args.steps)
         return
     steps = {variant.name: make_step(variant, config) for variant in VARIANTS}
     for variant in VARIANTS:  # one untimed step each: allocations, kernel selection
@@ -372,49 +275,17 @@ def main() -> None:
     step_s = statistics.mean(tokens) / final_rate
     print(f"packing is {100 * packing_s / step_s:.1f}% of a final step's CPU time")
     if args.parallel_rounds:
-        parallel_table(steps[VARIANTS[3].name], config, batches, tensors, tokens, args)
+        parallel_table(
+            steps[VARIANTS[3].name],
+            config,
+            batches,
+            tensors,
+            tokens,
+            args.parallel_rounds,
+            args.steps,
+        )
     if args.loss_steps:
         compare_losses(data, config, args)
-
-
-def parallel_table(one_step, config, batches, tensors, tokens, args) -> None:
-    """One process vs two (flat all_reduce, DDP), all in tokens per WALL second, interleaved."""
-    import torch
-
-    torch.set_num_threads(1)
-    rates: dict[str, list[float]] = {
-        "1 process": [],
-        "2 processes, flat": [],
-        "2 processes, DDP": [],
-    }
-    exchange: list[float] = []
-    size_mb = 0.0
-    for round_ in range(args.parallel_rounds):
-        chosen = [0, *range(1 + round_ * args.steps, 1 + (round_ + 1) * args.steps)]
-        used = [tokens[k] for k in chosen]
-        wall = time.perf_counter()
-        for k in chosen[1:]:
-            one_step(tensors[k])
-        rates["1 process"].append(sum(used[1:]) / (time.perf_counter() - wall))
-        picked = [batches[k] for k in chosen]
-        for name, reduction in (("2 processes, flat", "flat"), ("2 processes, DDP", "ddp")):
-            rate, ms, size_mb = parallel_round(config, picked, used, reduction)
-            rates[name].append(rate)
-            exchange.append(ms)
-    base = statistics.median(rates["1 process"])
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(
-        f"\nboth cores: tokens per WALL second, {args.parallel_rounds} interleaved rounds of "
-        f"{args.steps} steps (load average {load})"
-    )
-    for name, values in rates.items():
-        median = statistics.median(values)
-        span = f"{median:,.0f} ({min(values):,.0f}-{max(values):,.0f})"
-        print(f"{name:24s} {span:>32s} {median / base:7.2f}x one process")
-    print(
-        f"all_reduce of the gradient ({size_mb:.1f} MB, gloo, 2 processes): "
-        f"{statistics.median(exchange):.1f} ms (median)"
-    )
 
 
 def compare_losses(data, config, args) -> None:

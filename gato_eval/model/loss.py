@@ -90,3 +90,20 @@ def smoothed_target_loss(
     weights = weights / weights.sum(dim=1, keepdim=True)
     losses[smooth] = -(weights * log_probs[smooth][:, lo:hi]).sum(dim=1)
     return losses.mean()
+
+
+class SmoothedTargetLoss(nn.Module):
+    """`smoothed_target_loss` of `model` as a module: its `forward` is what
+    `torch.nn.parallel.DistributedDataParallel` hooks (the loss calls the model's stages, not
+    the model's own `forward`). Holds no parameters of its own: `model`'s are its parameters."""
+
+    def __init__(self, model: nn.Module, sigma_bins: float):
+        super().__init__()
+        self.model = model
+        self.sigma_bins = sigma_bins
+
+    def forward(
+        self, batch: Mapping[str, torch.Tensor], ordinal_rows: torch.Tensor
+    ) -> torch.Tensor:
+        """Scalar loss of `batch`; ordinal_rows: bool (B,) (see `smoothed_target_loss`)."""
+        return smoothed_target_loss(self.model, batch, ordinal_rows, self.sigma_bins)

@@ -22,7 +22,7 @@ from gato_eval.corpus.mixtures import DataCatalog, resolve_mixture
 from gato_eval.model.checkpoint import load_checkpoint, save_checkpoint
 from gato_eval.model.config import get_preset
 from gato_eval.model.device import autocast_for, resolve_device
-from gato_eval.model.loss import smoothed_target_loss
+from gato_eval.model.loss import SmoothedTargetLoss
 from gato_eval.model.transformer import GatoModel
 from gato_eval.suites.registry import all_tasks, get_suite
 from gato_eval.training.checkpoints import (
@@ -329,9 +329,11 @@ class Trainer:
         tensors = batch.to_torch(self.device)
         ordinal_rows = torch.tensor(ordinal, dtype=torch.bool, device=self.device)
         with autocast_for(self.device):
-            return smoothed_target_loss(
-                self.model, tensors, ordinal_rows, self.settings.action_smoothing
-            )
+            return self._loss_module()(tensors, ordinal_rows)
+
+    def _loss_module(self) -> torch.nn.Module:
+        """What computes the loss of a batch's tensors: (tensors, ordinal rows) -> scalar."""
+        return SmoothedTargetLoss(self.model, self.settings.action_smoothing)
 
     def _reduce(self, value: float) -> float:
         """The step's loss and gradients over the whole batch (here: as computed)."""
