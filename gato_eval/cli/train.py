@@ -64,7 +64,8 @@ def train(
         None,
         "--processes",
         help="Data-parallel training processes on CPU, each with its share of every batch: "
-        "auto, 1, 2, ... (1; auto: 2 when the batch splits in two and 2 cores are free).",
+        "auto, 1, 2, ... (auto: 2 when the batch splits in two, a step holds >= 4,096 "
+        "positions and 2 cores are free; else 1).",
     ),
     resume: bool = typer.Option(
         False,
@@ -81,8 +82,10 @@ def train(
 
     Ctrl-C saves a checkpoint; --resume continues exactly where the run stopped.
 
-    --processes 2 trains data-parallel on two CPU cores (the same steps as one process, up to
-    float summation order); under torchrun each rank joins its group from the environment.
+    By default (--processes auto) a large enough run on a CPU with two free cores trains
+    data-parallel in two processes (the same steps as one process, up to float summation
+    order; the number is recorded and --resume keeps it); --processes 1 for one. Under
+    torchrun each rank joins its group from the environment.
 
     Evaluate the result with: gato-eval run suite --model OUT
     """

@@ -33,8 +33,10 @@ class TrainSettings:
     it off). eval_every / checkpoint_every: in steps (0 turns them off; the last step always
     checkpoints). The data options are those of `training.data.DataOptions`.
     processes: data-parallel training processes on CPU (`training.data_parallel`), a number or
-    "auto"; each takes its share of every batch, so the run computes the same steps (losses equal
-    up to float summation order) and a resumed run repeats an uninterrupted one with as many.
+    "auto" (the default: 2 where two cores are free and the step is large enough to pay,
+    `auto_processes`); each takes its share of every batch, so the run computes the same steps
+    (losses equal up to float summation order) and a resumed run repeats an uninterrupted one
+    with as many (the number chosen is recorded; `--resume` keeps it).
     action_smoothing: sigma, in bins, of the Gaussian label smoothing of continuous-action
     targets (`model.loss.smoothed_target_loss`); 0 is the paper's plain cross-entropy. The
     default, 10 bins (0.02 of a [-1, 1] action), cut the held-back action loss on cartpole from
@@ -72,7 +74,7 @@ class TrainSettings:
     position_bias: str | None = None
     resume: bool = False
     threads: int | None = None
-    processes: int | Literal["auto"] = 1
+    processes: int | Literal["auto"] = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

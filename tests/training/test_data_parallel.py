@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,3 +70,18 @@ def test_auto_takes_one_process_where_two_cannot_share_evenly():
     assert auto_processes(7, "cpu") == 1
     assert auto_processes(8, "cuda") == 1
     assert auto_processes(8, "cpu") in (1, 2)
+    # Toy steps are dominated by the exchange and a second process's start: one process.
+    assert auto_processes(4, "cpu", context_length=64) == 1
+    assert auto_processes(8, "cpu", context_length=256) == 1
+
+
+def test_auto_is_the_default_and_takes_two_where_cores_are_free(monkeypatch):
+    from gato_eval.training import data_parallel
+    from gato_eval.training.settings import TrainSettings
+
+    monkeypatch.setattr(data_parallel, "free_physical_cores", lambda: 2)
+    settings = TrainSettings(out=Path("unused"), context_length=512, batch_size=8)
+    assert settings.processes == "auto"
+    assert data_parallel.resolve_processes(settings) == 2
+    monkeypatch.setattr(data_parallel, "free_physical_cores", lambda: 1)  # a busy machine
+    assert data_parallel.resolve_processes(settings) == 1
