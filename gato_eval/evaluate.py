@@ -56,6 +56,7 @@ class RunOptions:
     videos: int | None = None
     label: str | None = None
     step_timeout_s: float | None = DEFAULT_STEP_TIMEOUT_S  # None: no step timeout
+    threads: int | None = None  # torch CPU threads of this process (None: ROLLOUT_THREADS)
     backend: str = "local"  # or "ray": gato_eval.distributed.ray_backend
     ray: Any = None  # ray_backend.RayOptions (address, workers, GPUs, item size)
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
@@ -138,6 +139,7 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
         check_installed()  # an optional extra: refused before anything is written or played
     settings = replace(settings, episodes=settings.episodes or suite.episodes)
     loaded = load_policy(settings.policy)  # every Ray worker loads its replica from it, too
+    limit_torch_threads(options.threads)
     tasks = suite.task_specs()  # with the suite's step caps: these specs are what runs record
     prepare = getattr(loaded.policy, "prepare", None)
     if callable(prepare):  # optional: refuse unplayable tasks before anything is written
@@ -190,6 +192,20 @@ def evaluate_suite(options: RunOptions, progress: ProgressListener | None = None
     final = load_run(run.path)
     failed = sum(1 for record in final.episodes if record["status"] == "failed")
     return RunOutcome(run.path, played, len(final.episodes), failed)
+
+
+ROLLOUT_THREADS = 1
+
+
+def limit_torch_threads(threads: int | None) -> None:
+    """Run torch's CPU work in `threads` threads (None: ROLLOUT_THREADS) if a policy loaded
+    torch. Why one: batched rollouts run many small forward passes, where intra-op threads only
+    add synchronization, and on a busy machine two threads wait on each other: 4 cartpole
+    episodes of the bundled model took 25-28 s with one thread and 88 s with torch's default two
+    while two other jobs held the cores (identical returns either way). The count does not
+    change any result, so runs do not record it."""
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads or ROLLOUT_THREADS)
 
 
 def build_metadata(

@@ -212,6 +212,7 @@ def test_video_writes_playable_mp4s(cli, suite_file, tmp_path):
         (["--episodes", "0"], "Invalid value for '--episodes'", 2),
         (["--envs", "0"], "Invalid value for '--envs'", 2),
         (["--seed", "-1"], "Invalid value for '--seed'", 2),
+        (["--threads", "0"], "Invalid value for '--threads'", 2),
         # checked by the library: 1
         (["--model", "bundled", "--prompt", "frist"], "unknown prompt strategy", 1),
         (["--model", "no/such/dir"], "not a checkpoint directory", 1),
@@ -227,6 +228,26 @@ def test_bad_options_are_one_line_errors(cli, suite_file, args, message, code):
     assert result.exit_code == code, result.stdout
     assert message in result.stderr and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_a_model_rolls_out_on_one_torch_thread_unless_told(cli, suite_file, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        args = ["run", "suite", suite_file, "--model", "bundled", "--episodes", "1"]
+        one = cli(*args, "--out", tmp_path / "one")
+        assert one.exit_code == 0, one.stderr
+        assert torch.get_num_threads() == 1  # the default: see evaluate.limit_torch_threads
+        two = cli(*args, "--threads", "2", "--out", tmp_path / "two")
+        assert two.exit_code == 0, two.stderr
+        assert torch.get_num_threads() == 2
+        assert outcomes(tmp_path / "one") == outcomes(
+            tmp_path / "two"
+        )  # the count changes no result
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_unknown_suite_lists_close_matches(cli):
