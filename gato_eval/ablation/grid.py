@@ -21,7 +21,8 @@ A grid file is one JSON object (`"format": "gato-eval-ablation-grid"`, version 1
 | `pretraining_data` | data sets pretraining reads: `[{"task", "episodes", "noise"}, ...]`      |
 | `collection_seed`  | run seed of every demonstration collection                               |
 | `pretraining`      | `preset`, `steps`, `batch_size`, `lr`; optional `context_length`,        |
-|                    | `warmup`, `seed`, `text_characters`, `caption_examples`                  |
+|                    | `position_bias` ("none" or "alibi"), `warmup`, `seed`,                   |
+|                    | `text_characters`, `caption_examples`                                    |
 | `finetuning`       | `steps`, `lr`, `batch_size` (Adam, constant learning rate)               |
 | `evaluation`       | `episodes`; optional `envs`, `seed`, `max_episode_steps` (per family),   |
 |                    | `prompt`, `temperature`                                                  |
@@ -82,13 +83,14 @@ class DatasetPlan:
 @dataclass(frozen=True)
 class PretrainingSettings:
     """How every pretrained variant is trained (and the scratch model is shaped): AdamW,
-    warmup then cosine. context_length None means the preset's."""
+    warmup then cosine. context_length and position_bias None mean the preset's."""
 
     preset: str
     steps: int
     batch_size: int
     lr: float
     context_length: int | None = None
+    position_bias: str | None = None  # None: the preset's ("none"); "alibi": see model.config
     warmup: int = 0
     seed: int = 0
     text_characters: int = 3_000_000

@@ -28,10 +28,10 @@ from gato_eval.ablation.grid import (
     HeldoutData,
     PretrainingSettings,
 )
-from gato_eval.core.errors import GatoEvalError, close_matches
+from gato_eval.core.errors import GatoEvalError, check_choice, close_matches
 from gato_eval.core.task_spec import FAMILIES
 from gato_eval.experts import has_expert
-from gato_eval.model.config import get_preset
+from gato_eval.model.config import POSITION_BIASES, get_preset
 from gato_eval.suites.registry import catalog, get_suite
 from gato_eval.tokenizer.prompt_window import PROMPT_STRATEGIES
 
@@ -319,6 +319,9 @@ def _pretraining(value: Any) -> PretrainingSettings:
     preset = _text(value["preset"], "pretraining.preset", nonempty=True)
     get_preset(preset)  # an unknown preset is a one-line error with close matches
     context = value.get("context_length")
+    bias = value.get("position_bias")
+    if bias is not None:
+        check_choice(bias, POSITION_BIASES, "pretraining.position_bias")
     defaults = PretrainingSettings(preset, 1, 1, 1.0)
     return PretrainingSettings(
         preset=preset,
@@ -326,6 +329,7 @@ def _pretraining(value: Any) -> PretrainingSettings:
         batch_size=_integer(value["batch_size"], "pretraining.batch_size", low=1),
         lr=_number(value["lr"], "pretraining.lr", positive=True),
         context_length=None if context is None else _integer(context, "context_length", low=2),
+        position_bias=bias,
         warmup=_integer(value.get("warmup", defaults.warmup), "pretraining.warmup"),
         seed=_integer(value.get("seed", defaults.seed), "pretraining.seed"),
         text_characters=_integer(

@@ -162,6 +162,7 @@ def train_settings(
         seed=p.seed if seed is None else seed,
         device=device,
         context_length=p.context_length,
+        position_bias=p.position_bias,
         text_characters=p.text_characters,
         caption_examples=p.caption_examples,
         eval_every=every,

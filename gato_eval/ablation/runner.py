@@ -369,6 +369,7 @@ class _Runner:
         if init is None:  # scratch: the pretraining preset, fresh, with the same text tokenizer
             extra.update(
                 context_length=p.context_length,
+                position_bias=p.position_bias,
                 text_characters=p.text_characters,
                 caption_examples=p.caption_examples,
             )

@@ -40,6 +40,7 @@ TOY_GRID = {
         "batch_size": 2,
         "lr": 1e-3,
         "context_length": 64,
+        "position_bias": "alibi",  # every model of the grid, scratch included, trains with it
         "text_characters": 20_000,
         "caption_examples": 100,
     },
@@ -162,6 +163,14 @@ def test_finished_cells_and_pretrained_models_are_not_redone(sequence):
     assert any(p.endswith("model.safetensors") for p in kept)
     assert any(p.endswith("episodes.jsonl") for p in kept)
     assert {p: after[p] for p in kept} == {p: before[p] for p in kept}
+
+
+def test_every_model_of_the_grid_has_the_grids_position_bias(sequence):
+    configs = sorted(sequence["results"].glob("**/config.json"))
+    cells = [c for c in configs if "/cells/" in str(c)]
+    assert len(cells) == 8 and any("/pretrained/" in str(c) for c in configs)
+    for config in configs:
+        assert json.loads(config.read_text())["model"]["position_bias"] == "alibi", config
 
 
 def test_a_finished_grid_is_left_alone(sequence):
@@ -361,6 +370,7 @@ def mutated(path: str, value):
         ("pretraining_data", [{"task": "atari-boxing", "episodes": 1}], "'heldout' suite"),
         ("pretraining.preset", "gato-tinny", "unknown model preset 'gato-tinny'"),
         ("pretraining.lr", -1, "pretraining.lr must be a finite number > 0"),
+        ("pretraining.position_bias", "rope", "unknown pretraining.position_bias 'rope'"),
         ("finetuning.steps", None, "finetuning lacks 'steps'"),
         ("evaluation.seed", 0, "evaluation.seed equals collection_seed"),
         ("evaluation.max_episode_steps", {"dmcc": 5}, "unknown family 'dmcc'"),
