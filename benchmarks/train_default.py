@@ -79,6 +79,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="model directory")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--threads", default="1", help="torch CPU threads (1 is fastest here)")
+    parser.add_argument(
+        "--processes",
+        default="auto",
+        help="data-parallel processes: auto (2 on two free cores for this batch), 1 or 2",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print what would run")
     parser.add_argument(
         "--steps", type=int, default=int(TRAIN_OPTIONS["--steps"]), help="training steps (4000)"
@@ -100,7 +105,7 @@ def main() -> None:
                 collect_demonstrations(task, episodes, noise=noise, seed=0)
     # The interpreter running this recipe, so it works without an activated venv on PATH.
     train = [sys.executable, "-m", "gato_eval", "train", "--out", str(out), "--device", args.device]
-    train += ["--threads", args.threads, "--resume"]
+    train += ["--threads", args.threads, "--processes", args.processes, "--resume"]
     options = {**TRAIN_OPTIONS, "--steps": str(args.steps)}
     train += [item for pair in options.items() for item in pair]
     print("$", shlex.join(train), flush=True)
