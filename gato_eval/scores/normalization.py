@@ -79,7 +79,7 @@ def missing_reference_warnings(normalizers: Mapping[str, Reference], reference: 
         if ref.random is None and ref.expert is None:
             missing.setdefault(ref.protocol, []).append(task)
     return [
-        f"{len(tasks)} task(s) not normalizable: no reference for {protocol} in {reference} "
+        f"{len(tasks)} task(s) not normalizable: no usable reference for {protocol} in {reference} "
         f"({', '.join(tasks[:3])}{', ...' if len(tasks) > 3 else ''}); measure one with "
         "`gato-eval data reference TASK` or add a source with `--reference`"
         for protocol, tasks in missing.items()

@@ -219,6 +219,6 @@ def test_a_capped_run_is_reported_under_its_protocol(cli, tmp_path, monkeypatch)
     assert "| max_steps=1000 |" in pong[0] and "| full | project |" in cartpole[0]
     if not get_reference("atari-pong", "project", "max_steps=1000").normalizable:
         assert "| - | - | max_steps=1000 | - | not normalizable: no project" in pong[0]
-        assert "1 task(s) not normalizable: no reference for max_steps=1000" in result.stderr
+        assert "1 task(s) not normalizable: no usable reference for max_steps=1000" in result.stderr
         assert "`gato-eval data reference TASK`" in result.stderr
     assert "protocol max_steps=1000 (1), full (1); references project (" in markdown

@@ -504,9 +504,9 @@ def test_missing_references_give_one_actionable_line_per_protocol():
         "jat",
     )
     assert missing_reference_warnings(found, "jat") == [
-        "1 task(s) not normalizable: no reference for full in jat (dmc-walker-walk); measure "
-        "one with `gato-eval data reference TASK` or add a source with `--reference`",
-        "2 task(s) not normalizable: no reference for max_steps=150 in jat (atari-pong, "
+        "1 task(s) not normalizable: no usable reference for full in jat (dmc-walker-walk); "
+        "measure one with `gato-eval data reference TASK` or add a source with `--reference`",
+        "2 task(s) not normalizable: no usable reference for max_steps=150 in jat (atari-pong, "
         "atari-boxing); measure one with `gato-eval data reference TASK` or add a source with "
         "`--reference`",
     ]
