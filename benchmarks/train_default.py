@@ -1,6 +1,6 @@
 """Recipe: the bundled default model, exactly as it is trained (issue 9).
 
-    python benchmarks/train_default.py                 # CPU, 2 cores: 1.5-2 hours of training
+    python benchmarks/train_default.py                 # CPU: about 1 hour on one core
     python benchmarks/train_default.py --device cuda   # the same run on a GPU (bf16), minutes
     python benchmarks/train_default.py --dry-run       # print the commands only
 
@@ -16,11 +16,12 @@ The command line it runs is printed first; the model lands in --out (default
 ~/.gato-eval/models/gato-default) with config.json recording the mixture, the data sets and their
 sizes, steps, tokens seen, seed, code version, wall time and device.
 
-Cost on this project's 2-core CPU machine: gato-tiny at context 512 trains at about 2,900 tokens/s
-on one thread (measured side by side in benchmarks/train_throughput.py), so 4,000 steps of
-8 x 512 positions (16.4M positions) take about 95 minutes on a quiet machine, plus a minute of
-data preparation. The shipped model took 6,986 s (1.94 h) of training wall time, 2026-11-25, on
-that machine while other jobs shared its two cores (2.5-2.9k tokens/s; 15.7M tokens seen).
+Cost on this project's 2-core CPU machine: since #20 gato-tiny at context 512 trains at
+4,600-5,200 tokens/s on one free core and 1.7-1.9x that with `--processes auto` when both cores
+are free (benchmarks/train_throughput.py), so 4,000 steps of 8 x 512 positions (15.7M tokens)
+take about 55 minutes on one core, about 30 on two, plus about 4 minutes of data collection. The
+shipped model (2026-12-03) took 3,317 s of training wall time, one process (`auto` chose 1: the
+other core was busy); the model it replaced took 6,986 s (1.94 h, 2026-11-25, 2.5-2.9k tokens/s).
 
 Since #20 the recipe turns on the ALiBi recency bias (`--position-bias alibi`, a documented
 deviation from the paper; README, Training): at context 512 a model without it learned only the
@@ -29,7 +30,7 @@ marginal action distribution on cartpole, one with it learned from the observati
 machine (the cosine schedule spans the steps given; config.json records them).
 
 A rebalanced mixture (benchmarks/default_mixture_rebalanced.json, less Atari, more DMC and
-BabyAI) was tried with the same settings (5,584 s) and not shipped: it traded tasks against each
+BabyAI) was tried with the pre-#20 settings (5,584 s) and not shipped: it traded tasks against each
 other without raising the count at >= 50% of expert (README, Results).
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from gato_eval.core.errors import GatoEvalError
 from gato_eval.core.paths import BUNDLED_DIR
 from gato_eval.model.alibi import alibi_slopes, causal_alibi_bias
 from gato_eval.model.config import GatoConfig, get_preset
+
+PREVIOUS_BUNDLED_CONFIG = Path(__file__).with_name("previous_bundled_model_config.json")
 
 
 def test_slopes_are_the_alibi_geometric_series():
@@ -70,7 +73,10 @@ def test_configs_record_the_bias_and_old_configs_read_as_none():
     old = get_preset("gato-tiny").to_dict()
     del old["position_bias"]  # written before the field existed
     assert GatoConfig.from_dict(old).position_bias == "none"
+    previous = json.loads(PREVIOUS_BUNDLED_CONFIG.read_text())["model"]  # the 2026-11-25 model
+    assert "position_bias" not in previous
+    assert GatoConfig.from_dict(previous).position_bias == "none"
     bundled = json.loads((BUNDLED_DIR / "model" / "config.json").read_text())["model"]
-    assert "position_bias" not in bundled and GatoConfig.from_dict(bundled).position_bias == "none"
+    assert GatoConfig.from_dict(bundled).position_bias == "alibi"  # trained with #20's recipe
     with pytest.raises(GatoEvalError, match="position_bias must be one of none, alibi"):
         GatoConfig.from_dict({"preset": "gato-tiny", "position_bias": "rope"})

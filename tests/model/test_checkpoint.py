@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -234,14 +235,21 @@ def test_resolve_device():
             resolve_device("cuda")
 
 
-# The sha256 of the bundled model's tokens for the first 20 steps of the first episode of each
-# bundled prompt data set, computed with the code it was trained with (floored patch edges,
-# before layouts carried a patch position rule). Its Atari frames (80 rows) are where flooring
-# and rounding differ.
-BUNDLED_TOKENS_SHA256 = "34ef0013690f3e6b033fbd21ef9e8872bfd7dcc4b8f993658919f30607f4fbde"
+# The sha256 of a model's tokens for the first 20 steps of the first episode of each bundled
+# prompt data set. The previous bundled model (2026-11-25) was trained with floored patch edges,
+# before layouts carried a patch position rule: its hash was computed with the code it was trained
+# with. The current one (2026-12-03) records "nearest" in its config.json; its hash pins that
+# tokenization from the day it shipped. Atari frames (80 rows) are where the two rules differ.
+PREVIOUS_BUNDLED_CONFIG = Path(__file__).with_name("previous_bundled_model_config.json")
+TOKENS_SHA256 = {
+    "previous": "34ef0013690f3e6b033fbd21ef9e8872bfd7dcc4b8f993658919f30607f4fbde",
+    "bundled": "1e94ab03aca5bd767b2947c81ac3f55dfa78736ee5d7e7fbb5e3f6558f26f00a",
+}
+ATARI_ROW_EDGES = {"floor": [25, 51, 76, 102, 128], "nearest": [26, 51, 77, 102, 128]}
 
 
-def test_the_bundled_model_tokenizes_exactly_as_it_was_trained():
+@pytest.mark.parametrize("model", ["previous", "bundled"])
+def test_bundled_models_tokenize_exactly_as_they_were_trained(model):
     import hashlib
 
     import numpy as np
@@ -250,16 +258,24 @@ def test_the_bundled_model_tokenizes_exactly_as_it_was_trained():
     from gato_eval.core.paths import BUNDLED_DIR
     from gato_eval.data.datasets import list_datasets
     from gato_eval.data.minari_io import read_episodes
+    from gato_eval.model.config import GatoConfig
     from gato_eval.tokenizer.text import TextTokenizer
     from gato_eval.tokenizer.timestep import TimestepTokenizer
 
     _, config, tokenizer_path = load_checkpoint(BUNDLED_DIR / "model")
-    # Its config.json has no rule: it reads as the floor rule it was trained with.
-    assert (
-        "patch_position_rounding"
-        not in json.loads((BUNDLED_DIR / "model" / "config.json").read_text())["model"]["layout"]
-    )
-    assert config.layout.patch_position_rounding == "floor"
+    layout = json.loads((BUNDLED_DIR / "model" / "config.json").read_text())["model"]["layout"]
+    assert layout["patch_position_rounding"] == "nearest"
+    if model == "previous":
+        previous = json.loads(PREVIOUS_BUNDLED_CONFIG.read_text())
+        # No rule in its config: it reads as the floor rule it was trained with. Both models
+        # share the text tokenizer file (same sha256).
+        assert "patch_position_rounding" not in previous["model"]["layout"]
+        assert (
+            previous["files"]["text.model"]
+            == hashlib.sha256(tokenizer_path.read_bytes()).hexdigest()
+        )
+        config = GatoConfig.from_dict(previous["model"])
+        assert config.layout.patch_position_rounding == "floor"
     text = TextTokenizer.load(tokenizer_path)
     digest = hashlib.sha256()
     for info in list_datasets(BUNDLED_DIR / "prompts"):
@@ -270,13 +286,14 @@ def test_the_bundled_model_tokenizes_exactly_as_it_was_trained():
         episode = next(read_episodes(info.path / "data", info.task_id, [0]))
         observations = {key: value[:20] for key, value in episode.observations.items()}
         batch = tokenizer.encode_episode(observations, episode.actions[:20])
-        if info.task_id.startswith("atari-"):  # 80 x 64 frames: floored row edges
-            assert batch.patch_row_interval[:20:4, 1].tolist() == [25, 51, 76, 102, 128]
+        if info.task_id.startswith("atari-"):  # 80 x 64 frames: row edges differ by rule
+            expected = ATARI_ROW_EDGES[config.layout.patch_position_rounding]
+            assert batch.patch_row_interval[:20:4, 1].tolist() == expected
         for name in sorted(vars(batch)):
             array = np.ascontiguousarray(getattr(batch, name))
             digest.update(f"{name} {array.dtype} {array.shape}".encode())
             digest.update(array.tobytes())
-    assert digest.hexdigest() == BUNDLED_TOKENS_SHA256
+    assert digest.hexdigest() == TOKENS_SHA256[model]
 
 
 def test_a_layouts_patch_rule_survives_save_and_load(tmp_path):
