@@ -37,23 +37,19 @@ import math
 import sys
 from pathlib import Path
 
-PROJECT_TABLE = (
-    Path(__file__).resolve().parents[1]
-    / "gato_eval/scores/reference_data/project_reference_scores.csv"
-)
 
+def random_episode_counts() -> dict[tuple[str, str], int | None]:
+    """(task, protocol) -> random episodes behind the project table's random score, read as the
+    report reads the table: the packaged rows, each overridden by a row of the user's file."""
+    from gato_eval.scores.project_table import read_project_file, user_reference_file
+    from gato_eval.scores.sources import PROJECT_FILE
 
-def random_episode_counts(path: Path = PROJECT_TABLE) -> dict[tuple[str, str], int]:
-    """(task, protocol) -> random episodes behind the project table's random score."""
-    import csv
-
-    with path.open(newline="") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        return {
-            (row["task"], row["protocol"]): int(row["random_episodes"])
-            for row in rows
-            if row["random_episodes"]
-        }
+    counts: dict[tuple[str, str], int | None] = {}
+    for path in (PROJECT_FILE, user_reference_file()):
+        if path.exists():
+            for key, row in read_project_file(path).items():
+                counts[key] = int(row["random_episodes"]) if row["random_episodes"] else None
+    return counts
 
 
 def task_z(row: dict, reference_n: int | None) -> float | None:
