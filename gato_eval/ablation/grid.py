@@ -17,7 +17,8 @@ A grid file is one JSON object (`"format": "gato-eval-ablation-grid"`, version 1
 |                    | every fine-tuning seed) or `paired` (run i = pretraining seed i with     |
 |                    | fine-tuning seed i; both lists of equal length)                          |
 | `heldout_data`     | per task: `episodes` to collect, `noise`, `best` (the pool the subsets   |
-|                    | are drawn from: the best `best` episodes)                                |
+|                    | are drawn from: the best `best` episodes); optional per-task overrides   |
+|                    | `demonstrations` (the task's own counts) and `finetuning_steps`          |
 | `pretraining_data` | data sets pretraining reads: `[{"task", "episodes", "noise"}, ...]`      |
 | `collection_seed`  | run seed of every demonstration collection                               |
 | `pretraining`      | `preset`, `steps`, `batch_size`, `lr`; optional `context_length`,        |
@@ -64,11 +65,25 @@ SEED_DESIGNS = ("crossed", "paired")
 @dataclass(frozen=True)
 class HeldoutData:
     """The demonstrations of one held-out task: `episodes` collected with `noise`, of which the
-    `best` best form the pool that fine-tuning subsets are drawn from."""
+    `best` best form the pool that fine-tuning subsets are drawn from. `demonstrations` and
+    `finetuning_steps`, where given, replace the grid's for this task: held-out tasks differ in
+    how much data and training they need before scratch learns them at all (issue #21)."""
 
     episodes: int
     noise: float
     best: int
+    demonstrations: tuple[int, ...] = ()  # () = the grid's `demonstrations`
+    finetuning_steps: int | None = None  # None = the grid's `finetuning.steps`
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as a grid file writes it; overrides only where given (documents of grids
+        without them stay as they were)."""
+        entry: dict[str, Any] = {"episodes": self.episodes, "noise": self.noise, "best": self.best}
+        if self.demonstrations:
+            entry["demonstrations"] = list(self.demonstrations)
+        if self.finetuning_steps is not None:
+            entry["finetuning_steps"] = self.finetuning_steps
+        return entry
 
 
 @dataclass(frozen=True)
@@ -190,11 +205,31 @@ class Grid:
         """Every cell, task by task, then variant, number of demonstrations and run."""
         return grid_cells(self.to_dict())
 
+    def demonstrations_of(self, task: str) -> tuple[int, ...]:
+        """The numbers of demonstrations `task` is fine-tuned on (its own, else the grid's)."""
+        return self.heldout_data[task].demonstrations or self.demonstrations
+
+    def finetuning_of(self, task: str) -> FinetuningSettings:
+        """How `task`'s cells are fine-tuned (the grid's settings, with the task's steps)."""
+        steps = self.heldout_data[task].finetuning_steps
+        return self.finetuning if steps is None else replace(self.finetuning, steps=steps)
+
     def pilot(self) -> Grid:
-        """The pilot of this grid: scratch only, at the largest number of demonstrations, every
-        other setting unchanged, so that its cells are the full grid's own (run it into the
-        same results directory and the full grid adopts them)."""
-        return replace(self, variants=("scratch",), demonstrations=(max(self.demonstrations),))
+        """The pilot of this grid: scratch only, each task at its largest number of
+        demonstrations, every other setting unchanged, so that its cells are the full grid's own
+        (run it into the same results directory and the full grid adopts them)."""
+        heldout = {
+            task: replace(data, demonstrations=(max(self.demonstrations_of(task)),))
+            if data.demonstrations
+            else data
+            for task, data in self.heldout_data.items()
+        }
+        return replace(
+            self,
+            variants=("scratch",),
+            demonstrations=(max(self.demonstrations),),
+            heldout_data=heldout,
+        )
 
     def pretrained_model(self, cell: Cell) -> tuple[str, int | None] | None:
         """(pretrained key, pretraining seed) of the model a cell starts from; None: scratch."""
@@ -219,7 +254,7 @@ class Grid:
             "demonstrations": list(self.demonstrations),
             "seeds": list(self.seeds),
             **self._seed_axes(),
-            "heldout_data": {task: asdict(data) for task, data in self.heldout_data.items()},
+            "heldout_data": {task: data.to_dict() for task, data in self.heldout_data.items()},
             "pretraining_data": [asdict(plan) for plan in self.pretraining_data],
             "collection_seed": self.collection_seed,
             "pretraining": asdict(self.pretraining),
@@ -254,11 +289,12 @@ def runs_of(
 def grid_cells(document: dict[str, Any]) -> list[Cell]:
     """The cells of a grid document (a checked grid's `to_dict`, or the one a results
     directory recorded), task by task, then variant, demonstrations and run."""
+    heldout = document.get("heldout_data", {})
     return [
         Cell(task, variant, n, seed, pretraining_seed)
         for task in document["tasks"]
         for variant in document["variants"]
-        for n in document["demonstrations"]
+        for n in heldout.get(task, {}).get("demonstrations") or document["demonstrations"]
         for pretraining_seed, seed in runs_of(
             variant,
             document["seeds"],
@@ -280,7 +316,8 @@ def pretrained_key(variant: str, task_id: str) -> str | None:
 def settings_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """The settings in which two grid documents differ, apart from the axes (tasks, variants,
     demonstrations, seeds, pretraining seeds), which a results directory may grow or shrink. A
-    held-out task's data entry is compared where both grids have the task."""
+    held-out task's data entry is compared where both grids have the task, without its own
+    `demonstrations` (an axis too: a pilot runs each task at its largest count)."""
     differences = []
     for key in ("pretraining_data", "collection_seed", "pretraining", "finetuning", "evaluation"):
         before, now = recorded.get(key), current.get(key)
@@ -288,17 +325,17 @@ def settings_differences(recorded: dict[str, Any], current: dict[str, Any]) -> l
             "pretraining_seeds" in recorded or "pretraining_seeds" in current
         ):
             # With pretraining seeds, pretraining.seed is only their first: an axis, not a setting.
-            before, now = _without_seed(before), _without_seed(now)
+            before, now = _without(before, "seed"), _without(now, "seed")
         if before != now:
             differences.append(key)
     before, now = recorded.get("heldout_data", {}), current.get("heldout_data", {})
     for task in sorted(set(before) & set(now)):
-        if before[task] != now[task]:
+        if _without(before[task], "demonstrations") != _without(now[task], "demonstrations"):
             differences.append(f"heldout_data.{task}")
     return differences
 
 
-def _without_seed(settings: Any) -> Any:
+def _without(settings: Any, key: str) -> Any:
     if not isinstance(settings, dict):
         return settings
-    return {key: value for key, value in settings.items() if key != "seed"}
+    return {name: value for name, value in settings.items() if name != key}

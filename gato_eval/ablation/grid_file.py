@@ -52,6 +52,7 @@ _TOP_KEYS = {
     "finetuning",
     "evaluation",
 }
+_HELDOUT_KEYS = ("episodes", "noise", "best", "demonstrations", "finetuning_steps")
 
 
 def grid_source(grid: str | Path | None) -> str:
@@ -114,7 +115,7 @@ def parse_grid(data: Any, source: str = "") -> Grid:
     demonstrations = _counts(data["demonstrations"], "demonstrations", low=1)
     seeds = _counts(data["seeds"], "seeds", low=0)
     pretraining_seeds, seed_design = _pretraining_seeds(data, seeds)
-    heldout = _heldout_data(data["heldout_data"], tasks, max(demonstrations))
+    heldout = _heldout_data(data["heldout_data"], tasks, demonstrations)
     pretraining_data = _pretraining_data(data.get("pretraining_data", []), tasks)
     evaluation = _evaluation(data.get("evaluation"))
     collection_seed = _integer(data.get("collection_seed", 0), "collection_seed", low=0)
@@ -255,7 +256,9 @@ def _pretraining_seeds(data: dict, seeds: tuple[int, ...]) -> tuple[tuple[int, .
     return pretraining_seeds, design
 
 
-def _heldout_data(value: Any, tasks: tuple[str, ...], most_demos: int) -> dict[str, HeldoutData]:
+def _heldout_data(
+    value: Any, tasks: tuple[str, ...], demonstrations: tuple[int, ...]
+) -> dict[str, HeldoutData]:
     if not isinstance(value, dict):
         raise GatoEvalError("heldout_data must be an object of task id -> data")
     for task in value:
@@ -267,16 +270,30 @@ def _heldout_data(value: Any, tasks: tuple[str, ...], most_demos: int) -> dict[s
             raise GatoEvalError(f"heldout_data has no entry for {task}")
         entry = value[task]
         where = f"heldout_data.{task}"
-        _check_keys(entry, ("episodes", "noise", "best"), where, required=("episodes",))
+        _check_keys(entry, _HELDOUT_KEYS, where, required=("episodes",))
         episodes = _integer(entry["episodes"], f"{where}.episodes", low=1)
         best = _integer(entry.get("best", episodes), f"{where}.best", low=1)
+        own = (
+            _counts(entry["demonstrations"], f"{where}.demonstrations", low=1)
+            if "demonstrations" in entry
+            else ()
+        )
+        most_demos = max(own or demonstrations)
         if not most_demos <= best <= episodes:
             raise GatoEvalError(
                 f"{where}: needs demonstrations max ({most_demos}) <= best ({best}) <= "
                 f"episodes ({episodes})"
             )
-        noise = _number(entry.get("noise", 0.0), f"{where}.noise")
-        result[task] = HeldoutData(episodes=episodes, noise=noise, best=best)
+        steps = entry.get("finetuning_steps")
+        result[task] = HeldoutData(
+            episodes=episodes,
+            noise=_number(entry.get("noise", 0.0), f"{where}.noise"),
+            best=best,
+            demonstrations=own,
+            finetuning_steps=None
+            if steps is None
+            else _integer(steps, f"{where}.finetuning_steps", low=1),
+        )
     return result
 
 

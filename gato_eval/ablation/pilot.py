@@ -2,10 +2,10 @@
 
 A grid is worth running only if its held-out tasks are learnable with the demonstrations and
 fine-tuning steps it gives: otherwise every variant sits at the random level and no comparison
-can show an effect (results/ablation_small). The pilot (`Grid.pilot`: scratch only, at the
-largest number of demonstrations, every run) runs first, into the grid's own results directory
-so that the full grid adopts its cells; `pilot_lines` says, per task, whether scratch reached
-PILOT_TARGET of expert.
+can show an effect (results/ablation_small). The pilot (`Grid.pilot`: scratch only, at each
+task's largest number of demonstrations, every run) runs first, into the grid's own results
+directory so that the full grid adopts its cells; `pilot_lines` says, per task, whether
+scratch reached PILOT_TARGET of expert.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from gato_eval.ablation.scores import AblationScores, ablation_panels
 PILOT_TARGET = 0.30  # issue #21: scratch at the most demonstrations reaches >= 30% of expert
 
 
-def pilot_lines(scores: AblationScores, n_demos: int) -> list[str]:
-    """One line per task: scratch's mean normalized score at `n_demos` over its runs, its 95%
-    bootstrap interval, and whether the mean reaches PILOT_TARGET."""
+def pilot_lines(scores: AblationScores, largest: dict[str, int]) -> list[str]:
+    """One line per task: scratch's mean normalized score at the task's largest number of
+    demonstrations (`largest`: task -> n) over its runs, its 95% bootstrap interval, and whether
+    the mean reaches PILOT_TARGET."""
     panels = {panel.task: panel for panel in ablation_panels(scores)}
     lines = []
     for task in scores.tasks():
+        n_demos = largest[task]
         panel = panels.get(task)
         curve = next((c for c in panel.curves if c.variant == "scratch"), None) if panel else None
         points = [] if curve is None else [i for i, n in enumerate(curve.n_demos) if n == n_demos]

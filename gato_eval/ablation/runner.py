@@ -332,7 +332,7 @@ class _Runner:
             "pretrained": key,
             "pretrained_sha256": checkpoint_hash(init) if init is not None else None,
             "demonstrations": demos.describe_demonstrations(info, positions),
-            "finetuning": asdict(self.grid.finetuning),
+            "finetuning": asdict(self.grid.finetuning_of(cell.task)),
             "scratch_model": None if init is not None else asdict(self.grid.pretraining),
         }
         if start_cell_plan(cell_dir, plan):
@@ -361,7 +361,7 @@ class _Runner:
 
     def _finetune(self, cell: Cell, init: Path | None, info, positions, model_dir: Path) -> None:
         episodes = demos.read_positions(info, positions)
-        p, f = self.grid.pretraining, self.grid.finetuning
+        p, f = self.grid.pretraining, self.grid.finetuning_of(cell.task)
         extra: dict[str, Any] = {
             "threads": self.options.threads,
             "resume": bool(list_checkpoints(model_dir)),

@@ -152,11 +152,11 @@ def markdown_report(scores: AblationScores, comparisons: list[Comparison] | None
         if levels is not None:
             lines.append(f"| {task} | {_fmt(levels.random)} | {_fmt(levels.expert)} |")
     lines += ["", "## Summary: mean over runs", ""]
-    demos = sorted({c.n_demos for c in scores.cells})
     for task in scores.tasks():
         cells = [c for c in scores.cells if c.task == task]
         if not cells:
             continue
+        demos = sorted({c.n_demos for c in cells})  # tasks may have their own counts
         normalized = scores.levels.get(task, TaskLevels(task, None, None)).normalizable
         unit = "normalized score, % of expert" if normalized else "mean return"
         lines += [f"**{task}** ({unit}; runs per point in brackets)", ""]

@@ -40,7 +40,7 @@ def finetune_ablation(
     pilot: bool = typer.Option(
         False,
         "--pilot",
-        help="Run only the grid's pilot: scratch at the largest number of demonstrations, "
+        help="Run only the grid's pilot: scratch at each task's largest number of demonstrations, "
         "every seed, into the grid's own results directory (the full grid adopts those cells), "
         "and say per task whether scratch reached 30% of expert.",
     ),
@@ -84,7 +84,8 @@ def finetune_ablation(
         from gato_eval.ablation.pilot import pilot_lines
         from gato_eval.ablation.scores import score_ablation
 
-        for line in pilot_lines(score_ablation(outcome.path), max(loaded.demonstrations)):
+        largest = {task: max(loaded.demonstrations_of(task)) for task in loaded.tasks}
+        for line in pilot_lines(score_ablation(outcome.path), largest):
             typer.echo(line, err=True)
     typer.echo(f"table: {outcome.path / 'results.md'}", err=True)
     typer.echo(str(outcome.path))

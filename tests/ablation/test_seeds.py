@@ -25,7 +25,7 @@ TOY = {
     "seeds": [0, 1],
     "pretraining_seeds": [0, 1],
     "seed_design": "paired",
-    "heldout_data": {TASK: {"episodes": 3, "noise": 0.3, "best": 2}},
+    "heldout_data": {TASK: {"episodes": 3, "noise": 0.3, "best": 2, "finetuning_steps": 3}},
     "pretraining_data": [{"task": "dmc-cartpole-balance", "episodes": 1, "noise": 0.5}],
     "collection_seed": 0,
     "pretraining": {
@@ -166,6 +166,8 @@ def test_a_multi_seed_ablation_from_relative_paths_writes_no_absolute_path(tmp_p
         and "references" not in p.parts
     ]  # fmt: skip
     assert any(p.name == "cell.json" for p in checked) and len(checked) > 8
+    plan = json.loads((results / f"cells/{TASK}/all/n1-pretrain0-seed0/cell.json").read_text())
+    assert plan["finetuning"]["steps"] == 3  # the task's own steps, not the grid's 2
     for path in checked:
         found = ABSOLUTE.search(path.read_text())
         assert found is None, f"{path.relative_to(results)}: {found.group(0)}"
