@@ -79,6 +79,9 @@ EPISODES = {
 # are gigabytes, so those episodes are played and only their returns kept (in the log).
 STORED_FAMILIES = ("babyai", "dmc", "metaworld")
 RANDOM_ONLY_EPISODES = 20  # DMC tasks whose expert is published
+# Atari games without a RAM player, full-length: their expert is JAT's, and the zero point and
+# the typical random game (median) that the expert must beat are measured here (#19).
+ATARI_RANDOM_ONLY_EPISODES = 30
 # Measured first: the tasks of the small shipped suites (default, heldout); then the tasks no
 # other source of the default chain can normalize (so a partial table covers the most tasks);
 # then those JAT covers (BabyAI levels); full-length Atari last. Within a tier, cheap families
@@ -131,6 +134,8 @@ def plan(
             items.append(Measurement(spec, protocol, "random", random_n))
         elif spec.family == "dmc":
             items.append(Measurement(spec, protocol, "random", RANDOM_ONLY_EPISODES))
+        elif spec.family == "atari" and protocol == FULL:
+            items.append(Measurement(spec, protocol, "random", ATARI_RANDOM_ONLY_EPISODES))
     first = {task for name in FIRST_SUITES for task in get_suite(name).task_ids}
 
     def tier(item: Measurement) -> int:
@@ -205,6 +210,8 @@ def measure(item: Measurement) -> dict:
         return record | {
             "value": random.mean,
             "measured": random.episodes,
+            "returns": list(random.returns),
+            "median": random.median,
             "demonstrator": None,
             "provenance": random_provenance(random),
         }

@@ -48,7 +48,9 @@ EXPERT_SEED = 1  # the run seed of the project's reference data sets (not the ra
 @dataclass(frozen=True)
 class RandomScore:
     """Mean return of `episodes` random episodes of `task_id` under `protocol`, seeded by run
-    seed `seed`; `failed` episodes (env errors) are excluded from the mean and counted."""
+    seed `seed`; `failed` episodes (env errors) are excluded from the mean and counted.
+    `returns` (episodes,) in episode-index order; `median` is random play's typical episode,
+    which an expert must beat (Atari Private Eye: most random games score JAT's expert)."""
 
     task_id: str
     mean: float
@@ -56,6 +58,11 @@ class RandomScore:
     seed: int
     failed: int
     protocol: str = "full"
+    returns: tuple[float, ...] = ()
+
+    @property
+    def median(self) -> float | None:
+        return float(np.median(self.returns)) if self.returns else None
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,13 @@ def measure_random_score(
     if not ok:
         raise GatoEvalError(f"every random episode of {spec.task_id} failed: {results[0].error}")
     return RandomScore(
-        spec.task_id, float(np.mean(ok)), len(ok), seed, len(results) - len(ok), protocol
+        spec.task_id,
+        float(np.mean(ok)),
+        len(ok),
+        seed,
+        len(results) - len(ok),
+        protocol,
+        tuple(float(r) for r in ok),
     )
 
 
