@@ -49,8 +49,9 @@ EXPERT_SEED = 1  # the run seed of the project's reference data sets (not the ra
 class RandomScore:
     """Mean return of `episodes` random episodes of `task_id` under `protocol`, seeded by run
     seed `seed`; `failed` episodes (env errors) are excluded from the mean and counted.
-    `returns` (episodes,) in episode-index order; `median` is random play's typical episode,
-    which an expert must beat (Atari Private Eye: most random games score JAT's expert)."""
+    `returns` (episodes,) in episode-index order; `upper_quartile` is the return a quarter of
+    random episodes reach, which an expert must beat (Atari Private Eye: most random games score
+    JAT's expert; `scores.sources`)."""
 
     task_id: str
     mean: float
@@ -63,6 +64,15 @@ class RandomScore:
     @property
     def median(self) -> float | None:
         return float(np.median(self.returns)) if self.returns else None
+
+    @property
+    def upper_quartile(self) -> float | None:
+        return upper_quartile(self.returns)
+
+
+def upper_quartile(returns) -> float | None:
+    """The 75th percentile of `returns` (linear interpolation), None for none."""
+    return float(np.percentile(returns, 75)) if len(returns) else None
 
 
 @dataclass(frozen=True)
@@ -195,7 +205,8 @@ def record_references(info, random: RandomScore, path: Path | None = None) -> tu
         )
     record_project_reference(
         info.task_id, random=random.mean, random_episodes=random.episodes,
-        provenance=random_provenance(random), path=path,
+        random_upper_quartile=random.upper_quartile, provenance=random_provenance(random),
+        path=path,
     )  # fmt: skip
     written = record_project_reference(
         info.task_id, expert=info.expert_score, expert_episodes=info.episodes,
@@ -303,7 +314,8 @@ def _record_random_reference(
         )
     written = record_project_reference(
         task, protocol=random.protocol, random=random.mean, random_episodes=random.episodes,
-        provenance=random_provenance(random), path=path,
+        random_upper_quartile=random.upper_quartile, provenance=random_provenance(random),
+        path=path,
     )  # fmt: skip
     return RecordedReferences(written, task, random.protocol, random.mean, random.episodes)
 
@@ -333,7 +345,8 @@ def _record_capped_references(
     common = {"protocol": random.protocol, "path": path}
     record_project_reference(
         task, random=random.mean, random_episodes=random.episodes,
-        provenance=random_provenance(random), **common,
+        random_upper_quartile=random.upper_quartile, provenance=random_provenance(random),
+        **common,
     )  # fmt: skip
     written = record_project_reference(
         task, expert=expert.score, expert_episodes=expert.episodes, window=expert.window,

@@ -87,6 +87,8 @@ def missing_reference_warnings(normalizers: Mapping[str, Reference], reference: 
 
 
 def _short_reason(ref: Reference) -> str:
+    if ref.refused:
+        return ref.refused
     if ref.random is not None and ref.expert is not None:
         return f"expert {ref.expert:g} <= random {ref.random:g}"
     return ref.note or "none"

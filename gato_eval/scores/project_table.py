@@ -2,10 +2,14 @@
 
 Two files share the format (gato_eval.scores.sources reads them, the user-local one first):
 `project_reference_scores.csv` shipped in the package and `$GATO_EVAL_HOME/reference_scores.csv`.
-Columns: `task,protocol,random,expert,random_episodes,expert_episodes,window,provenance,
-measured_at`. A file in the older format (`task,random,expert,episodes,provenance,measured_at`,
-full-length measurements) reads as protocol `full` with `episodes` as both counts and is
-rewritten in the new format by the next recording. Writes are atomic and locked, so a crash
+Columns: `task,protocol,random,expert,random_episodes,expert_episodes,window,
+random_upper_quartile,provenance,measured_at`; `random_upper_quartile` is the 75th percentile of
+the random episodes' returns (what a quarter of random games reach, which an expert must beat:
+`scores.sources`), empty where a row was measured before it was recorded (2026-12-03). Files in
+the two older formats (without `random_upper_quartile`; and
+`task,random,expert,episodes,provenance,measured_at`, full-length measurements, read as protocol
+`full` with `episodes` as both counts) are rewritten in the current format by the next
+recording. Writes are atomic and locked, so a crash
 leaves the old table or the new one and concurrent recorders never drop each other's rows.
 
 Importing this module is cheap (standard library and the suite registry's protocol key only).
@@ -37,9 +41,12 @@ PROJECT_COLUMNS = (
     "random_episodes",
     "expert_episodes",
     "window",
+    "random_upper_quartile",
     "provenance",
     "measured_at",
 )
+# Before random quartiles were recorded (2026-12-03): the columns without random_upper_quartile.
+NO_QUARTILE_COLUMNS = tuple(name for name in PROJECT_COLUMNS if name != "random_upper_quartile")
 LEGACY_COLUMNS = ("task", "random", "expert", "episodes", "provenance", "measured_at")
 USER_FILE_NAME = "reference_scores.csv"
 _PROTOCOL_PART = re.compile(r"^[a-z_][a-z0-9_]*=[^;,\s]+$")
@@ -75,6 +82,7 @@ def record_project_reference(
     random: float | None = None,
     expert: float | None = None,
     random_episodes: int | None = None,
+    random_upper_quartile: float | None = None,
     expert_episodes: int | None = None,
     window: int | None = None,
     provenance: str = "",
@@ -85,7 +93,9 @@ def record_project_reference(
     `path` defaults to the user-local file (`user_reference_file()`); pass
     `references.PROJECT_FILE` to update the packaged table that the project commits. Each number
     recorded comes with its episode count (`random_episodes`, `expert_episodes`); `window` is the
-    expert's averaging window W (GATO.md Sec. 4), when known. A number left as None keeps its
+    expert's averaging window W (GATO.md Sec. 4), when known; `random_upper_quartile` the 75th
+    percentile of the random episodes' returns, when known (a new random return without one
+    clears the old quartile, which described other episodes). A number left as None keeps its
     stored value and count; the provenance then names which number each text describes
     ("random: ... | expert: ..."). The file is rewritten atomically, under a lock so that
     concurrent recorders never drop each other's rows, and keeps every other (task, protocol)
@@ -110,6 +120,12 @@ def record_project_reference(
         if expert is None:
             raise GatoEvalError("window given without an expert return")
         _check_count("window", window)
+    quartile = random_upper_quartile
+    if quartile is not None:
+        if random is None:
+            raise GatoEvalError("random_upper_quartile given without a random return")
+        if not (isinstance(quartile, int | float) and math.isfinite(quartile)):
+            raise GatoEvalError(f"random upper quartile of {task_id} must be a finite number")
     if not provenance.strip():
         raise GatoEvalError("provenance must say how the numbers were measured")
     path = Path(path) if path is not None else user_reference_file()
@@ -120,7 +136,11 @@ def record_project_reference(
         parts = _provenance_parts(old.get("provenance", ""), old)
         text = " ".join(provenance.split())
         if random is not None:
-            row.update(random=_format_number(random), random_episodes=str(random_episodes))
+            row.update(
+                random=_format_number(random),
+                random_episodes=str(random_episodes),
+                random_upper_quartile="" if quartile is None else _format_number(quartile),
+            )
             parts["random"] = text
         if expert is not None:
             row.update(
@@ -173,7 +193,7 @@ def read_project_file(path: Path) -> dict[tuple[str, str], dict[str, str]]:
         raise GatoEvalError(f"cannot read reference file {path}: {err}") from err
     reader = csv.DictReader(io.StringIO(text))
     columns = tuple(reader.fieldnames or ())
-    if columns not in (PROJECT_COLUMNS, LEGACY_COLUMNS):
+    if columns not in (PROJECT_COLUMNS, NO_QUARTILE_COLUMNS, LEGACY_COLUMNS):
         raise GatoEvalError(
             f"{path}: expected the columns {','.join(PROJECT_COLUMNS)}, found {','.join(columns)}"
         )
@@ -183,7 +203,8 @@ def read_project_file(path: Path) -> dict[tuple[str, str], dict[str, str]]:
             raise GatoEvalError(f"{path}, line {line}: expected {len(columns)} fields")
         if columns == LEGACY_COLUMNS:
             row = _from_legacy(row)
-        for name in ("random", "expert"):
+        row = {name: row.get(name, "") for name in PROJECT_COLUMNS}  # no quartile: ""
+        for name in ("random", "expert", "random_upper_quartile"):
             if row[name] and number(row[name]) is None:
                 raise GatoEvalError(f"{path}, line {line}: {name} is not a number: {row[name]!r}")
         for name in ("random_episodes", "expert_episodes", "window"):
@@ -214,6 +235,7 @@ def _from_legacy(row: dict[str, str]) -> dict[str, str]:
         "random_episodes": row["episodes"] if row["random"] else "",
         "expert_episodes": row["episodes"] if row["expert"] else "",
         "window": window.group(1) if window and row["expert"] else "",
+        "random_upper_quartile": "",
         "provenance": row["provenance"],
         "measured_at": row["measured_at"],
     }
@@ -227,6 +249,11 @@ def _write_project_file(path: Path, rows: dict[tuple[str, str], dict[str, str]])
     writer.writeheader()
     writer.writerows(rows.values())
     write_text_atomic(path, buffer.getvalue(), newline="")
+
+
+def provenance_of(row: dict[str, str], name: str) -> str:
+    """The provenance text of a row's `name` number ("random" or "expert"), "" without one."""
+    return _provenance_parts(row["provenance"], row).get(name, "")
 
 
 def _provenance_parts(text: str, row: dict[str, str]) -> dict[str, str]:

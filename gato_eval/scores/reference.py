@@ -2,9 +2,10 @@
 
 normalized = (score - random) / (expert - random), 1.0 = expert, 0.0 = random (GATO.md
 section 4). A reference applies only to scores of the same protocol (gato_eval.suites.protocol:
-a step cap changes what a return means). A task whose reference lacks a number, or whose expert
-score is not above its random score, cannot be normalized: its `Reference` says why, and it is
-never scored (`can_normalize` is the one rule).
+a step cap changes what a return means). A task whose reference lacks a number, whose expert
+score is not above its random score, or whose source's numbers were refused (`refused`), cannot
+be normalized: its `Reference` says why, and it is never scored (`can_normalize` is the rule
+for the numbers).
 
 This module also names the shipped sources (`REFERENCE_SOURCES`) and the chain of them a
 command tries (`DEFAULT_REFERENCE`, `parse_reference_chain`); what each source holds is
@@ -56,11 +57,14 @@ class Reference:
     source: str
     note: str = ""
     protocol: str = FULL_PROTOCOL
+    # Why numbers with expert > random still cannot normalize (`scores.sources`: an outside
+    # expert that a quarter of random games on this environment reach); "" when they can.
+    refused: str = ""
 
     @property
     def normalizable(self) -> bool:
-        """Both numbers known and finite, and expert > random."""
-        return can_normalize(self.random, self.expert)
+        """Both numbers known and finite, expert > random, and not refused."""
+        return can_normalize(self.random, self.expert) and not self.refused
 
     def normalize(self, value: float) -> float:
         """(value - random) / (expert - random); only for a normalizable reference."""
@@ -69,7 +73,9 @@ class Reference:
         return (value - self.random) / (self.expert - self.random)
 
     def reason_not_normalizable(self) -> str:
-        if self.random is None and self.expert is None:
+        if self.refused:
+            reason = f"{self.source}: {self.refused}"
+        elif self.random is None and self.expert is None:
             reason = f"no {self.source} reference for protocol {self.protocol}"
         elif not is_finite_number(self.random) or not is_finite_number(self.expert):
             reason = f"{self.source} reference lacks a random or expert score"

@@ -37,9 +37,19 @@ Sources:
 
 A task without numbers in a source for a protocol gets a `Reference` with `None` and a note: it
 is reported as not normalizable, like one whose expert <= random (GATO.md Sec. 4), never scored.
-A `jat` or `human` expert at or below the uniform-random return this project measured on the
-same environment (its `full` project row) is not normalizable either: such an expert was
-measured under another protocol and says nothing here (atari-solaris).
+
+Random play measured here decides what an expert from elsewhere is worth (`_judged_here`,
+wherever the project has a random row of the task and protocol):
+- `jat`'s zero point is the project's random return, not JAT's own random (which stays in the
+  note): JAT measured it under JAT's wrappers, and the paper's 0% is uniform-random play on the
+  environment being scored, as for `published` and `procgen`. `human` keeps the standard Atari
+  random that human-normalized scores are defined with.
+- Any source's expert at or below the project's random mean is refused (atari-solaris: JAT's
+  1,353.7 under this harness's random 2,124.7), and so is one that a quarter of random games
+  reach (at or below the random episodes' upper quartile, recorded since 2026-12-03): such an
+  "expert" is random play's typical good game (atari-private-eye: JAT's 100 is what 70% of
+  random games score; atari-pitfall: JAT's -1.4 is beaten by every random game that never
+  falls), and normalizing by it would call random play expert.
 """
 
 from __future__ import annotations
@@ -56,6 +66,7 @@ from gato_eval.scores.procgen_constants import SOURCE_NOTE, published_range
 from gato_eval.scores.project_table import (
     check_protocol,
     number,
+    provenance_of,
     read_project_file,
     user_reference_file,
 )
@@ -100,7 +111,7 @@ def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -
     table = {"human": _human_table, "jat": _jat_table, "jat-v2-metaworld": _jat_metaworld_table}
     found = table[source]().get(task_id)
     if found is not None:
-        return _checked_against_local_random(found)
+        return _judged_here(found, zero_point=source == "jat")
     why = {
         "human": f"human scores exist for Atari only, not {spec.family}",
         "jat": (
@@ -115,21 +126,37 @@ def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -
     return Reference(task_id, None, None, source, why, protocol)
 
 
-def _checked_against_local_random(found: Reference) -> Reference:
-    """`found` (a full-length row of a table measured elsewhere), unless this project measured
-    uniform-random play on exactly this environment at or above its expert: then the source's
-    expert says nothing here (random play would score >= 100%), and the reference is returned
-    with the local random so that it is not normalizable and says why. JAT's Solaris expert
-    (1,353.7) sits below the random return of this harness's full-length games (#19)."""
-    local = _project_reference(found.task_id, FULL)
-    if local.random is None or found.expert is None or found.expert > local.random:
+def _judged_here(found: Reference, zero_point: bool = False) -> Reference:
+    """`found` judged by the uniform-random play this project measured on exactly this
+    environment and protocol (see the module docstring): with `zero_point`, its random return
+    becomes the project's; an expert at or below the project's random mean or its random upper
+    quartile is refused. `found` unchanged where the project measured no random return."""
+    local = _project_row(found.task_id, found.protocol)
+    random = None if local is None else number(local[0]["random"])
+    if random is None or found.expert is None:
         return found
-    note = (
-        f"{found.source}'s expert {found.expert:g} is not above uniform-random play measured on "
-        f"this environment ({local.random:g}; {local.note}), so it cannot normalize a score "
-        f"here; the source's own random is {found.random:g} ({found.note})"
-    )
-    return replace(found, random=local.random, note=note)
+    judged = found
+    if zero_point and found.random != random:
+        own = "none" if found.random is None else f"{found.random:g}"
+        note = (
+            f"expert: {found.note} | random: {_row_note(*local, only='random')}; "
+            f"{found.source}'s own random {own}"
+        )
+        judged = replace(found, random=random, note=note)
+    quartile = number(local[0]["random_upper_quartile"])
+    refused = ""
+    if found.expert <= random:
+        refused = (
+            f"{found.source}'s expert {found.expert:g} is not above uniform-random play on this "
+            f"environment (mean {random:g})"
+        )
+    elif quartile is not None and found.expert <= quartile:
+        refused = (
+            f"a quarter of uniform-random games on this environment reach {found.source}'s "
+            f"expert {found.expert:g} (their upper quartile {quartile:g}, mean {random:g}): "
+            "such an expert would score random play's good games as expert play"
+        )
+    return replace(judged, refused=refused) if refused else judged
 
 
 def _published_reference(task_id: str) -> Reference:
@@ -141,7 +168,7 @@ def _published_reference(task_id: str) -> Reference:
         return Reference(task_id, None, None, "published", why)
     random = _project_reference(task_id, FULL)
     note = f"expert: {row.note} | random: {random.note}"
-    return Reference(task_id, random.random, row.expert, "published", note)
+    return _judged_here(Reference(task_id, random.random, row.expert, "published", note))
 
 
 def _procgen_reference(task_id: str, protocol: str) -> Reference:
@@ -153,7 +180,8 @@ def _procgen_reference(task_id: str, protocol: str) -> Reference:
         return Reference(task_id, None, None, "procgen", found.note, protocol)
     random = _project_reference(task_id, protocol)
     note = f"expert: Procgen {found.mode}-mode R_max ({SOURCE_NOTE}) | random: {random.note}"
-    return Reference(task_id, random.random, found.r_max, "procgen", note, protocol)
+    reference = Reference(task_id, random.random, found.r_max, "procgen", note, protocol)
+    return _judged_here(reference)
 
 
 def available_sources(task_id: str, protocol: str = FULL) -> list[str]:
@@ -166,29 +194,39 @@ def available_sources(task_id: str, protocol: str = FULL) -> list[str]:
 
 
 def _project_reference(task_id: str, protocol: str) -> Reference:
+    found = _project_row(task_id, protocol)
+    if found is None:
+        why = (
+            f"not measured by this project for protocol {protocol} yet (gato-eval data "
+            "reference measures one)"
+        )
+        return Reference(task_id, None, None, "project", why, protocol)
+    row, path = found
+    reference = Reference(
+        task_id, number(row["random"]), number(row["expert"]), "project", _row_note(row, path),
+        protocol,
+    )  # fmt: skip
+    return _judged_here(reference)
+
+
+def _project_row(task_id: str, protocol: str) -> tuple[dict[str, str], Path] | None:
+    """The project table row of (task, protocol) and its file: the user file's, else the
+    packaged one's; None where neither has one."""
     for path in (user_reference_file(), PROJECT_FILE):
         row = read_project_file(path).get((task_id, protocol)) if path.exists() else None
         if row is not None:
-            counts = ", ".join(
-                f"{name} {row[name + '_episodes']} episodes"
-                for name in ("random", "expert")
-                if row[name]
-            )
-            window = f", W={row['window']}" if row["window"] else ""
-            where = portable_path(path)  # a report quotes it: not the machine's directories
-            note = f"{row['provenance']} ({counts}{window}, {row['measured_at']}; {where})"
-            return Reference(
-                task_id, number(row["random"]), number(row["expert"]), "project", note, protocol
-            )
-    return Reference(
-        task_id,
-        None,
-        None,
-        "project",
-        f"not measured by this project for protocol {protocol} yet (gato-eval data reference "
-        "measures one)",
-        protocol,
-    )
+            return row, path
+    return None
+
+
+def _row_note(row: dict[str, str], path: Path, only: str | None = None) -> str:
+    """Where a project row's numbers come from; `only`: "random" or "expert", that number's."""
+    names = [name for name in ("random", "expert") if row[name] and only in (None, name)]
+    counts = ", ".join(f"{name} {row[name + '_episodes']} episodes" for name in names)
+    window = f", W={row['window']}" if row["window"] and "expert" in names else ""
+    where = portable_path(path)  # a report quotes it: not the machine's directories
+    text = row["provenance"] if only is None else provenance_of(row, only)
+    return f"{text} ({counts}{window}, {row['measured_at']}; {where})"
 
 
 def _read_source_csv(path: Path) -> list[dict[str, str]]:

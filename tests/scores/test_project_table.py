@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gato_eval.experts import expert_task_ids
+from gato_eval.scores.project_table import read_project_file
 from gato_eval.scores.sources import get_reference
 from gato_eval.suites.registry import all_tasks, get_suite, get_task
 
@@ -40,7 +41,10 @@ def test_plan_covers_every_demonstrator_the_capped_suite_and_dmc_randoms(recipe)
     assert capped == {("atari-pong", "max_steps=1000"), ("atari-breakout", "max_steps=1000")}
     for spec in all_tasks("dmc"):
         assert (spec.task_id, "full", "random") in keys
-    assert not any(t == "atari-alien" for t, _, _ in keys)  # JAT and human tables cover it
+    # JAT's expert, but a zero point and an upper quartile of random games measured here (#19).
+    for spec in all_tasks("atari"):
+        assert (spec.task_id, "full", "random") in keys
+    assert ("atari-alien", "full", "expert") not in keys
     # Order: the default suite's tasks first, full-length Atari (hours of games) last.
     assert items[0].spec.task_id in get_suite("default").task_ids
     assert {(m.spec.family, m.protocol) for m in items[-6:]} == {("atari", "full")}
@@ -86,3 +90,16 @@ def test_log_records_become_table_rows_and_a_cut_line_is_skipped(recipe, tmp_pat
     reference = get_reference("atari-pong", "project", "max_steps=1000")
     assert (reference.random, reference.expert) == (-19.5, 6.25)
     assert "W=5" in reference.note and "random 50 episodes" in reference.note
+
+
+def test_a_random_record_with_returns_gives_its_row_an_upper_quartile(recipe, tmp_path):
+    returns = [100.0] * 6 + [-1000.0, 0.0, 100.0, 40.0]  # Private Eye's shape: most games 100
+    entry = {"task": "atari-private-eye", "protocol": "full", "kind": "random",
+             "value": sum(returns) / len(returns), "measured": len(returns), "returns": returns,
+             "provenance": "project: random, test"}  # fmt: skip
+    table = tmp_path / "refs.csv"
+    recipe.record(entry, path=table)
+    row = read_project_file(table)[("atari-private-eye", "full")]
+    assert float(row["random_upper_quartile"]) == 100.0 and float(row["random"]) == -26.0
+    assert recipe.is_recorded(entry, path=table)
+    assert not recipe.is_recorded({**entry, "returns": [0.0] * 10}, path=table)

@@ -59,8 +59,9 @@ def test_human_references_are_the_atari57_table():
 
 
 def test_jat_references_map_to_our_ids_with_honest_notes():
-    boxing = get_reference("atari-boxing", "jat")
-    assert boxing.expert == pytest.approx(97.968, abs=1e-3) and boxing.random == 0.1
+    boxing = get_reference("atari-boxing", "jat")  # JAT's expert, this project's random
+    assert boxing.expert == pytest.approx(97.968, abs=1e-3) and boxing.random == 1.56
+    assert "jat's own random 0.1" in boxing.note and "| random: uniform random" in boxing.note
     assembly = get_reference("metaworld-assembly", "jat")  # v2 rows only where asked for
     assert not assembly.normalizable and "jat-v2-metaworld" in assembly.note
     assembly = get_reference("metaworld-assembly", "jat-v2-metaworld")
@@ -203,9 +204,10 @@ def test_a_corrupted_project_table_is_a_one_line_error(private_home):
         get_reference("atari-pong")
     header = ",".join(PROJECT_COLUMNS)
     for row, message in [
-        ("atari-pong,full,1,2,x,3,1,p,t", "random_episodes is not a positive integer"),
-        ("atari-pong,max steps,1,2,3,3,1,p,t", "malformed protocol"),
-        ("atari-pong,full,1,2,3,3,1,p,t\natari-pong,full,1,2,3,3,1,p,t", "line 3: a second row"),
+        ("atari-pong,full,1,2,x,3,1,,p,t", "random_episodes is not a positive integer"),
+        ("atari-pong,max steps,1,2,3,3,1,,p,t", "malformed protocol"),
+        ("atari-pong,full,1,2,3,3,1,,p,t\natari-pong,full,1,2,3,3,1,,p,t", "line 3: a second row"),
+        ("atari-pong,full,1,2,3,3,1,high,p,t", "random_upper_quartile is not a number"),
     ]:
         user_reference_file().write_text(f"{header}\n{row}\n")
         with pytest.raises(GatoEvalError, match=message):
@@ -266,6 +268,7 @@ def test_a_legacy_table_reads_as_full_and_is_rewritten_in_the_new_format(
         "random_episodes": "10",
         "expert_episodes": "10",
         "window": "1",
+        "random_upper_quartile": "",
         "provenance": "",
         "measured_at": "2026-11-25",
     }
@@ -328,16 +331,80 @@ def test_an_expert_below_random_play_measured_here_is_not_normalizable(
     if source == "jat":  # 1,353.7 <= 2,600: says nothing here
         assert not after.normalizable
         assert after.random == 2600.0 and after.expert == before.expert
-        assert "not above uniform-random play measured on this environment" in after.note
-        assert "jat expert 1353.68 <= random 2600" in after.reason_not_normalizable()
+        reason = after.reason_not_normalizable()
+        assert "jat's expert 1353.68 is not above uniform-random play on this env" in reason
     else:  # the human score (12,326.7) is far above it: the table's row stands
         assert after == before
-    # Random play measured below the expert leaves the source's row as it was.
+    # Random play measured below the expert: JAT's expert with this project's zero point (JAT's
+    # own random in the note); the human-normalized score keeps the standard random.
     random_only("atari-solaris", 1000.0)
-    assert get_reference("atari-solaris", source) == before
+    after = get_reference("atari-solaris", source)
+    assert after.normalizable and after.expert == before.expert
+    if source == "jat":
+        assert after.random == 1000.0 and f"jat's own random {before.random:g}" in after.note
+    else:
+        assert after == before
+
+
+@pytest.mark.parametrize("source", ["jat", "human", "project"])
+def test_an_expert_that_a_quarter_of_random_games_reach_is_refused(
+    private_home, no_shipped_table, source
+):
+    # Atari Private Eye: JAT's expert (100, std 0) is what most random games here score, while a
+    # rare -1,000 game drags the random mean far below it (#19).
+    if source == "project":
+        record_project_reference(
+            "atari-private-eye", expert=100.0, expert_episodes=10, window=1, provenance="expert"
+        )
+    record_project_reference(
+        "atari-private-eye", random=40.0, random_episodes=30, random_upper_quartile=100.0,
+        provenance="uniform random play here",
+    )  # fmt: skip
+    found = get_reference("atari-private-eye", source)
+    if source == "human":  # the human score (69,571) is far above what random play reaches
+        assert found.normalizable
+        return
+    assert found.random == 40.0 and found.expert == 100.0 and not found.normalizable
+    assert "a quarter of uniform-random games on this environment reach" in found.refused
+    assert found.refused in found.reason_not_normalizable()
+    with pytest.raises(ValueError, match="not normalizable"):
+        found.normalize(50.0)
+    # Below the expert, the quartile leaves the reference usable.
+    record_project_reference(
+        "atari-private-eye", random=40.0, random_episodes=30, random_upper_quartile=99.0,
+        provenance="uniform random play here",
+    )  # fmt: skip
+    assert get_reference("atari-private-eye", source).normalizable
 
 
 def random_only(task_id, random):
     record_project_reference(
         task_id, random=random, random_episodes=30, provenance="uniform random play here"
     )
+
+
+def test_a_table_without_quartiles_reads_and_is_rewritten_with_the_column(
+    private_home, no_shipped_table
+):
+    columns = [name for name in PROJECT_COLUMNS if name != "random_upper_quartile"]
+    user_reference_file().parent.mkdir(parents=True)
+    user_reference_file().write_text(
+        ",".join(columns) + '\natari-pong,full,-20.0,10.0,10,10,1,"random and expert",2026-11-25\n'
+    )
+    pong = get_reference("atari-pong")
+    assert (pong.random, pong.expert) == (-20.0, 10.0) and pong.normalizable
+    record_project_reference(
+        "atari-alien", random=200.0, random_episodes=30, random_upper_quartile=250.0,
+        provenance="uniform random play here",
+    )  # fmt: skip
+    with open(user_reference_file(), newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = {row["task"]: row for row in reader}
+    assert tuple(reader.fieldnames) == PROJECT_COLUMNS
+    assert rows["atari-pong"]["random_upper_quartile"] == ""
+    assert rows["atari-alien"]["random_upper_quartile"] == "250.0"
+    with pytest.raises(GatoEvalError, match="random_upper_quartile given without a random"):
+        record_project_reference(
+            "atari-alien", expert=1.0, expert_episodes=1, random_upper_quartile=2.0,
+            provenance="x",
+        )  # fmt: skip
