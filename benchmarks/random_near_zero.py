@@ -10,14 +10,16 @@ score. Per task this prints
     z = (m - r) / (s0 * sqrt(1/n + 1/N)),   s0^2 = mean over the run's episodes of (x - r)^2
 
 with m the mean of the run's n episodes x, r the reference's random score and N its random
-episodes (project table: `random_episodes`; the `published` source takes its random from that
-table too). s0 is the spread of the run's episodes around r: the variance under the hypothesis
-being tested (a score test), the same policy on the same environment, so it also stands for the
-reference episodes' spread, which the tables do not store. It matters on near-binary tasks
-(BabyAI, Procgen): three episodes that all fail give s = 0 around their own mean but s0 = r around
-the reference, so "0 of 3" reads as z = -1.7, not as infinitely far. JAT's and the Procgen paper's
-random scores state no episode count: N is taken as infinite, which makes z larger, never
-smaller (stricter there, not looser). A task whose episodes all returned exactly r has z = 0.
+episodes (project table: `random_episodes`, wherever r is that table's random: the `published`,
+`jat` and `procgen` sources take their zero point from it where the project measured one). s0 is
+the spread of the run's episodes around r: the variance under the hypothesis being tested (a
+score test), the same policy on the same environment, so it also stands for the reference
+episodes' spread, which the tables do not store. It matters on near-binary tasks (BabyAI,
+Procgen): three episodes that all fail give s = 0 around their own mean but s0 = r around the
+reference, so "0 of 3" reads as z = -1.7, not as infinitely far. A random score from outside the
+project table (JAT's where the project measured none) states no episode count: N is taken as
+infinite, which makes z larger, never smaller (stricter there, not looser). A task whose episodes
+all returned exactly r has z = 0.
 
 |z| cannot exceed sqrt(n N / (n + N)): a run of 3 episodes per task never rejects (|z| <= 1.7),
 so judge "near 0%" on a run of 20 or more episodes per task. On near-binary tasks s0 still
@@ -38,18 +40,28 @@ import sys
 from pathlib import Path
 
 
-def random_episode_counts() -> dict[tuple[str, str], int | None]:
-    """(task, protocol) -> random episodes behind the project table's random score, read as the
+def random_episode_counts() -> dict[tuple[str, str], tuple[float, int] | None]:
+    """(task, protocol) -> (random score, episodes behind it) of the project table, read as the
     report reads the table: the packaged rows, each overridden by a row of the user's file."""
-    from gato_eval.scores.project_table import read_project_file, user_reference_file
+    from gato_eval.scores.project_table import number, read_project_file, user_reference_file
     from gato_eval.scores.sources import PROJECT_FILE
 
-    counts: dict[tuple[str, str], int | None] = {}
+    counts: dict[tuple[str, str], tuple[float, int] | None] = {}
     for path in (PROJECT_FILE, user_reference_file()):
         if path.exists():
             for key, row in read_project_file(path).items():
-                counts[key] = int(row["random_episodes"]) if row["random_episodes"] else None
+                random = number(row["random"])
+                counts[key] = None if random is None else (random, int(row["random_episodes"]))
     return counts
+
+
+def reference_episodes(row: dict, counts: dict) -> int | None:
+    """N behind a summary row's random score: the project table's count where the row's random
+    is that table's (any source), else None (an outside table's, count unknown)."""
+    found = counts.get((row["task"], row["protocol"]))
+    if found is None or not math.isclose(found[0], row["random"], rel_tol=1e-9, abs_tol=1e-12):
+        return None
+    return found[1]
 
 
 def task_z(row: dict, reference_n: int | None) -> float | None:
@@ -78,9 +90,7 @@ def main() -> None:
     scored = [row for row in tasks if row["normalized"] is not None]
     results = []
     for row in scored:
-        # `published` rows take their random score from the project table (same N).
-        from_table = row["reference"] in ("project", "published")
-        reference_n = counts.get((row["task"], row["protocol"])) if from_table else None
+        reference_n = reference_episodes(row, counts)
         results.append((row, reference_n, task_z(row, reference_n)))
     finite = [z for _, _, z in results if z is not None]
     print(f"{len(scored)} normalized tasks of {len(tasks)}; z = gap / combined standard error")

@@ -14,7 +14,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from random_near_zero import random_episode_counts, task_z  # noqa: E402
+from random_near_zero import random_episode_counts, reference_episodes, task_z  # noqa: E402
 
 
 def summary_row(returns: list[float], random: float) -> dict:
@@ -56,7 +56,11 @@ def test_unknown_reference_count_makes_z_larger():
 
 def test_shipped_table_counts_and_cli(tmp_path):
     counts = random_episode_counts()
-    assert counts[("babyai-go-to-red-ball", "full")] >= 100
+    assert counts[("babyai-go-to-red-ball", "full")][1] >= 100
+    # Any source whose zero point is the project's random gets its count (JAT's Atari experts).
+    boxing = {"task": "atari-boxing", "protocol": "full", "reference": "jat", "random": 1.56}
+    assert reference_episodes(boxing, counts) == 50
+    assert reference_episodes({**boxing, "random": 0.1}, counts) is None  # JAT's own random
     summary = {"tasks": [summary_row([0.0, 0.0, 1.0, 0.0], 0.19), summary_row([0.3] * 8, 0.19)]}
     path = tmp_path / "summary.json"
     path.write_text(json.dumps(summary))
