@@ -49,7 +49,10 @@ wherever the project has a random row of the task and protocol):
   reach (at or below the random episodes' upper quartile, recorded since 2026-12-03): such an
   "expert" is random play's typical good game (atari-private-eye: JAT's 100 is what 70% of
   random games score; atari-pitfall: JAT's -1.4 is beaten by every random game that never
-  falls), and normalizing by it would call random play expert.
+  falls), and normalizing by it would call random play expert. `human` is exempt from the
+  quartile rule: the human-normalized score is the field's convention, kept comparable with
+  published tables even on games where the human score is barely above random (Double Dunk
+  -16.4, Video Pinball 17,667.9, both below random's upper quartile here).
 """
 
 from __future__ import annotations
@@ -111,7 +114,7 @@ def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -
     table = {"human": _human_table, "jat": _jat_table, "jat-v2-metaworld": _jat_metaworld_table}
     found = table[source]().get(task_id)
     if found is not None:
-        return _judged_here(found, zero_point=source == "jat")
+        return _judged_here(found, zero_point=source == "jat", quartile_rule=source != "human")
     why = {
         "human": f"human scores exist for Atari only, not {spec.family}",
         "jat": (
@@ -126,11 +129,14 @@ def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -
     return Reference(task_id, None, None, source, why, protocol)
 
 
-def _judged_here(found: Reference, zero_point: bool = False) -> Reference:
+def _judged_here(
+    found: Reference, zero_point: bool = False, quartile_rule: bool = True
+) -> Reference:
     """`found` judged by the uniform-random play this project measured on exactly this
     environment and protocol (see the module docstring): with `zero_point`, its random return
-    becomes the project's; an expert at or below the project's random mean or its random upper
-    quartile is refused. `found` unchanged where the project measured no random return."""
+    becomes the project's; an expert at or below the project's random mean, or (`quartile_rule`)
+    its random upper quartile, is refused. `found` unchanged where the project measured no
+    random return."""
     local = _project_row(found.task_id, found.protocol)
     random = None if local is None else number(local[0]["random"])
     if random is None or found.expert is None:
@@ -150,7 +156,7 @@ def _judged_here(found: Reference, zero_point: bool = False) -> Reference:
             f"{found.source}'s expert {found.expert:g} is not above uniform-random play on this "
             f"environment (mean {random:g})"
         )
-    elif quartile is not None and found.expert <= quartile:
+    elif quartile_rule and quartile is not None and found.expert <= quartile:
         refused = (
             f"a quarter of uniform-random games on this environment reach {found.source}'s "
             f"expert {found.expert:g} (their upper quartile {quartile:g}, mean {random:g}): "
