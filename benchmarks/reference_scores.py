@@ -12,7 +12,10 @@ protocol) through `scores.project_table.record_project_reference`. What is measu
 - DMC tasks without a demonstrator: random only; their expert is a published score
   (gato_eval/scores/reference_data/published_reference_scores.csv, source "published");
 - Atari Pong, Breakout and Boxing (the RAM players), full-length games: expert over N clean
-  games played, not stored (50 games of frames are gigabytes), random likewise.
+  games played, not stored (50 games of frames are gigabytes), random likewise;
+- every other Atari game, full-length: random only, 30 games, recording the upper quartile of
+  their returns too (JAT's expert is scored against this zero point and must beat the quartile:
+  gato_eval/scores/sources.py).
 
 Episodes per task (expert N, hence W, and random N) are in `EPISODES`, chosen for one CPU core.
 
@@ -23,8 +26,9 @@ changed task spec, e.g. Meta-World's goal-variant rule, is measured again); `--r
 the table's rows from the log alone. Data set collection itself resumes episode by episode.
 
 How long (2026-12-02, one core of a 2-core x86_64 machine beside a training job): BabyAI
-~35 min for 96 levels, DMC ~20 min, Atari capped ~3 min, Meta-World ~50 min; Atari
-full-length (not rerun that day) ~2-4 min per game and 10-20 episodes. `--dry-run` prints the
+~35 min for 96 levels, DMC ~20 min, Atari capped ~3 min, Meta-World ~50 min. Atari
+full-length random (2026-12-03, same machine beside the ablation grid): 2,001 s for all 57
+games (median 25 s a game; Solaris 205 s). `--dry-run` prints the
 plan. Usage:
 
     MUJOCO_GL=egl OMP_NUM_THREADS=1 python benchmarks/reference_scores.py [--family F]
