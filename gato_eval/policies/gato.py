@@ -123,7 +123,7 @@ class GatoPolicy:
             temperature=sampling.temperature,
             window=sampling.window,
             prompt_source=prompt.source,
-            checkpoint=path.resolve(),
+            checkpoint=path,  # as given: portable_path records it without this machine's dirs
             checkpoint_sha256=checkpoint_hash(path),
         )
 

@@ -136,9 +136,12 @@ ABSOLUTE = re.compile(r"(?<![\w.])/(?:tmp|home|root|work|usr|var|private|Users)/
 def test_a_multi_seed_ablation_from_relative_paths_writes_no_absolute_path(tmp_path, monkeypatch):
     from gato_eval.ablation.store import read_metadata
 
-    monkeypatch.chdir(tmp_path)
+    # The results directory lies outside the working directory, given relatively: records keep
+    # it as given ("../results/..."), never resolved to this machine's directories.
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
     Path("toy.json").write_text(json.dumps(TOY))
-    args = ["toy.json", "--out", "results", "--device", "cpu", "--threads", "1"]
+    args = ["toy.json", "--out", "../results", "--device", "cpu", "--threads", "1"]
     result = invoke_cli("finetune-ablation", *args)
     assert result.exit_code == 0, result.stderr
     results = tmp_path / "results"
@@ -156,16 +159,15 @@ def test_a_multi_seed_ablation_from_relative_paths_writes_no_absolute_path(tmp_p
     assert len(comparison) == 2 and comparison[1].startswith(f"{TASK},all,1,")
     assert "## Pretrained minus scratch" in (results / "results.md").read_text()
 
-    # The ablation's own files (its record, rows, plans, suites, tables) hold paths relative to
-    # the results directory or as given. Run directories are left out: their metadata.json is
-    # written by the evaluation (policies/gato.py records the resolved checkpoint path, the
-    # prompt's data set its path), outside the ablation package.
+    # Every record (the ablation's, its rows, plans, suites, tables, the cells' and references'
+    # run records, the pretrained models' configs) holds paths relative to the results
+    # directory, the working directory or $GATO_EVAL_HOME, or as given.
     checked = [
         p for p in results.rglob("*")
-        if p.suffix in (".json", ".jsonl", ".csv", ".md") and "run" not in p.parts
-        and "references" not in p.parts
+        if p.suffix in (".json", ".jsonl", ".csv", ".md")
     ]  # fmt: skip
     assert any(p.name == "cell.json" for p in checked) and len(checked) > 8
+    assert any(p.name == "metadata.json" and "references" in p.parts for p in checked)
     plan = json.loads((results / f"cells/{TASK}/all/n1-pretrain0-seed0/cell.json").read_text())
     assert plan["finetuning"]["steps"] == 3  # the task's own steps, not the grid's 2
     for path in checked:
@@ -173,7 +175,7 @@ def test_a_multi_seed_ablation_from_relative_paths_writes_no_absolute_path(tmp_p
         assert found is None, f"{path.relative_to(results)}: {found.group(0)}"
 
     figure = tmp_path / "ablation.png"
-    result = invoke_cli("plot", "ablation", "results", "--out", figure)
+    result = invoke_cli("plot", "ablation", "../results", "--out", figure)
     assert result.exit_code == 0, result.stderr and figure.stat().st_size > 0
     pilot = invoke_cli("finetune-ablation", *args, "--pilot")
     assert pilot.exit_code == 0, pilot.stderr
