@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
+from gato_eval.training.checkpoints import settings_from_options
 from gato_eval.training.progress import RichReporter
-from gato_eval.training.settings import parse_processes, settings_from_options
+from gato_eval.training.settings import parse_processes
 
 
 def train(

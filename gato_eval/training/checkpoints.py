@@ -12,6 +12,8 @@
 A checkpoint is written into a hidden temporary directory and renamed into place, so a crash
 mid-save leaves the previous checkpoint intact and never a half-written one under a real name.
 The newest `keep` checkpoints stay; older ones are removed after a new one lands.
+`find_resume_point` picks the checkpoint a run continues from (refusing other settings), and
+`settings_from_options` fills the options a `--resume` leaves out from that run's record.
 
 Random state: nothing is carried from step to step. Batch k is drawn from
 `default_rng([seed, stream, k])` and the model's randomness (dropout, patch-position sampling)
@@ -32,6 +34,7 @@ from typing import Any
 
 from gato_eval.core.durable import fsync_directory, write_json_atomic
 from gato_eval.core.errors import GatoEvalError
+from gato_eval.training.settings import TrainSettings, check_resume_settings, defining_settings
 
 CHECKPOINTS_DIR = "checkpoints"
 TRAINER_STATE_FILE = "trainer_state.json"
@@ -175,3 +178,59 @@ def read_trainer_state(path: Path) -> dict[str, Any]:
         if key not in state:
             raise GatoEvalError(f"{state_path} is missing {key!r}")
     return state
+
+
+def find_resume_point(settings, init_sha256: str | None, message) -> TrainingCheckpoint | None:
+    """The checkpoint a run of `settings` (`training.settings.TrainSettings`) continues from in
+    its `out`, or None for a new run; `message(text)` is told what happens. One-line errors for
+    an `out` that holds a finished model, a run not asked to `resume`, or one whose settings
+    differ (`init_sha256`: the init model's, which may have moved: `check_resume_settings`)."""
+    out = Path(settings.out)
+    existing = list_checkpoints(out)
+    finished = (out / "config.json").is_file()
+    if not existing:
+        if finished:
+            raise GatoEvalError(
+                f"{out} already holds a finished model and no training checkpoint to resume: "
+                "choose another --out"
+            )
+        if settings.resume:
+            message(f"nothing to resume in {out}: starting a new run")
+        return None
+    if not settings.resume and finished:
+        raise GatoEvalError(
+            f"{out} already holds a finished training run (up to {existing[-1].name}): "
+            "choose another --out"
+        )
+    if not settings.resume:
+        raise GatoEvalError(
+            f"{out} already holds a training run (checkpoint {existing[-1].name}): pass "
+            "--resume to continue it, or choose another --out"
+        )
+    checkpoint = load_training_checkpoint(existing[-1])
+    check_resume_settings(checkpoint.state, settings, checkpoint.path, init_sha256=init_sha256)
+    message(f"resuming from {checkpoint.path} (step {checkpoint.step})")
+    return checkpoint
+
+
+def settings_from_options(out: Path, resume: bool, given: dict[str, Any]) -> TrainSettings:
+    """Command-line options -> settings; None means "not given".
+
+    A value not given is the default of `TrainSettings`, or, with `resume` and a checkpoint in
+    `out`, the value that run recorded (so `--resume --out DIR` alone continues a run).
+    """
+    values = {key: value for key, value in given.items() if value is not None}
+    existing = list_checkpoints(Path(out)) if resume else []
+    if existing:
+        recorded = read_trainer_state(existing[-1])["settings"]
+        names = defining_settings()
+        base = {key: value for key, value in recorded.items() if key in names}
+        # Runs recorded before label smoothing existed trained with plain cross-entropy.
+        base.setdefault("action_smoothing", 0.0)
+        if base.get("init") is not None:
+            base["init"] = Path(base["init"])
+        values = {**base, **values}
+        # As many processes as the run had, unless told otherwise (the same float sums).
+        if "processes" not in values and "processes" in recorded:
+            values["processes"] = recorded["processes"]
+    return TrainSettings(out=Path(out), resume=resume, **values)

@@ -154,35 +154,17 @@ def parse_processes(value: Any) -> int | Literal["auto"]:
     )
 
 
-def settings_from_options(out: Path, resume: bool, given: dict[str, Any]) -> TrainSettings:
-    """Command-line options -> settings; None means "not given".
-
-    A value not given is the default of `TrainSettings`, or, with `resume` and a checkpoint in
-    `out`, the value that run recorded (so `--resume --out DIR` alone continues a run).
-    """
-    from gato_eval.training.checkpoints import list_checkpoints, read_trainer_state
-
-    values = {key: value for key, value in given.items() if value is not None}
-    existing = list_checkpoints(Path(out)) if resume else []
-    if existing:
-        recorded = read_trainer_state(existing[-1])["settings"]
-        names = _defining_settings()
-        base = {key: value for key, value in recorded.items() if key in names}
-        # Runs recorded before label smoothing existed trained with plain cross-entropy.
-        base.setdefault("action_smoothing", 0.0)
-        if base.get("init") is not None:
-            base["init"] = Path(base["init"])
-        values = {**base, **values}
-        # As many processes as the run had, unless told otherwise (the same float sums).
-        if "processes" not in values and "processes" in recorded:
-            values["processes"] = recorded["processes"]
-    return TrainSettings(out=Path(out), resume=resume, **values)
-
-
-def check_resume_settings(recorded: dict[str, Any], settings: TrainSettings, where: Path) -> None:
-    """Refuse to resume a run whose recorded settings differ (runtime settings may change)."""
-    current = settings.to_dict()
-    changed = [n for n in _defining_settings() if n in recorded and recorded[n] != current[n]]
+def check_resume_settings(
+    state: dict[str, Any], settings: TrainSettings, where: Path, init_sha256: str | None = None
+) -> None:
+    """Refuse to resume a run whose recorded settings (`state["settings"]` of its checkpoint)
+    differ (runtime settings may change). `init` is the same model when its weights are: a
+    checkpoint that recorded the init's sha256 resumes with the model at another path (a
+    results directory moved, or given relatively instead of absolutely)."""
+    recorded, current = state["settings"], settings.to_dict()
+    changed = [n for n in defining_settings() if n in recorded and recorded[n] != current[n]]
+    if "init" in changed and init_sha256 is not None and state.get("init_sha256") == init_sha256:
+        changed.remove("init")
     if changed:
         details = ", ".join(f"{n}: {recorded[n]!r} -> {current[n]!r}" for n in changed)
         raise GatoEvalError(
@@ -191,6 +173,6 @@ def check_resume_settings(recorded: dict[str, Any], settings: TrainSettings, whe
         )
 
 
-def _defining_settings() -> list[str]:
+def defining_settings() -> list[str]:
     """Names of the settings a checkpoint fixes (all but RUNTIME_SETTINGS), in field order."""
     return [f.name for f in fields(TrainSettings) if f.name not in RUNTIME_SETTINGS]

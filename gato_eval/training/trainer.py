@@ -19,7 +19,7 @@ from gato_eval.core.errors import GatoEvalError
 from gato_eval.core.locks import lock_directory
 from gato_eval.core.provenance import code_provenance
 from gato_eval.corpus.mixtures import DataCatalog, resolve_mixture
-from gato_eval.model.checkpoint import load_checkpoint, save_checkpoint
+from gato_eval.model.checkpoint import checkpoint_hash, load_checkpoint, save_checkpoint
 from gato_eval.model.config import get_preset
 from gato_eval.model.device import autocast_for, resolve_device
 from gato_eval.model.loss import SmoothedTargetLoss
@@ -27,8 +27,8 @@ from gato_eval.model.transformer import GatoModel
 from gato_eval.suites.registry import all_tasks, get_suite
 from gato_eval.training.checkpoints import (
     checkpoint_path,
+    find_resume_point,
     list_checkpoints,
-    load_training_checkpoint,
     save_training_checkpoint,
     step_seed,
 )
@@ -47,7 +47,7 @@ from gato_eval.training.optim import (
     set_learning_rate,
 )
 from gato_eval.training.progress import MetricsLog, StopRequest
-from gato_eval.training.settings import TrainResult, check_resume_settings
+from gato_eval.training.settings import TrainResult
 
 
 class Trainer:
@@ -67,7 +67,9 @@ class Trainer:
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.device = resolve_device(settings.device)
-        resume = self._find_resume_point()
+        # The init model is identified by its weights: a resume may address it by another path.
+        self.init_sha256 = checkpoint_hash(settings.init) if settings.init is not None else None
+        resume = find_resume_point(settings, self.init_sha256, self.reporter.message)
         self.model, self.config, tokenizer_source = self._build_model(resume)
         self.tokenizer_path = self.out / TOKENIZER_FILE
         self._place_tokenizer(tokenizer_source)
@@ -110,32 +112,6 @@ class Trainer:
             episodes_by_task=self.given,
             log=self.reporter.message,
         )
-
-    def _find_resume_point(self):
-        existing = list_checkpoints(self.out)
-        if not existing:
-            if (self.out / "config.json").is_file():
-                raise GatoEvalError(
-                    f"{self.out} already holds a finished model and no training checkpoint to "
-                    "resume: choose another --out"
-                )
-            if self.settings.resume:
-                self.reporter.message(f"nothing to resume in {self.out}: starting a new run")
-            return None
-        if not self.settings.resume and (self.out / "config.json").is_file():
-            raise GatoEvalError(
-                f"{self.out} already holds a finished training run (up to "
-                f"{existing[-1].name}): choose another --out"
-            )
-        if not self.settings.resume:
-            raise GatoEvalError(
-                f"{self.out} already holds a training run (checkpoint {existing[-1].name}): "
-                "pass --resume to continue it, or choose another --out"
-            )
-        checkpoint = load_training_checkpoint(existing[-1])
-        check_resume_settings(checkpoint.state["settings"], self.settings, checkpoint.path)
-        self.reporter.message(f"resuming from {checkpoint.path} (step {checkpoint.step})")
-        return checkpoint
 
     def _build_model(self, resume):
         """(model, config, SentencePiece file to use or None) for a resumed, initialized or
@@ -381,6 +357,7 @@ class Trainer:
     def _save_checkpoint(self, loss, eval_loss) -> None:
         state = {
             "settings": self.settings.to_dict(),
+            "init_sha256": self.init_sha256,
             "tokens_seen": self.tokens_seen,
             "wall_s": self._wall(),
             "data": data_identity(self.data.provenance),

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from gato_eval.core.errors import GatoEvalError
-from gato_eval.model.checkpoint import load_checkpoint
+from gato_eval.model.checkpoint import load_checkpoint, save_checkpoint
 from gato_eval.rollout import run_episodes
 from gato_eval.suites.registry import get_task
 from gato_eval.training.checkpoints import list_checkpoints
@@ -208,6 +208,32 @@ def test_finetune_from_a_checkpoint_with_adam_at_a_constant_rate(uninterrupted, 
     # The weights moved away from the pretrained ones.
     pretrained = load_checkpoint(whole)[0].state_dict()
     assert any(not torch.equal(t, pretrained[n]) for n, t in model.state_dict().items())
+
+
+def test_a_finetuning_run_resumes_with_its_init_model_at_another_path(
+    uninterrupted, episodes, tmp_path
+):
+    # A results directory moved, or given relatively after absolutely: the init model is the
+    # same weights at another path, and the run continues; other weights are refused.
+    import shutil
+
+    whole, _ = uninterrupted
+    demos = episodes["dmc-cartpole-balance"][:2]
+    out = tmp_path / "finetuned"
+    options = {"steps": 8, "lr": 3e-4, "batch_size": 4, "device": "cpu", "threads": 1}
+    with pytest.raises(KeyboardInterrupt):
+        finetune("dmc-cartpole-balance", demos, out, init=whole, reporter=InterruptAt(3), **options)
+    moved = shutil.copytree(whole, tmp_path / "moved" / "pretrained")
+    model, _, tokenizer = load_checkpoint(moved)
+    other = tmp_path / "other"
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)
+    save_checkpoint(model, other, tokenizer_path=tokenizer)
+    with pytest.raises(GatoEvalError, match=r"settings differ .*init:"):
+        finetune("dmc-cartpole-balance", demos, out, init=other, resume=True, **options)
+    result = finetune("dmc-cartpole-balance", demos, out, init=moved, resume=True, **options)
+    assert result.steps == 8
+    assert [r["step"] for r in read_metrics(out)] == [str(s) for s in range(1, 9)]
 
 
 def test_finetune_from_scratch_names_a_heldout_task_explicitly(episodes, tmp_path):
