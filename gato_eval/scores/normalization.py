@@ -66,24 +66,43 @@ def resolve_normalizers(
             normalizers[task] = tried[0]
         else:
             why = "; ".join(f"{ref.source}: {_short_reason(ref)}" for ref in tried)
-            normalizers[task] = Reference(task, None, None, ",".join(chain), why, protocol)
+            # An expert refused by random play measured here is not something to measure again.
+            refused = "; ".join(f"{ref.source}: {ref.refused}" for ref in tried if ref.refused)
+            normalizers[task] = Reference(
+                task, None, None, ",".join(chain), why, protocol, refused=refused
+            )
     return normalizers
 
 
 def missing_reference_warnings(normalizers: Mapping[str, Reference], reference: str) -> list[str]:
     """One line a user can act on per protocol whose tasks have no reference in `reference`
-    (task id -> Reference from resolve_normalizers); expert <= random is the task's own note,
-    not something to measure."""
+    (task id -> Reference from resolve_normalizers), and one per protocol whose tasks' experts
+    were all refused (random play here reaches them: measuring again cannot help); expert <=
+    random in a source's own table is the task's own note, not something to measure."""
     missing: dict[str, list[str]] = {}
+    refused: dict[str, list[str]] = {}
     for task, ref in normalizers.items():
-        if ref.random is None and ref.expert is None:
+        if ref.refused:
+            refused.setdefault(ref.protocol, []).append(task)
+        elif ref.random is None and ref.expert is None:
             missing.setdefault(ref.protocol, []).append(task)
-    return [
+    lines = [
         f"{len(tasks)} task(s) not normalizable: no usable reference for {protocol} in {reference} "
-        f"({', '.join(tasks[:3])}{', ...' if len(tasks) > 3 else ''}); measure one with "
-        "`gato-eval data reference TASK` or add a source with `--reference`"
+        f"({_first(tasks)}); measure one with `gato-eval data reference TASK` or add a source "
+        "with `--reference`"
         for protocol, tasks in missing.items()
     ]
+    lines += [
+        f"{len(tasks)} task(s) not normalizable: their expert in {reference} is refused for "
+        f"{protocol}, since random play measured here reaches it ({_first(tasks)}); each task's "
+        "note says why"
+        for protocol, tasks in refused.items()
+    ]
+    return lines
+
+
+def _first(tasks: list[str]) -> str:
+    return ", ".join(tasks[:3]) + (", ..." if len(tasks) > 3 else "")
 
 
 def _short_reason(ref: Reference) -> str:

@@ -512,6 +512,20 @@ def test_missing_references_give_one_actionable_line_per_protocol():
     ]
 
 
+def test_tasks_whose_experts_are_refused_get_their_own_line_not_a_call_to_measure():
+    from gato_eval.scores.normalization import missing_reference_warnings, resolve_normalizers
+    from gato_eval.scores.reference import DEFAULT_REFERENCE
+
+    tasks = {"atari-private-eye": "full", "atari-pitfall": "full", "dmc-fish-upright": "full"}
+    found = resolve_normalizers(tasks, DEFAULT_REFERENCE)
+    assert "a quarter of uniform-random games" in found["atari-private-eye"].refused
+    assert not found["atari-private-eye"].normalizable and not found["dmc-fish-upright"].refused
+    missing, refused = missing_reference_warnings(found, DEFAULT_REFERENCE)
+    assert "(dmc-fish-upright); measure one with `gato-eval data reference TASK`" in missing
+    assert refused.startswith("2 task(s) not normalizable: their expert in ")
+    assert "(atari-private-eye, atari-pitfall)" in refused and "data reference" not in refused
+
+
 @pytest.mark.parametrize("episode", [7, 2, -1])
 def test_records_outside_the_plan_are_refused_with_file_and_line(tmp_path, episode):
     """Issue #18 point 9: a stray record is never scored and never hides a missing episode."""
