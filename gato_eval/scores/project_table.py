@@ -30,6 +30,7 @@ from pathlib import Path
 from gato_eval.core.durable import write_text_atomic
 from gato_eval.core.errors import GatoEvalError
 from gato_eval.core.paths import home_dir
+from gato_eval.scores.reference import is_finite_number
 from gato_eval.suites.protocol import FULL, step_cap
 from gato_eval.suites.registry import get_task
 
@@ -113,7 +114,7 @@ def record_project_reference(
             if count is not None:
                 raise GatoEvalError(f"{name}_episodes given without a {name} return")
             continue
-        if not (isinstance(value, int | float) and math.isfinite(value)):
+        if not is_finite_number(value):
             raise GatoEvalError(f"{name} return of {task_id} must be a finite number: {value!r}")
         _check_count(f"{name}_episodes", count)
     if window is not None:
@@ -124,7 +125,7 @@ def record_project_reference(
     if quartile is not None:
         if random is None:
             raise GatoEvalError("random_upper_quartile given without a random return")
-        if not (isinstance(quartile, int | float) and math.isfinite(quartile)):
+        if not is_finite_number(quartile):
             raise GatoEvalError(f"random upper quartile of {task_id} must be a finite number")
     if not provenance.strip():
         raise GatoEvalError("provenance must say how the numbers were measured")

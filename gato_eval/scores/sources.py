@@ -114,7 +114,10 @@ def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -
     table = {"human": _human_table, "jat": _jat_table, "jat-v2-metaworld": _jat_metaworld_table}
     found = table[source]().get(task_id)
     if found is not None:
-        return _judged_here(found, zero_point=source == "jat", quartile_rule=source != "human")
+        local = _project_row(task_id, FULL)
+        return _judged_here(
+            found, local, zero_point=source == "jat", quartile_rule=source != "human"
+        )
     why = {
         "human": f"human scores exist for Atari only, not {spec.family}",
         "jat": (
@@ -130,14 +133,16 @@ def get_reference(task_id: str, source: str = "project", protocol: str = FULL) -
 
 
 def _judged_here(
-    found: Reference, zero_point: bool = False, quartile_rule: bool = True
+    found: Reference,
+    local: tuple[dict[str, str], Path] | None,
+    zero_point: bool = False,
+    quartile_rule: bool = True,
 ) -> Reference:
-    """`found` judged by the uniform-random play this project measured on exactly this
-    environment and protocol (see the module docstring): with `zero_point`, its random return
-    becomes the project's; an expert at or below the project's random mean, or (`quartile_rule`)
-    its random upper quartile, is refused. `found` unchanged where the project measured no
-    random return."""
-    local = _project_row(found.task_id, found.protocol)
+    """`found` judged by the uniform-random play this project measured on exactly its
+    environment and protocol, `local` (`_project_row`; see the module docstring): with
+    `zero_point`, its random return becomes the project's; an expert at or below the project's
+    random mean, or (`quartile_rule`) its random upper quartile, is refused. `found` unchanged
+    where the project measured no random return."""
     random = None if local is None else number(local[0]["random"])
     if random is None or found.expert is None:
         return found
@@ -172,9 +177,10 @@ def _published_reference(task_id: str) -> Reference:
     if row is None:
         why = "no published expert for this task (README: tasks without a reference)"
         return Reference(task_id, None, None, "published", why)
-    random = _project_reference(task_id, FULL)
+    local = _project_row(task_id, FULL)
+    random = _row_reference(task_id, FULL, local)
     note = f"expert: {row.note} | random: {random.note}"
-    return _judged_here(Reference(task_id, random.random, row.expert, "published", note))
+    return _judged_here(Reference(task_id, random.random, row.expert, "published", note), local)
 
 
 def _procgen_reference(task_id: str, protocol: str) -> Reference:
@@ -184,10 +190,11 @@ def _procgen_reference(task_id: str, protocol: str) -> Reference:
     found = published_range(task_id, protocol)
     if found.r_max is None:
         return Reference(task_id, None, None, "procgen", found.note, protocol)
-    random = _project_reference(task_id, protocol)
+    local = _project_row(task_id, protocol)
+    random = _row_reference(task_id, protocol, local)
     note = f"expert: Procgen {found.mode}-mode R_max ({SOURCE_NOTE}) | random: {random.note}"
     reference = Reference(task_id, random.random, found.r_max, "procgen", note, protocol)
-    return _judged_here(reference)
+    return _judged_here(reference, local)
 
 
 def available_sources(task_id: str, protocol: str = FULL) -> list[str]:
@@ -200,19 +207,23 @@ def available_sources(task_id: str, protocol: str = FULL) -> list[str]:
 
 
 def _project_reference(task_id: str, protocol: str) -> Reference:
-    found = _project_row(task_id, protocol)
-    if found is None:
+    local = _project_row(task_id, protocol)
+    return _judged_here(_row_reference(task_id, protocol, local), local)
+
+
+def _row_reference(
+    task_id: str, protocol: str, local: tuple[dict[str, str], Path] | None
+) -> Reference:
+    """A project row (`_project_row`) as it stands, or why there is none."""
+    if local is None:
         why = (
             f"not measured by this project for protocol {protocol} yet (gato-eval data "
             "reference measures one)"
         )
         return Reference(task_id, None, None, "project", why, protocol)
-    row, path = found
-    reference = Reference(
-        task_id, number(row["random"]), number(row["expert"]), "project", _row_note(row, path),
-        protocol,
-    )  # fmt: skip
-    return _judged_here(reference)
+    row, path = local
+    random, expert, note = number(row["random"]), number(row["expert"]), _row_note(row, path)
+    return Reference(task_id, random, expert, "project", note, protocol)
 
 
 def _project_row(task_id: str, protocol: str) -> tuple[dict[str, str], Path] | None:
