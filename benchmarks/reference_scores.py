@@ -64,6 +64,7 @@ from gato_eval.core.errors import GatoEvalError
 from gato_eval.core.task_spec import TaskSpec
 from gato_eval.data.datasets import dataset_info, dataset_name, dataset_path, demonstrator_label
 from gato_eval.experts import has_expert, make_expert
+from gato_eval.scores.project_table import number as table_number
 from gato_eval.scores.project_table import read_project_file, record_project_reference
 from gato_eval.scores.reference import DEFAULT_REFERENCE, parse_reference_chain
 from gato_eval.scores.sources import PROJECT_FILE, get_reference
@@ -283,10 +284,11 @@ def is_recorded(entry: dict, path: Path = PROJECT_FILE) -> bool:
         return False
     kind = entry["kind"]
     window = entry.get("window")
-    quartile = _upper_quartile(entry)
     return (
         float(row[kind]) == float(entry["value"])
-        and (kind == "expert" or row["random_upper_quartile"] == _text(quartile))
+        and (
+            kind == "expert" or table_number(row["random_upper_quartile"]) == _upper_quartile(entry)
+        )
         and row[f"{kind}_episodes"] == str(entry["measured"])
         and (kind == "random" or row["window"] == ("" if window is None else str(window)))
         and " ".join(entry["provenance"].split()) in row["provenance"]
@@ -296,10 +298,6 @@ def is_recorded(entry: dict, path: Path = PROJECT_FILE) -> bool:
 def _upper_quartile(entry: dict) -> float | None:
     # From the returns the log keeps (random records written before 2026-12-03 have none).
     return upper_quartile(entry["returns"]) if entry.get("returns") else None
-
-
-def _text(value: float | None) -> str:
-    return "" if value is None else repr(float(value))
 
 
 def record(entry: dict, path: Path = PROJECT_FILE) -> None:
