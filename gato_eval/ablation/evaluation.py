@@ -7,6 +7,7 @@ same run seed, so all of them play the same episode seeds and compare like with 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from gato_eval.ablation.progress import AblationProgress, EvaluationStage
@@ -30,9 +31,18 @@ def write_suite_file(results: Path, grid, task: str) -> Path:
         "max_episode_steps": {family: caps[family]} if family in caps else {},
     }
     path = Path(results) / "suites" / f"{task}.json"
+    if _reads_as(path, suite):  # written by the runner before any job: workers only read it
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, suite)
     return path
+
+
+def _reads_as(path: Path, document: dict) -> bool:
+    try:
+        return json.loads(path.read_text()) == document
+    except (OSError, ValueError):
+        return False
 
 
 def evaluate_into(

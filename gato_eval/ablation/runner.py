@@ -6,12 +6,15 @@
 2. checks supplied pretrained models (`--pretrained KEY=PATH`) for held-out data;
 3. collects the data sets the unfinished cells need (held-out demonstrations; pretraining data
    of the variants still to train), through `gato_eval.collection.demonstrations`;
-4. for each unfinished cell, in grid order: pretrains its variant if that model is missing
-   (`training.train.train`), measures the task's random and expert levels once (the `random`
-   and `expert` policies under the grid's evaluation settings), fine-tunes on the cell's nested
-   demonstration subset (`training.train.finetune`: Adam, constant learning rate), evaluates the
-   fine-tuned model (`gato_eval.evaluate.evaluate_suite` on a one-task suite, prompted as usual),
-   appends the cell's row and rewrites the tables.
+4. measures each task's random and expert levels once (the `random` and `expert` policies under
+   the grid's evaluation settings);
+5. runs the jobs (`jobs.py`), in grid order, up to `workers` at a time (`workers.py`): pretrains
+   a variant before its first cell needs it (`training.train.train`); for each unfinished cell,
+   fine-tunes on its nested demonstration subset (`training.train.finetune`: Adam, constant
+   learning rate) and evaluates the fine-tuned model (`gato_eval.evaluate.evaluate_suite` on a
+   one-task suite, prompted as usual); then appends the cell's row and rewrites the tables.
+   This process alone writes the directory's shared files; a job writes only in its own
+   model or cell directory.
 
 Every stage resumes: collections from their staged episodes, training from its checkpoints,
 evaluations from their recorded episodes, the grid from its rows. A cell whose plan changed
@@ -20,6 +23,7 @@ evaluations from their recorded episodes, the grid from its rows. A cell whose p
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,20 +33,15 @@ from typing import Any
 from gato_eval.ablation import demos, pretrained
 from gato_eval.ablation.evaluation import evaluate_into
 from gato_eval.ablation.grid import Cell, Grid
-from gato_eval.ablation.progress import (
-    AblationProgress,
-    CollectionStage,
-    SilentProgress,
-    TrainingStage,
-)
+from gato_eval.ablation.jobs import CellJob, CellTimes, JobContext, PretrainJob, ensure_dataset
+from gato_eval.ablation.progress import AblationProgress, SilentProgress
 from gato_eval.ablation.scores import mean_return, score_ablation
 from gato_eval.ablation.store import AblationStore, cell_row, start_cell_plan
 from gato_eval.ablation.tables import write_tables
+from gato_eval.ablation.workers import start_jobs
 from gato_eval.core.errors import GatoEvalError
 from gato_eval.model.config import get_preset
 from gato_eval.policies.loading import check_device
-from gato_eval.training.checkpoints import list_checkpoints
-from gato_eval.training.train import finetune, train
 
 REFERENCE_POLICIES = ("random", "expert")
 
@@ -50,7 +49,9 @@ REFERENCE_POLICIES = ("random", "expert")
 @dataclass
 class AblationOptions:
     """What to run and where. pretrained: key (`all`, `no-control`, `same-domain:FAMILY`) ->
-    checkpoint path or `bundled`; max_cells: stop after finishing this many cells (None: all)."""
+    checkpoint path or `bundled`; max_cells: stop after finishing this many cells (None: all);
+    workers: jobs (pretraining, cells) run at once, each in its own process when above 1;
+    threads: torch threads of each job (None: the machine's cores shared among the workers)."""
 
     grid: Grid
     out: Path
@@ -58,6 +59,7 @@ class AblationOptions:
     device: str = "auto"
     threads: int | None = None
     max_cells: int | None = None
+    workers: int = 1
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
 
 
@@ -109,6 +111,8 @@ def _check_options(options: AblationOptions) -> None:
     check_device(options.device)  # the evaluations load the policy with this device name
     if options.threads is not None and options.threads < 1:
         raise GatoEvalError(f"--threads must be >= 1, got {options.threads}")
+    if options.workers < 1:
+        raise GatoEvalError(f"--workers must be >= 1, got {options.workers}")
     if options.max_cells is not None and options.max_cells < 1:
         raise GatoEvalError(f"--max-cells must be >= 1, got {options.max_cells}")
     needed = {options.grid.pretrained_key(cell) for cell in options.grid.cells()} - {None}
@@ -140,6 +144,12 @@ class _Runner:
         self.levels: dict[str, dict[str, float | None]] = {}  # task -> random/expert returns
         self.finished = 0
         self.total = len(self.grid.cells())
+        self.threads = options.threads
+        if self.threads is None and options.workers > 1:
+            self.threads = max(1, (os.cpu_count() or 1) // options.workers)
+        self.context = JobContext(
+            self.grid, self.out, options.device, self.threads, tuple(options.argv)
+        )
 
     def interrupted_message(self) -> str:
         return (
@@ -149,10 +159,10 @@ class _Runner:
 
     def run(self) -> AblationOutcome:
         started = time.perf_counter()
-        if self.options.threads:
+        if self.threads:
             import torch
 
-            torch.set_num_threads(self.options.threads)
+            torch.set_num_threads(self.threads)
         with AblationStore.open(self.out, self.grid, self.options.argv) as store:
             self.store = store
             self._adopt_supplied_models()
@@ -164,9 +174,9 @@ class _Runner:
                 todo = todo[: self.options.max_cells]
             self._check_plans(todo)
             self._collect_data(todo)
-            for cell in todo:
-                self._run_cell(cell)
-                self.finished += 1
+            for task in dict.fromkeys(cell.task for cell in todo):
+                self._references(task)  # before any job: every cell is scored against them
+            self._run_cells(todo, self._adopt_trained_models(todo))
             self._write_tables()
         return AblationOutcome(
             self.out, self.total, self.finished, len(todo), time.perf_counter() - started
@@ -213,45 +223,36 @@ class _Runner:
         for key, _ in self._models_to_train(cells):
             pretrained.plan_for_key(key, self.grid)
 
-    def _pretrained_model(self, key: str, seed: int | None) -> Path:
-        name = pretrained.model_name(key, seed)
-        if name in self.models:
-            return self.models[name]
+    def _adopt_trained_models(self, cells: list[Cell]) -> list[PretrainJob]:
+        """Record the models the cells need that are already trained in the results directory
+        (a finished pretraining); the jobs to pretrain the others."""
         grid, options = self.grid, self.options
-        out = pretrained.pretrained_dir(self.out, key, seed)
-        recorded = self.store.metadata["pretrained"].get(name, {})
-        if not pretrained.finished_model(key, grid, out, options.device, options.threads, seed):
-            mixture, plans = pretrained.plan_for_key(key, grid)
-            episodes, datasets = demos.load_pretraining_episodes(
-                plans, self._dataset, self.progress
-            )
-            resolved = pretrained.check_mixture_excludes(mixture, episodes, grid.tasks)
-            settings = pretrained.train_settings(
-                key, grid, out, options.device, options.threads, seed
-            )
+        jobs = []
+        for key, seed in self._models_to_train(cells):
+            out = pretrained.pretrained_dir(self.out, key, seed)
+            if pretrained.finished_model(key, grid, out, options.device, self.threads, seed):
+                recorded = self.store.metadata["pretrained"].get(pretrained.model_name(key, seed))
+                self._record_pretrained(PretrainJob(key, seed), (recorded or {}).get("datasets"))
+            else:
+                jobs.append(PretrainJob(key, seed))
+        return jobs
 
-            sources = ", ".join(c.source for c in resolved.components)
-            self.progress.message(f"pretrain '{name}' on {sources}")
-            train(settings, episodes, TrainingStage(self.progress, f"pretrain {name}"))
-            recorded = {"datasets": datasets}
+    def _record_pretrained(self, job: PretrainJob, datasets: list[dict] | None) -> None:
+        name = pretrained.model_name(job.key, job.seed)
+        out = pretrained.pretrained_dir(self.out, job.key, job.seed)
         pretrained.remove_training_checkpoints(out)
-        description = pretrained.describe_trained(
-            key, out, recorded.get("datasets", []), grid.tasks
-        )
+        description = pretrained.describe_trained(job.key, out, datasets or [], self.grid.tasks)
         description["path"] = str(out.relative_to(self.out))
-        if seed is not None:
-            description["seed"] = seed
+        if job.seed is not None:
+            description["seed"] = job.seed
         self.store.metadata["pretrained"][name] = description
         self.store.save()
         self.models[name] = out
-        return out
 
     # -- data ------------------------------------------------------------------------------
 
     def _dataset(self, task: str, episodes: int, noise: float):
-        return demos.ensure_dataset(
-            task, episodes, noise, self.grid.collection_seed, CollectionStage(self.progress)
-        )
+        return ensure_dataset(self.grid, task, episodes, noise, self.progress)
 
     def _collect_data(self, cells: list[Cell]) -> None:
         """Every data set the cells need, collected up front (so failures come early)."""
@@ -260,7 +261,7 @@ class _Runner:
         grid, options = self.grid, self.options
         for key, seed in self._models_to_train(cells):
             out = pretrained.pretrained_dir(self.out, key, seed)
-            if not pretrained.finished_model(key, grid, out, options.device, options.threads, seed):
+            if not pretrained.finished_model(key, grid, out, options.device, self.threads, seed):
                 for plan in pretrained.plan_for_key(key, grid)[1]:
                     self._dataset(plan.task, plan.episodes, plan.noise)
 
@@ -315,12 +316,44 @@ class _Runner:
 
     # -- cells -----------------------------------------------------------------------------
 
-    def _run_cell(self, cell: Cell) -> None:
-        from gato_eval.model.checkpoint import CONFIG_FILE, checkpoint_hash  # torch: loaded on call
+    def _run_cells(self, cells: list[Cell], pretraining: list[PretrainJob]) -> None:
+        """Run the cells' jobs, pretraining a variant before its first cell, up to
+        `options.workers` jobs at a time; cells start in grid order as their models exist."""
+        jobs = start_jobs(self.context, self.progress, self.options.workers)
+        to_train = {pretrained.model_name(job.key, job.seed): job for job in pretraining}
+        waiting, training = list(cells), set()
+        planned: dict[Cell, tuple[dict, float]] = {}  # cell -> (plan, seconds spent planning)
+        try:
+            while waiting or jobs.busy:
+                for cell in list(waiting):
+                    if jobs.busy >= jobs.capacity:
+                        break
+                    model = self.grid.pretrained_model(cell)
+                    name = None if model is None else pretrained.model_name(*model)
+                    if name is None or name in self.models:
+                        waiting.remove(cell)
+                        job, planned[cell] = self._plan_cell(cell)
+                        jobs.submit(job)
+                    elif name not in training:
+                        training.add(name)
+                        jobs.submit(to_train[name])
+                for job, result in jobs.wait():
+                    if isinstance(job, PretrainJob):
+                        self._record_pretrained(job, result)
+                    else:
+                        self._finish_cell(job.cell, *planned.pop(job.cell), result)
+        finally:
+            jobs.close()
+
+    def _plan_cell(self, cell: Cell) -> tuple[CellJob, tuple[dict, float]]:
+        """The cell's job, its plan recorded in its directory (a cell planned otherwise is
+        started again), and the seconds this took."""
+        from gato_eval.model.checkpoint import checkpoint_hash  # torch: loaded on call
 
         started = time.perf_counter()
         key = self.grid.pretrained_key(cell)
-        init = self._pretrained_model(key, cell.pretraining_seed) if key is not None else None
+        name = None if key is None else pretrained.model_name(key, cell.pretraining_seed)
+        init = None if name is None else self.models[name]
         self._references(cell.task)
         info = self._heldout_info(cell.task)
         data = self.grid.heldout_data[cell.task]
@@ -337,55 +370,28 @@ class _Runner:
         }
         if start_cell_plan(cell_dir, plan):
             self.progress.message(f"  {cell_dir} was planned otherwise: starting it again")
-        model_dir = cell_dir / "model"
-        if not (model_dir / CONFIG_FILE).is_file():
-            self._finetune(cell, init, info, positions, model_dir)
-        pretrained.remove_training_checkpoints(model_dir)
-        finetuned = time.perf_counter()
-        label = cell.describe().removeprefix(f"{cell.task} ")
-        self._evaluate(cell.task, str(model_dir), cell_dir / "run", label)
+        job = CellJob(cell, init, info, tuple(positions))
+        return job, (plan, time.perf_counter() - started)
+
+    def _finish_cell(self, cell: Cell, plan: dict, planning_s: float, times: CellTimes) -> None:
+        """Append the finished cell's row, rewrite the tables and report its score."""
+        from gato_eval.model.checkpoint import checkpoint_hash  # torch: loaded on call
+
+        model_dir = self.out / cell.directory / "model"
         references = self._references(cell.task)
         row = cell_row(self.out, cell, plan, model_dir, checkpoint_hash(model_dir), references)
         row["wall_s"] = {
-            "finetune_and_setup": round(finetuned - started, 2),
-            "evaluate": round(time.perf_counter() - finetuned, 2),
+            "finetune_and_setup": round(planning_s + times.finetune_s, 2),
+            "evaluate": round(times.evaluate_s, 2),
         }
         self.store.append_row(row)
         self._write_tables()
+        self.finished += 1
         normalized = row["normalized"]
         score = "-" if normalized is None else f"{100 * normalized:.1f}%"
         self.progress.cell_finished(
-            f"cell {self.finished + 1}/{self.total} {cell.describe()}: return "
+            f"cell {self.finished}/{self.total} {cell.describe()}: return "
             f"{_number(row['mean_return'])}, normalized {score}"
-        )
-
-    def _finetune(self, cell: Cell, init: Path | None, info, positions, model_dir: Path) -> None:
-        episodes = demos.read_positions(info, positions)
-        p, f = self.grid.pretraining, self.grid.finetuning_of(cell.task)
-        extra: dict[str, Any] = {
-            "threads": self.options.threads,
-            "resume": bool(list_checkpoints(model_dir)),
-        }
-        if init is None:  # scratch: the pretraining preset, fresh, with the same text tokenizer
-            extra.update(
-                context_length=p.context_length,
-                position_bias=p.position_bias,
-                text_characters=p.text_characters,
-                caption_examples=p.caption_examples,
-            )
-        finetune(
-            cell.task,
-            episodes,
-            model_dir,
-            init=init,
-            preset=p.preset,
-            steps=f.steps,
-            lr=f.lr,
-            batch_size=f.batch_size,
-            seed=cell.seed,
-            device=self.options.device,
-            reporter=TrainingStage(self.progress, f"fine-tune {cell.describe()}"),
-            **extra,
         )
 
     def _write_tables(self) -> None:

@@ -29,7 +29,18 @@ def finetune_ablation(
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto (bf16 on CUDA)."),
     threads: int = typer.Option(
-        None, "--threads", min=1, help="CPU threads for torch (1 is fastest on small CPU machines)."
+        None,
+        "--threads",
+        min=1,
+        help="CPU threads for torch in each job (1 is fastest on small CPU machines; default "
+        "with --workers: the cores shared among the workers).",
+    ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        help="Jobs (pretraining a variant, fine-tuning and evaluating a cell) run at once, each "
+        "in its own process: set it to the machine's cores with --threads 1.",
     ),
     max_cells: int = typer.Option(
         None,
@@ -71,6 +82,7 @@ def finetune_ablation(
         device=device,
         threads=threads,
         max_cells=max_cells,
+        workers=workers,
         argv=["gato-eval", *sys.argv[1:]],
     )
     outcome = run_ablation(options, RichProgress())

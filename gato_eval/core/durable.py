@@ -1,9 +1,9 @@
 """Durable files: replace a file atomically, append JSON lines that survive a crash, hash a file.
 
 Every file the harness keeps (run metadata, checkpoints, data sets, reference tables, ablation
-tables) is written the same way: to a hidden sibling temporary file, flushed and fsynced, then
-renamed over the old one, and the directory fsynced so that the rename itself is on disk. A
-crash leaves either the old file or the new one, never half of one.
+tables) is written the same way: to a hidden sibling temporary file (named per process), flushed
+and fsynced, then renamed over the old one, and the directory fsynced so that the rename itself
+is on disk. A crash leaves either the old file or the new one, never half of one.
 
 Importing this module is cheap (standard library only).
 """
@@ -28,7 +28,9 @@ def write_text_atomic(path: Path, text: str, *, newline: str | None = None) -> N
     `newline` is passed to `open` (use "" for CSV text that already holds its line endings).
     """
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
+    # The writer's pid in the name: processes replacing the same file at once (workers of one
+    # job) never write into, or rename away, each other's temporary file.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temporary, "w", encoding="utf-8", newline=newline) as handle:
         handle.write(text)
         handle.flush()

@@ -36,7 +36,11 @@ RUN_FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 EPISODES_FILE = "episodes.jsonl"
 RECORD_FIELDS = ("task", "episode", "seed", "return", "length", "success", "status", "error")
-_METADATA_TMP = f".{METADATA_FILE}.tmp"  # write_text_atomic's temporary file
+
+
+def _is_metadata_temporary(name: str) -> bool:
+    """Whether `name` is write_text_atomic's temporary metadata file (.metadata.json.PID.tmp)."""
+    return name.startswith(f".{METADATA_FILE}.") and name.endswith(".tmp")
 
 
 @dataclass
@@ -91,7 +95,8 @@ def create_run(path: Path, metadata: dict[str, Any]) -> Run:
     refuse_existing_run(path)
     # A directory with other things in it (a model, a training run, a home directory) would
     # get a run mixed into it; only what a run start killed mid-write may be there already.
-    foreign = [p.name for p in path.iterdir() if p.name != _METADATA_TMP] if path.is_dir() else []
+    present = [p.name for p in path.iterdir()] if path.is_dir() else []
+    foreign = [name for name in present if not _is_metadata_temporary(name)]
     if foreign:
         raise GatoEvalError(
             f"{path} is not empty ({', '.join(sorted(foreign)[:3])}"
