@@ -7,7 +7,9 @@
 | `grid_file`   | reading and checking grid files (presets by name)                   |
 | `demos`       | data sets made when missing; nested subsets of the best episodes    |
 | `pretrained`  | pretrained variants: trained here or supplied; held-out exclusion   |
-| `runner`      | the orchestrator: data, pretraining, fine-tuning, evaluation        |
+| `runner`      | the orchestrator: data, references, the jobs in order, the records  |
+| `jobs`        | one job: pretraining a variant; fine-tuning and evaluating a cell   |
+| `workers`     | where jobs run: inline, or N at a time in spawned processes         |
 | `evaluation`  | one-task suites and resumable evaluation runs                       |
 | `store`       | the results directory: record, one row per cell, lock               |
 | `records`     | ablation.json and cells.jsonl read back (for scores and tables)     |

@@ -172,11 +172,11 @@ class _Runner:
             self.progress.grid_started(self.total, self.finished)
             if self.options.max_cells is not None:
                 todo = todo[: self.options.max_cells]
-            self._check_plans(todo)
-            self._collect_data(todo)
+            pretraining = self._adopt_trained_models(todo)
+            self._collect_data(todo, pretraining)
             for task in dict.fromkeys(cell.task for cell in todo):
                 self._references(task)  # before any job: every cell is scored against them
-            self._run_cells(todo, self._adopt_trained_models(todo))
+            self._run_cells(todo, pretraining)
             self._write_tables()
         return AblationOutcome(
             self.out, self.total, self.finished, len(todo), time.perf_counter() - started
@@ -218,14 +218,10 @@ class _Runner:
             if m is not None and pretrained.model_name(*m) not in self.models
         ]
 
-    def _check_plans(self, cells: list[Cell]) -> None:
-        """Fail before any work when a variant to train has no data to train on."""
-        for key, _ in self._models_to_train(cells):
-            pretrained.plan_for_key(key, self.grid)
-
     def _adopt_trained_models(self, cells: list[Cell]) -> list[PretrainJob]:
         """Record the models the cells need that are already trained in the results directory
-        (a finished pretraining); the jobs to pretrain the others."""
+        (a finished pretraining); the jobs to pretrain the others. Fails before any work when
+        a variant to train has no data to train on."""
         grid, options = self.grid, self.options
         jobs = []
         for key, seed in self._models_to_train(cells):
@@ -234,6 +230,7 @@ class _Runner:
                 recorded = self.store.metadata["pretrained"].get(pretrained.model_name(key, seed))
                 self._record_pretrained(PretrainJob(key, seed), (recorded or {}).get("datasets"))
             else:
+                pretrained.plan_for_key(key, grid)  # raises when the grid has no data for it
                 jobs.append(PretrainJob(key, seed))
         return jobs
 
@@ -254,16 +251,14 @@ class _Runner:
     def _dataset(self, task: str, episodes: int, noise: float):
         return ensure_dataset(self.grid, task, episodes, noise, self.progress)
 
-    def _collect_data(self, cells: list[Cell]) -> None:
-        """Every data set the cells need, collected up front (so failures come early)."""
+    def _collect_data(self, cells: list[Cell], pretraining: list[PretrainJob]) -> None:
+        """Every data set the cells and the pretraining jobs need, collected up front (so
+        failures come early, and workers only read data sets)."""
         for task in dict.fromkeys(cell.task for cell in cells):
             self._heldout_info(task)
-        grid, options = self.grid, self.options
-        for key, seed in self._models_to_train(cells):
-            out = pretrained.pretrained_dir(self.out, key, seed)
-            if not pretrained.finished_model(key, grid, out, options.device, self.threads, seed):
-                for plan in pretrained.plan_for_key(key, grid)[1]:
-                    self._dataset(plan.task, plan.episodes, plan.noise)
+        for job in pretraining:
+            for plan in pretrained.plan_for_key(job.key, self.grid)[1]:
+                self._dataset(plan.task, plan.episodes, plan.noise)
 
     def _heldout_info(self, task: str):
         if task not in self.heldout:
