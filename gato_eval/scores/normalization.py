@@ -65,9 +65,12 @@ def resolve_normalizers(
         elif len(tried) == 1:
             normalizers[task] = tried[0]
         else:
-            why = "; ".join(f"{ref.source}: {_short_reason(ref)}" for ref in tried)
             # An expert refused by random play measured here is not something to measure again.
             refused = "; ".join(f"{ref.source}: {ref.refused}" for ref in tried if ref.refused)
+            # The other sources' reasons (a refused one's is said once, in `refused`).
+            why = "; ".join(
+                f"{ref.source}: {_short_reason(ref)}" for ref in tried if not ref.refused
+            )
             normalizers[task] = Reference(
                 task, None, None, ",".join(chain), why, protocol, refused=refused
             )
@@ -110,6 +113,8 @@ def _short_reason(ref: Reference) -> str:
         return ref.refused
     if ref.random is not None and ref.expert is not None:
         return f"expert {ref.expert:g} <= random {ref.random:g}"
+    if ref.random is not None:  # the row's own note is its random score's provenance
+        return f"random {ref.random:g} only, no expert"
     return ref.note or "none"
 
 
