@@ -70,6 +70,7 @@ class CellScore:
     checkpoint_sha256: str
     run_dir: str
     pretraining_seed: int | None = None
+    job_s: float | None = None  # seconds its job took (fine-tuning, evaluation); None: unrecorded
 
     @property
     def mean_return(self) -> float | None:
@@ -168,6 +169,7 @@ def score_ablation(path: Path) -> AblationScores:
                 checkpoint_sha256=row.get("checkpoint_sha256", ""),
                 run_dir=row["run_dir"],
                 pretraining_seed=row.get("pretraining_seed"),
+                job_s=_job_seconds(row.get("wall_s")),
             )
         )
     return AblationScores(path, record.name(path.name), metadata, cells, levels)
@@ -269,3 +271,10 @@ def _point(cells: list[CellScore], unit, reps: int, confidence: float, seed: int
 
 def _level(value: float | None, unit) -> float | None:
     return None if value is None else float(unit([value])[0])
+
+
+def _job_seconds(wall: Any) -> float | None:
+    """A row's `wall_s` ({stage: seconds}) summed; None when the row has none."""
+    if not isinstance(wall, dict) or not wall:
+        return None
+    return float(sum(float(v) for v in wall.values()))

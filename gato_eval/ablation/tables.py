@@ -65,6 +65,23 @@ def write_tables(path: Path, scores: AblationScores) -> tuple[Path, Path, Path]:
     return written
 
 
+def _job_time(scores: AblationScores) -> list[str]:
+    """A line with the time the jobs recorded: pretraining (models trained here) and cells."""
+    models = [
+        float(entry["wall_s"])
+        for entry in scores.metadata.get("pretrained", {}).values()
+        if entry.get("trained_here") and entry.get("wall_s") is not None
+    ]
+    cells = [c.job_s for c in scores.cells if c.job_s is not None]
+    if not models and not cells:
+        return []
+    return [
+        f"Job time recorded: pretraining {len(models)} model(s) {sum(models) / 3600:.2f} h, "
+        f"{len(cells)} cell(s) {sum(cells) / 3600:.2f} h (fine-tuning and evaluation); each "
+        "job on its own threads, so with `--workers N` jobs overlap and the wall time is shorter."
+    ]
+
+
 def comparison_csv(comparisons: list[Comparison]) -> str:
     """One row per comparison: differences in the row's scale (normalized: fractions of
     expert), probabilities of improvement in [0, 1], with 95% bootstrap bounds."""
@@ -141,6 +158,7 @@ def markdown_report(scores: AblationScores, comparisons: list[Comparison] | None
         f"{' (dirty)' if code.git_dirty else ''}.",
         "Scores are recomputed from the run directories; normalized = (return - random) / "
         "(expert - random), with the random and expert policies evaluated exactly like the cells.",
+        *_job_time(scores),
         "",
         "## Reference levels (mean return under the grid's evaluation)",
         "",

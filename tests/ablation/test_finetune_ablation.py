@@ -234,6 +234,8 @@ def test_tables_are_recomputed_from_the_runs(sequence):
     assert len(lines) == 9
     markdown = (results / "results.md").read_text()
     assert "8 of 8 cells finished" in markdown
+    assert "Job time recorded: pretraining 3 model(s) " in markdown and " 8 cell(s) " in markdown
+    assert all(c.job_s is not None and c.job_s > 0 for c in scores.cells)
     assert all(f"| {variant} |" in markdown for variant, _ in CELL_ORDER)
 
 
