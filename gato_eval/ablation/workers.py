@@ -81,6 +81,8 @@ class ProcessJobs:
         self.context, self.progress, self.capacity = context, progress, workers
         self._spawn = multiprocessing.get_context("spawn")
         self._running: list[_Worker] = []
+        # One stage for the whole run: the workers' own stages arrive as lines.
+        progress.stage(f"{workers} workers at work (their stages are listed as lines)")
 
     @property
     def busy(self) -> int:
