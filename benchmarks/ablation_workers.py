@@ -39,14 +39,14 @@ GRID = {
     "collection_seed": 0,
     "pretraining": {
         "preset": "gato-tiny",
-        "steps": 300,
+        "steps": 150,
         "batch_size": 4,
         "lr": 1e-3,
         "context_length": 128,
         "text_characters": 20_000,
         "caption_examples": 100,
     },
-    "finetuning": {"steps": 300, "lr": 5e-4, "batch_size": 4},
+    "finetuning": {"steps": 150, "lr": 5e-4, "batch_size": 4},
     "evaluation": {"episodes": 2, "envs": 2, "seed": 1000, "max_episode_steps": {"dmc": 200}},
 }
 
