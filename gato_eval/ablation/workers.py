@@ -208,7 +208,15 @@ def _exit_with_runner(runner_pid: int) -> None:
 
 def _sendable(err: BaseException, job: Job) -> BaseException:
     """`err` if it survives pickling (the runner then raises the same one-line error), else an
-    error carrying its traceback."""
+    error carrying its traceback. A stop the job itself took (the trainer saves a checkpoint on
+    SIGINT and raises KeyboardInterrupt) becomes the grid's interruption (exit code 130)."""
+    if isinstance(err, KeyboardInterrupt):
+        stopped = GatoEvalError(
+            f"{job.describe()} was interrupted in its worker process (its progress is saved): "
+            "rerun the same command to continue"
+        )
+        stopped.exit_code = 130
+        return stopped
     if isinstance(err, GatoEvalError):
         try:
             pickle.loads(pickle.dumps(err))

@@ -191,3 +191,13 @@ def test_stopping_the_runner_ends_its_workers_and_a_rerun_finishes_each_cell_onc
     assert finished.returncode == 0, finished.stderr
     cells = [("all", 1, 0), ("all", 2, 0), ("scratch", 1, 0), ("scratch", 2, 0)]
     assert sorted(rows_by_key(results)) == cells
+
+
+def test_a_job_that_stopped_itself_reads_as_the_grids_interruption():
+    import pickle
+
+    from gato_eval.ablation.workers import _sendable
+
+    sent = pickle.loads(pickle.dumps(_sendable(KeyboardInterrupt(), PretrainJob("all", 0))))
+    assert isinstance(sent, GatoEvalError) and sent.exit_code == 130
+    assert "pretrain all" in str(sent) and "rerun the same command" in str(sent)
