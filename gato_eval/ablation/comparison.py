@@ -15,8 +15,14 @@ else its mean return, as in `scores.ablation_panels`):
 
 The "all tasks" row of (V, n) averages over the tasks compared: the probabilities of
 improvement (rliable's average over tasks), and the differences where every task is normalized
-(returns of different tasks do not add up). A comparison needs at least two runs on each side:
-with one, a bootstrap over runs has nothing to resample and P(X > Y) is 0, 1/2 or 1.
+(returns of different tasks do not add up). When the tasks have their own numbers of
+demonstrations (a grid's per-task `demonstrations`, e.g. 16-256 for a BabyAI level and 4-64 for
+a DMC task), pooling equal n would pool one task's fewest with another's most; so when every task
+has as many counts, the row pools each task's k-th count instead (its `rank` k, fewest = 1, and
+`n_demos` None where the counts differ), and otherwise equal n as before.
+
+A comparison needs at least two runs on each side: with one, a bootstrap over runs has nothing
+to resample and P(X > Y) is 0, 1/2 or 1.
 """
 
 from __future__ import annotations
@@ -48,13 +54,24 @@ class Comparison:
 
     task: str
     variant: str
-    n_demos: int
+    n_demos: int | None  # None: an all-tasks row pooling different counts of the same rank
     scale: str  # "normalized" (fractions of expert), "return", or "mixed" (all-tasks row)
     runs: int  # runs of the variant (all-tasks row: the fewest over its tasks)
     scratch_runs: int
     difference: Estimate | None
     improvement: Estimate
     tasks: int = 1
+    rank: int | None = None  # n's position among the task's counts, fewest = 1 (None: pooled
+    # by n over tasks whose counts rank differently)
+    demos_range: tuple[int, int] | None = None  # (fewest, most) n of the tasks pooled
+
+    @property
+    def demos_label(self) -> str:
+        """n, or for a row pooling different counts '#rank: fewest-most'."""
+        if self.n_demos is not None:
+            return str(self.n_demos)
+        low, high = self.demos_range or (0, 0)
+        return f"#{self.rank}: {low}-{high}"
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -85,6 +102,8 @@ def compare_to_scratch(
         raise GatoEvalError(f"unknown scale {scale!r}: choose {' or '.join(SCALES)}")
     rows: list[Comparison] = []
     draws: dict[tuple[str, int], list[tuple[str, np.ndarray, np.ndarray]]] = {}
+    counts = {task: scores.demonstration_counts(task) for task in scores.tasks()}
+    by_rank = len({len(c) for c in counts.values()}) == 1  # see the module docstring
     variants = [v for v in scores.variants() if v != BASELINE]
     stream = 0  # each bootstrap gets its own seed, so that no two sides share their draws
     for task in scores.tasks():
@@ -118,14 +137,22 @@ def compare_to_scratch(
                             confidence,
                             percentile_interval,
                         ),
+                        rank=counts[task].index(n) + 1,
+                        demos_range=(n, n),
                     )
                 )
                 scale_name = "normalized" if normalized else "return"
-                draws.setdefault((variant, n), []).append((scale_name, difference, improvement))
+                pool = counts[task].index(n) + 1 if by_rank else n
+                draws.setdefault((variant, pool), []).append((scale_name, difference, improvement))
     for variant in variants:
-        for n in sorted({n for v, n in draws if v == variant}):
-            if len(draws[(variant, n)]) >= 2:  # one task: its own row says it all
-                rows.append(_over_tasks(rows, draws[(variant, n)], variant, n, confidence))
+        for pool in sorted({pool for v, pool in draws if v == variant}):
+            if len(draws[(variant, pool)]) >= 2:  # one task: its own row says it all
+                mine = [
+                    r
+                    for r in rows
+                    if r.variant == variant and (r.rank if by_rank else r.n_demos) == pool
+                ]
+                rows.append(_over_tasks(mine, draws[(variant, pool)], variant, confidence))
     return rows
 
 
@@ -151,9 +178,11 @@ def _estimate(point, draws: np.ndarray, confidence: float, interval) -> Estimate
     return Estimate(float(point), float(low), float(high))
 
 
-def _over_tasks(rows, entries, variant: str, n: int, confidence: float) -> Comparison:
-    """The all-tasks row of (variant, n): means over its tasks of the points and the draws."""
-    mine = [r for r in rows if r.variant == variant and r.n_demos == n and r.task != ALL_TASKS]
+def _over_tasks(mine: list[Comparison], entries, variant: str, confidence: float) -> Comparison:
+    """The all-tasks row pooling the per-task rows `mine` (one a task, same variant, same n or
+    same rank): means over its tasks of the points and the draws."""
+    demos = {r.n_demos for r in mine}
+    ranks = {r.rank for r in mine}
     improvement = np.mean([draw for _, _, draw in entries], axis=0)  # (reps,)
     point = float(np.mean([r.improvement.point for r in mine]))
     normalized = all(scale == "normalized" for scale, _, _ in entries)
@@ -165,11 +194,13 @@ def _over_tasks(rows, entries, variant: str, n: int, confidence: float) -> Compa
     return Comparison(
         task=ALL_TASKS,
         variant=variant,
-        n_demos=n,
+        n_demos=demos.pop() if len(demos) == 1 else None,
         scale="normalized" if normalized else "mixed",
         runs=min(r.runs for r in mine),
         scratch_runs=min(r.scratch_runs for r in mine),
         difference=difference,
         improvement=_estimate(point, improvement, confidence, percentile_interval),
         tasks=len(mine),
+        rank=ranks.pop() if len(ranks) == 1 else None,
+        demos_range=(min(r.n_demos for r in mine), max(r.n_demos for r in mine)),
     )

@@ -103,6 +103,14 @@ class AblationScores:
         present = {c.variant for c in self.cells}
         return [v for v in VARIANTS if v in present]
 
+    def demonstration_counts(self, task: str) -> tuple[int, ...]:
+        """The task's numbers of demonstrations, fewest first: those the grid lists for it (its
+        own `demonstrations`, else the grid's) and any other that a finished cell has."""
+        grid = self.record.grid
+        own = (grid.get("heldout_data") or {}).get(task) or {}
+        listed = own.get("demonstrations") or grid.get("demonstrations") or ()
+        return tuple(sorted({*listed, *(c.n_demos for c in self.cells if c.task == task)}))
+
 
 def mean_return(run_dir: Path) -> float | None:
     """The mean return of a one-task run directory's ok episodes (None without any)."""

@@ -42,6 +42,7 @@ COMPARISON_COLUMNS = (
     "task",
     "variant",
     "n_demos",
+    "demos_rank",
     "scale",
     "runs",
     "scratch_runs",
@@ -91,7 +92,7 @@ def comparison_csv(comparisons: list[Comparison]) -> str:
     for c in comparisons:
         d = c.difference
         values = (
-            c.task, c.variant, c.n_demos, c.scale, c.runs, c.scratch_runs,
+            c.task, c.variant, c.n_demos, c.rank, c.scale, c.runs, c.scratch_runs,
             *((d.point, d.low, d.high) if d is not None else (None, None, None)),
             c.improvement.point, c.improvement.low, c.improvement.high,
         )  # fmt: skip
@@ -223,8 +224,9 @@ def comparison_markdown(comparisons: list[Comparison]) -> list[str]:
         "(normalized tasks: percentage points of expert; others: return), with a 95% bootstrap "
         "interval over runs (each side resampled independently), and P(variant > scratch), "
         "rliable's probability of improvement (Mann-Whitney U / (runs x scratch runs); "
-        f"'{ALL_TASKS}': averaged over tasks). Points with fewer than {MIN_RUNS} runs on either "
-        "side are not compared.",
+        f"'{ALL_TASKS}': averaged over tasks; where tasks have their own numbers of "
+        "demonstrations, the row pools each task's k-th count, shown as '#k: fewest-most'). "
+        f"Points with fewer than {MIN_RUNS} runs on either side are not compared.",
         "",
     ]
     if not comparisons:
@@ -247,8 +249,8 @@ def comparison_markdown(comparisons: list[Comparison]) -> list[str]:
         p = c.improvement
         task = c.task if c.task != ALL_TASKS else f"{ALL_TASKS} ({c.tasks})"
         lines.append(
-            f"| {task} | {c.variant} | {c.n_demos} | {c.runs} ({c.scratch_runs}) | {difference} "
-            f"| {p.point:.2f} [{p.low:.2f}, {p.high:.2f}] |"
+            f"| {task} | {c.variant} | {c.demos_label} | {c.runs} ({c.scratch_runs}) "
+            f"| {difference} | {p.point:.2f} [{p.low:.2f}, {p.high:.2f}] |"
         )
     return [*lines, ""]
 

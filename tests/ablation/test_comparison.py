@@ -26,8 +26,8 @@ def cell(task, variant, n, seed, returns, pretraining_seed=None) -> CellScore:
     )  # fmt: skip
 
 
-def scores_of(cells, levels, tasks) -> AblationScores:
-    metadata = {"grid": {"tasks": list(tasks), "name": "t"}}
+def scores_of(cells, levels, tasks, **grid) -> AblationScores:
+    metadata = {"grid": {"tasks": list(tasks), "name": "t", **grid}}
     return AblationScores(Path("."), "t", metadata, list(cells), levels)
 
 
@@ -104,6 +104,51 @@ def test_points_with_one_run_a_side_are_not_compared_and_tasks_are_averaged():
     assert overall.difference.low <= overall.difference.point <= overall.difference.high
 
 
+def test_tasks_with_their_own_counts_are_pooled_by_rank_not_by_equal_n():
+    # a: 1 and 4 demonstrations; b: 4 and 16. Pooling equal n would pool a's most (4) with
+    # b's fewest (4); by rank, a's 1 goes with b's 4 and a's 4 with b's 16.
+    levels = {t: TaskLevels(t, 0.0, 1.0) for t in ("a", "b")}
+    counts = {"a": (1, 4), "b": (4, 16)}
+    gains = {("a", 1): 0.1, ("a", 4): 0.3, ("b", 4): 0.2, ("b", 16): 0.6}
+    cells = [
+        cell(task, variant, n, seed, [0.5 * seed / 2 + (variant == "all") * gains[(task, n)]])
+        for task in counts for n in counts[task] for variant in ("all", "scratch")
+        for seed in range(3)
+    ]  # fmt: skip
+    grid = {"demonstrations": [1, 4], "heldout_data": {"a": {}, "b": {"demonstrations": [4, 16]}}}
+    rows = compare_to_scratch(scores_of(cells, levels, ["a", "b"], **grid))
+    pooled = [r for r in rows if r.task == ALL_TASKS]
+    assert [(r.rank, r.n_demos, r.demos_range, r.tasks) for r in pooled] == [
+        (1, None, (1, 4), 2), (2, None, (4, 16), 2),
+    ]  # fmt: skip
+    assert [r.difference.point for r in pooled] == pytest.approx([0.15, 0.45])
+    assert [r.demos_label for r in pooled] == ["#1: 1-4", "#2: 4-16"]
+    per_task = {(r.task, r.n_demos): r.rank for r in rows if r.task != ALL_TASKS}
+    assert per_task == {("a", 1): 1, ("a", 4): 2, ("b", 4): 1, ("b", 16): 2}
+
+    from gato_eval.ablation.tables import comparison_csv, comparison_markdown
+
+    csv_rows = comparison_csv(rows).splitlines()
+    assert any(row.startswith("all tasks,all,,1,normalized,3,3,0.15,") for row in csv_rows)
+    assert "| all tasks (2) | all | #1: 1-4 | 3 (3) | +15.0 pp [" in "\n".join(
+        comparison_markdown(rows)
+    )
+
+    # A task whose only finished runs are at its largest count still ranks them as its largest
+    # (ranks come from the grid, not from what has finished): nothing pools them with a's 1.
+    partial = [c for c in cells if not (c.task == "b" and c.n_demos == 4)]
+    pooled = [r for r in compare_to_scratch(scores_of(partial, levels, ["a", "b"], **grid))
+              if r.task == ALL_TASKS]  # fmt: skip
+    assert [(r.rank, r.demos_range) for r in pooled] == [(2, (4, 16))]
+
+    # Tasks with one set of counts pool equal n, as always, and show it.
+    same = [c for c in cells if c.task == "a"]
+    same += [cell("b", c.variant, c.n_demos, c.seed, c.returns) for c in same]
+    shared = scores_of(same, levels, ["a", "b"], demonstrations=[1, 4])
+    pooled = [r for r in compare_to_scratch(shared) if r.task == ALL_TASKS]
+    assert [(r.n_demos, r.rank, r.demos_label) for r in pooled] == [(1, 1, "1"), (4, 2, "4")]
+
+
 def test_tables_and_figure_show_the_comparison():
     from gato_eval.ablation.plotting import plot_ablation
     from gato_eval.ablation.scores import ablation_panels
@@ -115,8 +160,8 @@ def test_tables_and_figure_show_the_comparison():
     scores = scores_of(cells, levels, ["a"])
     rows = compare_to_scratch(scores)
     text = comparison_csv(rows).splitlines()
-    assert text[0].startswith("task,variant,n_demos,scale,runs,scratch_runs,difference")
-    assert text[1].startswith("a,all,1,normalized,3,3,0.3,")
+    assert text[0].startswith("task,variant,n_demos,demos_rank,scale,runs,scratch_runs,difference")
+    assert text[1].startswith("a,all,1,1,normalized,3,3,0.3,")
     markdown = "\n".join(comparison_markdown(rows))
     assert "| a | all | 1 | 3 (3) | +30.0 pp [" in markdown
 

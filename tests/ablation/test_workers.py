@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import invoke_cli
+from toy_ablation_grid import TASK, toy_grid
 
 from gato_eval.ablation.grid_file import parse_grid
 from gato_eval.ablation.jobs import JobContext, PretrainJob
@@ -24,30 +25,7 @@ from gato_eval.ablation.progress import SilentProgress
 from gato_eval.ablation.workers import ProcessJobs
 from gato_eval.core.errors import GatoEvalError
 
-TASK = "dmc-cartpole-swingup"
-GRID = {
-    "format": "gato-eval-ablation-grid",
-    "version": 1,
-    "name": "toy-workers",
-    "tasks": [TASK],
-    "variants": ["all", "scratch"],
-    "demonstrations": [1, 2],
-    "seeds": [0],
-    "heldout_data": {TASK: {"episodes": 4, "noise": 0.3, "best": 3}},
-    "pretraining_data": [{"task": "dmc-cartpole-balance", "episodes": 2, "noise": 0.5}],
-    "collection_seed": 0,
-    "pretraining": {
-        "preset": "gato-tiny",
-        "steps": 3,
-        "batch_size": 2,
-        "lr": 1e-3,
-        "context_length": 64,
-        "text_characters": 20_000,
-        "caption_examples": 100,
-    },
-    "finetuning": {"steps": 2, "lr": 1e-4, "batch_size": 2},
-    "evaluation": {"episodes": 2, "envs": 2, "seed": 1000, "max_episode_steps": {"dmc": 15}},
-}
+GRID = toy_grid(name="toy-workers", variants=["all", "scratch"])
 
 
 def file_sha256(path: Path) -> str:
