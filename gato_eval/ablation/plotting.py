@@ -145,7 +145,7 @@ def _draw_differences(axes, panel: TaskPanel, comparisons: Sequence[Comparison])
     axes.set_xlabel("fine-tuning demonstrations")
     unit = "points of % expert" if normalized else "return"
     axes.set_ylabel(f"minus scratch ({unit})")
-    axes.set_title(f"{panel.task}: pretrained minus scratch", fontsize=9)
+    axes.set_title(f"{panel.task}:\npretrained minus scratch", fontsize=9)  # long ids fit
     axes.grid(alpha=0.3)
     if not comparisons:
         axes.text(0.5, 0.6, "fewer than 2 runs a side:\nno comparison", ha="center",
