@@ -198,6 +198,12 @@ class StepProgress:
         """A line above the bars (or in the log)."""
         self.console.print(text, markup=False, highlight=False)
 
+    def log_status(self) -> None:
+        """In a log (not a terminal), the status line now rather than at the next interval:
+        the final tally before a step that plays no episodes, which the timer may never reach."""
+        if not self._live and self.interval_s > 0:
+            self.console.print(self.status_line(), markup=False, highlight=False)
+
     def __enter__(self) -> StepProgress:
         return self
 

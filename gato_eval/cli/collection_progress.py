@@ -47,4 +47,5 @@ class CollectionProgress:
 
     def building(self) -> None:
         if self.display is not None:
+            self.display.log_status()  # every log ends its episodes with their final tally
             self.display.message(f"{self.name}: writing the data set")
