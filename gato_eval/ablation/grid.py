@@ -286,15 +286,21 @@ def runs_of(
     return pairs
 
 
+def document_demonstrations(document: dict[str, Any], task: str) -> tuple[int, ...]:
+    """The numbers of demonstrations a grid document (as `grid_cells` reads it) gives `task`:
+    its own, else the grid's."""
+    own = (document.get("heldout_data") or {}).get(task) or {}
+    return tuple(own.get("demonstrations") or document.get("demonstrations") or ())
+
+
 def grid_cells(document: dict[str, Any]) -> list[Cell]:
     """The cells of a grid document (a checked grid's `to_dict`, or the one a results
     directory recorded), task by task, then variant, demonstrations and run."""
-    heldout = document.get("heldout_data", {})
     return [
         Cell(task, variant, n, seed, pretraining_seed)
         for task in document["tasks"]
         for variant in document["variants"]
-        for n in heldout.get(task, {}).get("demonstrations") or document["demonstrations"]
+        for n in document_demonstrations(document, task)
         for pretraining_seed, seed in runs_of(
             variant,
             document["seeds"],

@@ -343,13 +343,12 @@ class _Runner:
     def _plan_cell(self, cell: Cell) -> tuple[CellJob, tuple[dict, float]]:
         """The cell's job, its plan recorded in its directory (a cell planned otherwise is
         started again), and the seconds this took."""
-        from gato_eval.model.checkpoint import checkpoint_hash  # torch: loaded on call
-
         started = time.perf_counter()
         key = self.grid.pretrained_key(cell)
         name = None if key is None else pretrained.model_name(key, cell.pretraining_seed)
         init = None if name is None else self.models[name]
-        self._references(cell.task)
+        # Hashed when the model was recorded (this run): not again for each of its cells.
+        recorded = None if name is None else self.store.metadata["pretrained"][name]
         info = self._heldout_info(cell.task)
         data = self.grid.heldout_data[cell.task]
         pool = demos.best_positions(info, data.episodes, data.best)
@@ -358,7 +357,7 @@ class _Runner:
         plan = {
             "cell": cell.to_dict(),
             "pretrained": key,
-            "pretrained_sha256": checkpoint_hash(init) if init is not None else None,
+            "pretrained_sha256": None if recorded is None else recorded["checkpoint_sha256"],
             "demonstrations": demos.describe_demonstrations(info, positions),
             "finetuning": asdict(self.grid.finetuning_of(cell.task)),
             "scratch_model": None if init is not None else asdict(self.grid.pretraining),

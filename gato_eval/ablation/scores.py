@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from gato_eval.ablation.grid import VARIANTS
+from gato_eval.ablation.grid import VARIANTS, document_demonstrations
 from gato_eval.ablation.records import AblationRecord, read_metadata, read_rows
 from gato_eval.core.errors import GatoEvalError
 from gato_eval.scores.scoring import collect_task_episodes, ensure_run
@@ -106,9 +106,7 @@ class AblationScores:
     def demonstration_counts(self, task: str) -> tuple[int, ...]:
         """The task's numbers of demonstrations, fewest first: those the grid lists for it (its
         own `demonstrations`, else the grid's) and any other that a finished cell has."""
-        grid = self.record.grid
-        own = (grid.get("heldout_data") or {}).get(task) or {}
-        listed = own.get("demonstrations") or grid.get("demonstrations") or ()
+        listed = document_demonstrations(self.record.grid, task)
         return tuple(sorted({*listed, *(c.n_demos for c in self.cells if c.task == task)}))
 
 

@@ -109,8 +109,7 @@ def _first(tasks: list[str]) -> str:
 
 
 def _short_reason(ref: Reference) -> str:
-    if ref.refused:
-        return ref.refused
+    """Why a source that was not refused gave no reference (a refused one says so itself)."""
     if ref.random is not None and ref.expert is not None:
         return f"expert {ref.expert:g} <= random {ref.random:g}"
     if ref.random is not None:  # the row's own note is its random score's provenance
